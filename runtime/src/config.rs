@@ -1,0 +1,200 @@
+//! Configuration from the environment, as in Python HEROS, and direct `heros://` addresses.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `HEROS_LOG` | tracing filter (read by examples and the CLI, never by the library) | `info` |
+//! | `HEROS_REALM` | realm of HEROs started and looked up | `heros` |
+//! | `HEROS_BIND` | address the server listens on: `ip`, `ip:port` or `:port` | `0.0.0.0:0` |
+//! | `HEROS_PEERS` | servers to ask directly, without mDNS: `host:port` or `heros://host:port`, comma-separated | none |
+//! | `HEROS_INTERFACES` | network interfaces (names or IPs) mDNS uses, comma-separated | all |
+//! | `HEROS_DISCOVERY` | `mdns` or `off` (no multicast at all; direct addresses only) | `mdns` |
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::error::{Error, Result};
+use crate::names::{validate_name, validate_realm, DEFAULT_REALM};
+
+/// Settings of a server or a client, normally read with [`Config::from_env`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Realm of HEROs started and looked up.
+    pub realm: String,
+    /// Address the server listens on.
+    pub bind: SocketAddr,
+    /// Servers to ask directly, as `http://host:port`.
+    pub peers: Vec<String>,
+    /// Network interfaces mDNS uses (names or addresses); empty for all.
+    pub interfaces: Vec<String>,
+    /// Whether mDNS is used at all.
+    pub mdns: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            realm: DEFAULT_REALM.to_owned(),
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+            peers: Vec::new(),
+            interfaces: Vec::new(),
+            mdns: true,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `HEROS_REALM`, `HEROS_BIND`, `HEROS_PEERS`, `HEROS_INTERFACES` and `HEROS_DISCOVERY`.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `lookup` (for tests and embedders).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut config = Config::default();
+        let var = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        if let Some(realm) = var("HEROS_REALM") {
+            validate_realm(&realm).map_err(|e| Error::config(format!("HEROS_REALM: {e}")))?;
+            config.realm = realm;
+        }
+        if let Some(bind) = var("HEROS_BIND") {
+            config.bind = parse_bind(&bind).map_err(|e| Error::config(format!("HEROS_BIND: {e}")))?;
+        }
+        if let Some(peers) = var("HEROS_PEERS") {
+            config.peers = split(&peers)
+                .map(|peer| parse_endpoint(peer).map_err(|e| Error::config(format!("HEROS_PEERS: {e}"))))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(interfaces) = var("HEROS_INTERFACES") {
+            config.interfaces = split(&interfaces).map(str::to_owned).collect();
+        }
+        if let Some(discovery) = var("HEROS_DISCOVERY") {
+            config.mdns = match discovery.to_ascii_lowercase().as_str() {
+                "mdns" | "on" | "1" => true,
+                "off" | "none" | "0" => false,
+                other => return Err(Error::config(format!("HEROS_DISCOVERY: '{other}' is neither 'mdns' nor 'off'"))),
+            };
+        }
+        Ok(config)
+    }
+}
+
+fn split(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `ip`, `ip:port`, `:port` or `[v6]:port`.
+fn parse_bind(text: &str) -> std::result::Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix(':') {
+        let port = port.parse::<u16>().map_err(|_| format!("'{text}': port is not a number 0..65535"))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    text.parse::<SocketAddr>().map_err(|_| format!("'{text}' is not 'ip', 'ip:port' or ':port'"))
+}
+
+/// `host:port`, `http://host:port` or `heros://host:port` as the `http://host:port` tonic dials.
+pub(crate) fn parse_endpoint(text: &str) -> std::result::Result<String, String> {
+    let rest = text.strip_prefix("heros://").or_else(|| text.strip_prefix("http://")).unwrap_or(text);
+    let authority = rest.trim_end_matches('/');
+    if authority.contains('/') || authority.is_empty() {
+        return Err(format!("'{text}' is not 'host:port'"));
+    }
+    let port = authority.rsplit_once(':').map(|(_, port)| port).ok_or_else(|| format!("'{text}' has no port"))?;
+    port.parse::<u16>().map_err(|_| format!("'{text}': port '{port}' is not a number 0..65535"))?;
+    Ok(format!("http://{authority}"))
+}
+
+/// A direct address of one HERO: `heros://host:port/name`, optionally `?realm=r`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeroUrl {
+    /// `http://host:port` of the server.
+    pub endpoint: String,
+    /// The HERO's name.
+    pub name: String,
+    /// The realm the call carries; the process realm when absent.
+    pub realm: Option<String>,
+}
+
+impl std::str::FromStr for HeroUrl {
+    type Err = Error;
+
+    fn from_str(url: &str) -> Result<Self> {
+        let bad = |why: &str| Error::config(format!("'{url}' is not a HERO URL (heros://host:port/name[?realm=r]): {why}"));
+        let rest = url.strip_prefix("heros://").ok_or_else(|| bad("it must start with heros://"))?;
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
+        let (authority, name) = rest.split_once('/').ok_or_else(|| bad("no HERO name after the address"))?;
+        let endpoint = parse_endpoint(authority).map_err(|e| bad(&e))?;
+        let realm = match query {
+            None => None,
+            Some(query) => Some(
+                query.strip_prefix("realm=").map(str::to_owned).ok_or_else(|| bad("the only query key is 'realm'"))?,
+            ),
+        };
+        validate_name(name, realm.as_deref().unwrap_or(DEFAULT_REALM)).map_err(|e| bad(&e.to_string()))?;
+        Ok(HeroUrl { endpoint, name: name.to_owned(), realm })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|key| vars.get(key).cloned())
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        assert_eq!(config(&[]).unwrap(), Config::default());
+        assert_eq!(Config::default().realm, "heros");
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = config(&[
+            ("HEROS_REALM", "lab"),
+            ("HEROS_BIND", "127.0.0.1:4711"),
+            ("HEROS_PEERS", "198.18.0.1:50051, heros://host-b:1"),
+            ("HEROS_INTERFACES", "veth0,lo"),
+            ("HEROS_DISCOVERY", "off"),
+        ])
+        .unwrap();
+        assert_eq!(c.realm, "lab");
+        assert_eq!(c.bind, "127.0.0.1:4711".parse().unwrap());
+        assert_eq!(c.peers, vec!["http://198.18.0.1:50051", "http://host-b:1"]);
+        assert_eq!(c.interfaces, vec!["veth0", "lo"]);
+        assert!(!c.mdns);
+        assert_eq!(config(&[("HEROS_BIND", ":9000")]).unwrap().bind.port(), 9000);
+        assert_eq!(config(&[("HEROS_BIND", "::1")]).unwrap().bind, "[::1]:0".parse().unwrap());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (key, value) in [
+            ("HEROS_BIND", "nonsense"),
+            ("HEROS_PEERS", "no-port"),
+            ("HEROS_REALM", "a.b"),
+            ("HEROS_DISCOVERY", "maybe"),
+        ] {
+            let err = config(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn hero_urls() {
+        let url: HeroUrl = "heros://127.0.0.1:50051/my_hero".parse().unwrap();
+        assert_eq!(url, HeroUrl { endpoint: "http://127.0.0.1:50051".into(), name: "my_hero".into(), realm: None });
+        let url: HeroUrl = "heros://h:1/x?realm=lab".parse().unwrap();
+        assert_eq!(url.realm.as_deref(), Some("lab"));
+        for bad in ["http://h:1/x", "heros://h:1", "heros://h/x", "heros://h:1/x?foo=1", "heros://h:1/a.b"] {
+            assert!(bad.parse::<HeroUrl>().is_err(), "{bad}");
+        }
+    }
+}

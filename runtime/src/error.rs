@@ -1,0 +1,447 @@
+//! The library's one error type, and the one place it is mapped to and from gRPC status.
+//!
+//! Every variant says what the caller can do about it (see [`Error::is_transient`]). On the wire an
+//! error is a gRPC status whose `grpc-status-details-bin` trailer holds a `google.rpc.Status` with
+//! one `heros.v1.ErrorDetail` inside, so that clients in other languages read the kind and the
+//! context with their ordinary rich-error helpers (docs/PROTOCOL.md).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use prost::Message;
+use tonic::{Code, Status};
+
+use crate::proto::ErrorDetail;
+
+/// The result type of everything in HEROS.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in terms of what the caller can do about it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server has no HERO of that name (in that realm). Check the name, or rediscover.
+    #[error("no HERO named '{name}' in realm '{realm}'; known there: {}", list(known))]
+    HeroNotFound {
+        /// The name asked for.
+        name: String,
+        /// The realm it was looked for in.
+        realm: String,
+        /// The HEROs that do exist there.
+        known: Vec<String>,
+    },
+    /// Discovery did not find the HERO before the timeout. Is it running, in this realm, and does
+    /// multicast reach it? Otherwise give its address (`heros://host:port/name`, `HEROS_PEERS`).
+    #[error("no HERO named '{name}' appeared in realm '{realm}' within {waited:?}; known there: {}", list(known))]
+    DiscoveryTimeout {
+        /// The name asked for.
+        name: String,
+        /// The realm it was looked for in.
+        realm: String,
+        /// How long discovery waited.
+        waited: Duration,
+        /// The HEROs that discovery did find in that realm.
+        known: Vec<String>,
+    },
+    /// The HERO exists but does not implement the interface the call was made through.
+    #[error("HERO '{hero}' does not implement {interface}; it implements: {}", list(implemented))]
+    InterfaceNotImplemented {
+        /// The HERO called.
+        hero: String,
+        /// The interface (full service name) asked for.
+        interface: String,
+        /// The interfaces it does implement.
+        implemented: Vec<String>,
+    },
+    /// The interface has no method (or attribute, or event) of that name.
+    #[error("{interface} of HERO '{hero}' has no method '{method}'; it has: {}", list(available))]
+    MethodNotFound {
+        /// The HERO called.
+        hero: String,
+        /// The interface called through.
+        interface: String,
+        /// The unknown method.
+        method: String,
+        /// The methods, attributes and events the interface does have.
+        available: Vec<String>,
+    },
+    /// More than one HERO on the server implements the interface and the call named none of them.
+    /// Send the `heros-name` header (stubs always do).
+    #[error("{interface} is implemented by several HEROs here ({}); name one with the 'heros-name' header", list(candidates))]
+    AmbiguousHero {
+        /// The interface called.
+        interface: String,
+        /// The HEROs that implement it.
+        candidates: Vec<String>,
+    },
+    /// The call came from another realm. HEROs of one realm are invisible to the others.
+    #[error("HERO '{hero}' lives in realm '{hero_realm}' and refuses calls from realm '{caller_realm}'")]
+    RealmMismatch {
+        /// The HERO called.
+        hero: String,
+        /// Its realm.
+        hero_realm: String,
+        /// The realm the call said it came from.
+        caller_realm: String,
+    },
+    /// The attribute can be read but not set.
+    #[error("attribute '{attribute}' of HERO '{hero}' is read-only")]
+    ReadOnly {
+        /// The HERO.
+        hero: String,
+        /// The attribute.
+        attribute: String,
+    },
+    /// A HERO of that name is already alive in the realm. Choose another name or stop the other.
+    #[error("a HERO named '{name}' is already alive in realm '{realm}' at {endpoint}")]
+    NameConflict {
+        /// The contested name.
+        name: String,
+        /// The realm.
+        realm: String,
+        /// Where the living one is served.
+        endpoint: String,
+    },
+    /// An argument (or the request's bytes) is wrong. Fix the argument; retrying will not help.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The HERO cannot be reached (it went away, or the network is down). Retry, or rediscover it.
+    #[error("HERO unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+    },
+    /// The call's deadline passed.
+    #[error("deadline exceeded: {message}")]
+    Timeout {
+        /// What timed out.
+        message: String,
+    },
+    /// The HERO's own code failed: the kind and message are the application's.
+    #[error("{kind}: {message}")]
+    Failed {
+        /// The application's name for the failure, e.g. `Overheated`.
+        kind: String,
+        /// What happened.
+        message: String,
+    },
+    /// Configuration (an environment variable, a URL, a name) is invalid.
+    #[error("invalid configuration: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// Any other gRPC status, e.g. from a server that is not a HEROS server.
+    #[error("{code:?}: {message}")]
+    Rpc {
+        /// The status code.
+        code: Code,
+        /// The status message.
+        message: String,
+    },
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl Error {
+    /// An application failure of a HERO method, with the application's kind and message.
+    pub fn failed(kind: impl Into<String>, message: impl fmt::Display) -> Self {
+        Error::Failed { kind: kind.into(), message: message.to_string() }
+    }
+
+    /// An argument the HERO refuses.
+    pub fn invalid_argument(message: impl fmt::Display) -> Self {
+        Error::InvalidArgument { message: message.to_string() }
+    }
+
+    pub(crate) fn config(message: impl fmt::Display) -> Self {
+        Error::Config { message: message.to_string() }
+    }
+
+    pub(crate) fn unavailable(message: impl fmt::Display) -> Self {
+        Error::Unavailable { message: message.to_string() }
+    }
+
+    /// True when the same call may succeed later without any change by the caller.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Unavailable { .. } | Error::Timeout { .. } | Error::DiscoveryTimeout { .. })
+    }
+
+    /// The gRPC status code this error travels as.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::HeroNotFound { .. } => Code::NotFound,
+            Error::DiscoveryTimeout { .. } | Error::Timeout { .. } => Code::DeadlineExceeded,
+            Error::InterfaceNotImplemented { .. } | Error::MethodNotFound { .. } => Code::Unimplemented,
+            Error::AmbiguousHero { .. } => Code::FailedPrecondition,
+            Error::RealmMismatch { .. } | Error::ReadOnly { .. } => Code::PermissionDenied,
+            Error::NameConflict { .. } => Code::AlreadyExists,
+            Error::InvalidArgument { .. } | Error::Config { .. } => Code::InvalidArgument,
+            Error::Unavailable { .. } => Code::Unavailable,
+            Error::Failed { .. } => Code::Unknown,
+            Error::Rpc { code, .. } => *code,
+        }
+    }
+
+    /// The machine-readable kind carried in `heros.v1.ErrorDetail.kind`.
+    pub fn kind(&self) -> &str {
+        match self {
+            Error::HeroNotFound { .. } => "HERO_NOT_FOUND",
+            Error::DiscoveryTimeout { .. } => "DISCOVERY_TIMEOUT",
+            Error::InterfaceNotImplemented { .. } => "INTERFACE_NOT_IMPLEMENTED",
+            Error::MethodNotFound { .. } => "METHOD_NOT_FOUND",
+            Error::AmbiguousHero { .. } => "AMBIGUOUS_HERO",
+            Error::RealmMismatch { .. } => "REALM_MISMATCH",
+            Error::ReadOnly { .. } => "READ_ONLY",
+            Error::NameConflict { .. } => "NAME_CONFLICT",
+            Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Error::Unavailable { .. } => "UNAVAILABLE",
+            Error::Timeout { .. } => "TIMEOUT",
+            Error::Failed { kind, .. } => kind,
+            Error::Config { .. } => "CONFIG",
+            Error::Rpc { .. } => "RPC",
+        }
+    }
+
+    /// The structured facts of this error, as the `context` of its `ErrorDetail`.
+    fn context(&self) -> HashMap<String, String> {
+        let pairs: Vec<(&str, String)> = match self {
+            Error::HeroNotFound { name, realm, known } => {
+                vec![("name", name.clone()), ("realm", realm.clone()), ("known", known.join(","))]
+            }
+            Error::DiscoveryTimeout { name, realm, waited, known } => vec![
+                ("name", name.clone()),
+                ("realm", realm.clone()),
+                ("waited_ms", waited.as_millis().to_string()),
+                ("known", known.join(",")),
+            ],
+            Error::InterfaceNotImplemented { hero, interface, implemented } => vec![
+                ("hero", hero.clone()),
+                ("interface", interface.clone()),
+                ("implemented", implemented.join(",")),
+            ],
+            Error::MethodNotFound { hero, interface, method, available } => vec![
+                ("hero", hero.clone()),
+                ("interface", interface.clone()),
+                ("method", method.clone()),
+                ("available", available.join(",")),
+            ],
+            Error::AmbiguousHero { interface, candidates } => {
+                vec![("interface", interface.clone()), ("candidates", candidates.join(","))]
+            }
+            Error::RealmMismatch { hero, hero_realm, caller_realm } => vec![
+                ("hero", hero.clone()),
+                ("hero_realm", hero_realm.clone()),
+                ("caller_realm", caller_realm.clone()),
+            ],
+            Error::ReadOnly { hero, attribute } => {
+                vec![("hero", hero.clone()), ("attribute", attribute.clone())]
+            }
+            Error::NameConflict { name, realm, endpoint } => {
+                vec![("name", name.clone()), ("realm", realm.clone()), ("endpoint", endpoint.clone())]
+            }
+            Error::Rpc { code, .. } => vec![("code", (*code as i32).to_string())],
+            _ => vec![],
+        };
+        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    /// The one mapping to gRPC: code, human message, and the `ErrorDetail` in the details trailer.
+    pub fn to_status(&self) -> Status {
+        let message = self.to_string();
+        let detail = ErrorDetail {
+            kind: self.kind().to_owned(),
+            // Variants that wrap a free-text message carry it bare, so it reads back unchanged.
+            message: match self {
+                Error::Failed { message, .. }
+                | Error::InvalidArgument { message }
+                | Error::Unavailable { message }
+                | Error::Timeout { message }
+                | Error::Config { message }
+                | Error::Rpc { message, .. } => message.clone(),
+                _ => message.clone(),
+            },
+            hero: String::new(),
+            method: String::new(),
+            context: self.context(),
+        };
+        let rpc_status = RpcStatus {
+            code: self.code() as i32,
+            message: message.clone(),
+            details: vec![prost_types::Any {
+                type_url: ERROR_DETAIL_TYPE_URL.to_owned(),
+                value: detail.encode_to_vec(),
+            }],
+        };
+        Status::with_details(self.code(), message, rpc_status.encode_to_vec().into())
+    }
+
+    /// The one mapping back: a status from a HEROS server becomes the variant it was made from;
+    /// any other status becomes [`Error::Rpc`] (or [`Error::Unavailable`] / [`Error::Timeout`]).
+    pub fn from_status(status: &Status) -> Self {
+        if let Some(detail) = detail_of(status) {
+            if let Some(error) = Self::from_detail(status.code(), &detail) {
+                return error;
+            }
+        }
+        let message = status.message().to_owned();
+        match status.code() {
+            Code::Unavailable => Error::Unavailable { message },
+            Code::DeadlineExceeded => Error::Timeout { message },
+            Code::InvalidArgument => Error::InvalidArgument { message },
+            code => Error::Rpc { code, message },
+        }
+    }
+
+    fn from_detail(code: Code, detail: &ErrorDetail) -> Option<Self> {
+        let get = |key: &str| detail.context.get(key).cloned().unwrap_or_default();
+        let names = |key: &str| split_list(detail.context.get(key).map(String::as_str).unwrap_or(""));
+        let message = detail.message.clone();
+        Some(match detail.kind.as_str() {
+            "HERO_NOT_FOUND" => Error::HeroNotFound { name: get("name"), realm: get("realm"), known: names("known") },
+            "DISCOVERY_TIMEOUT" => Error::DiscoveryTimeout {
+                name: get("name"),
+                realm: get("realm"),
+                waited: Duration::from_millis(get("waited_ms").parse().unwrap_or(0)),
+                known: names("known"),
+            },
+            "INTERFACE_NOT_IMPLEMENTED" => Error::InterfaceNotImplemented {
+                hero: get("hero"),
+                interface: get("interface"),
+                implemented: names("implemented"),
+            },
+            "METHOD_NOT_FOUND" => Error::MethodNotFound {
+                hero: get("hero"),
+                interface: get("interface"),
+                method: get("method"),
+                available: names("available"),
+            },
+            "AMBIGUOUS_HERO" => Error::AmbiguousHero { interface: get("interface"), candidates: names("candidates") },
+            "REALM_MISMATCH" => Error::RealmMismatch {
+                hero: get("hero"),
+                hero_realm: get("hero_realm"),
+                caller_realm: get("caller_realm"),
+            },
+            "READ_ONLY" => Error::ReadOnly { hero: get("hero"), attribute: get("attribute") },
+            "NAME_CONFLICT" => Error::NameConflict { name: get("name"), realm: get("realm"), endpoint: get("endpoint") },
+            "INVALID_ARGUMENT" => Error::InvalidArgument { message },
+            "UNAVAILABLE" => Error::Unavailable { message },
+            "TIMEOUT" => Error::Timeout { message },
+            "CONFIG" => Error::Config { message },
+            "RPC" => Error::Rpc { code, message },
+            "" => return None,
+            kind => Error::Failed { kind: kind.to_owned(), message },
+        })
+    }
+}
+
+fn split_list(joined: &str) -> Vec<String> {
+    joined.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// The `heros.v1.ErrorDetail` inside a status, if the status came from a HEROS server.
+pub fn detail_of(status: &Status) -> Option<ErrorDetail> {
+    let rpc_status = RpcStatus::decode(status.details()).ok()?;
+    rpc_status
+        .details
+        .iter()
+        .find(|any| any.type_url == ERROR_DETAIL_TYPE_URL)
+        .and_then(|any| ErrorDetail::decode(any.value.as_slice()).ok())
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        error.to_status()
+    }
+}
+
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Error::from_status(&status)
+    }
+}
+
+const ERROR_DETAIL_TYPE_URL: &str = "type.googleapis.com/heros.v1.ErrorDetail";
+
+/// `google.rpc.Status`, declared here because protox ships no `google/rpc` files; the wire format is
+/// the same, so grpcio's and grpc-js's rich-error helpers read it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(error: Error) {
+        let status = error.to_status();
+        assert_eq!(status.code(), error.code());
+        assert_eq!(Error::from_status(&status), error, "status: {status:?}");
+    }
+
+    #[test]
+    fn every_variant_survives_the_wire() {
+        round_trip(Error::HeroNotFound { name: "a".into(), realm: "r".into(), known: vec!["b".into(), "c".into()] });
+        round_trip(Error::DiscoveryTimeout {
+            name: "a".into(),
+            realm: "r".into(),
+            waited: Duration::from_millis(1500),
+            known: vec![],
+        });
+        round_trip(Error::InterfaceNotImplemented {
+            hero: "h".into(),
+            interface: "x.Y".into(),
+            implemented: vec!["x.Z".into()],
+        });
+        round_trip(Error::MethodNotFound {
+            hero: "h".into(),
+            interface: "x.Y".into(),
+            method: "Nope".into(),
+            available: vec!["A".into(), "B".into()],
+        });
+        round_trip(Error::AmbiguousHero { interface: "x.Y".into(), candidates: vec!["a".into(), "b".into()] });
+        round_trip(Error::RealmMismatch { hero: "h".into(), hero_realm: "a".into(), caller_realm: "b".into() });
+        round_trip(Error::ReadOnly { hero: "h".into(), attribute: "firmware".into() });
+        round_trip(Error::NameConflict { name: "h".into(), realm: "r".into(), endpoint: "http://1.2.3.4:5".into() });
+        round_trip(Error::invalid_argument("min > max"));
+        round_trip(Error::unavailable("connection refused"));
+        round_trip(Error::Timeout { message: "2s".into() });
+        round_trip(Error::failed("Overheated", "95 C is above 80 C"));
+        round_trip(Error::Rpc { code: Code::DataLoss, message: "gone".into() });
+    }
+
+    #[test]
+    fn a_plain_status_becomes_a_plain_error() {
+        let error = Error::from_status(&Status::unavailable("tcp connect error"));
+        assert_eq!(error, Error::Unavailable { message: "tcp connect error".into() });
+        assert!(error.is_transient());
+        let error = Error::from_status(&Status::aborted("x"));
+        assert_eq!(error, Error::Rpc { code: Code::Aborted, message: "x".into() });
+    }
+
+    #[test]
+    fn application_errors_keep_kind_and_message() {
+        let status = Error::failed("Overheated", "95 C").to_status();
+        assert_eq!(status.code(), Code::Unknown);
+        assert_eq!(status.message(), "Overheated: 95 C");
+        let detail = detail_of(&status).expect("detail");
+        assert_eq!(detail.kind, "Overheated");
+        assert_eq!(detail.message, "95 C");
+    }
+}

@@ -1,0 +1,2 @@
+//! HEROS for Rust.
+pub use heros_runtime::*;
