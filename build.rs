@@ -1,1 +1,10 @@
-fn main() {}
+//! Compiles the example interfaces (schema/examples) and the test-only interface
+//! (tests/schema) with heros-codegen; the framework's own schema is compiled by heros-runtime.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    heros_codegen::compile(
+        &["schema/examples/testobject.proto", "tests/schema/lab/climate/v1/thermostat.proto"],
+        &["schema", "tests/schema"],
+    )?;
+    Ok(())
+}

@@ -54,6 +54,14 @@ pub enum Error {
         /// The interfaces it does implement.
         implemented: Vec<String>,
     },
+    /// No HERO on the server implements the interface the call was made through.
+    #[error("no HERO here implements {interface}; HEROs here: {}", list(known))]
+    InterfaceNotServed {
+        /// The interface (full service name) called.
+        interface: String,
+        /// The HEROs this server does host.
+        known: Vec<String>,
+    },
     /// The interface has no method (or attribute, or event) of that name.
     #[error("{interface} of HERO '{hero}' has no method '{method}'; it has: {}", list(available))]
     MethodNotFound {
@@ -182,7 +190,9 @@ impl Error {
         match self {
             Error::HeroNotFound { .. } => Code::NotFound,
             Error::DiscoveryTimeout { .. } | Error::Timeout { .. } => Code::DeadlineExceeded,
-            Error::InterfaceNotImplemented { .. } | Error::MethodNotFound { .. } => Code::Unimplemented,
+            Error::InterfaceNotImplemented { .. } | Error::InterfaceNotServed { .. } | Error::MethodNotFound { .. } => {
+                Code::Unimplemented
+            }
             Error::AmbiguousHero { .. } => Code::FailedPrecondition,
             Error::RealmMismatch { .. } | Error::ReadOnly { .. } => Code::PermissionDenied,
             Error::NameConflict { .. } => Code::AlreadyExists,
@@ -199,6 +209,7 @@ impl Error {
             Error::HeroNotFound { .. } => "HERO_NOT_FOUND",
             Error::DiscoveryTimeout { .. } => "DISCOVERY_TIMEOUT",
             Error::InterfaceNotImplemented { .. } => "INTERFACE_NOT_IMPLEMENTED",
+            Error::InterfaceNotServed { .. } => "INTERFACE_NOT_SERVED",
             Error::MethodNotFound { .. } => "METHOD_NOT_FOUND",
             Error::AmbiguousHero { .. } => "AMBIGUOUS_HERO",
             Error::RealmMismatch { .. } => "REALM_MISMATCH",
@@ -230,6 +241,9 @@ impl Error {
                 ("interface", interface.clone()),
                 ("implemented", implemented.join(",")),
             ],
+            Error::InterfaceNotServed { interface, known } => {
+                vec![("interface", interface.clone()), ("known", known.join(","))]
+            }
             Error::MethodNotFound { hero, interface, method, available } => vec![
                 ("hero", hero.clone()),
                 ("interface", interface.clone()),
@@ -320,6 +334,7 @@ impl Error {
                 interface: get("interface"),
                 implemented: names("implemented"),
             },
+            "INTERFACE_NOT_SERVED" => Error::InterfaceNotServed { interface: get("interface"), known: names("known") },
             "METHOD_NOT_FOUND" => Error::MethodNotFound {
                 hero: get("hero"),
                 interface: get("interface"),
@@ -415,6 +430,7 @@ mod tests {
             method: "Nope".into(),
             available: vec!["A".into(), "B".into()],
         });
+        round_trip(Error::InterfaceNotServed { interface: "x.Y".into(), known: vec!["h".into()] });
         round_trip(Error::AmbiguousHero { interface: "x.Y".into(), candidates: vec!["a".into(), "b".into()] });
         round_trip(Error::RealmMismatch { hero: "h".into(), hero_realm: "a".into(), caller_realm: "b".into() });
         round_trip(Error::ReadOnly { hero: "h".into(), attribute: "firmware".into() });

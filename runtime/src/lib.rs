@@ -1,10 +1,42 @@
-//! The HEROS runtime. See the `heros` crate for the tour.
+//! The HEROS runtime. The `heros` crate re-exports everything here; see it for the tour.
+//!
+//! ## Layout
+//! - `server`: the one gRPC server of a process, `Hero` (what to share) and `LocalHero` (a HERO
+//!   being served), graceful shutdown.
+//! - `routing`: picks the HERO for each call (`heros-name`, realm) and counts calls in flight.
+//! - `registry`: the `heros.v1.Registry` service on every server.
+//! - `interface`: what generated code hands the runtime (`HeroService`, descriptions, `Call`).
+//! - `client`: `Target`, finding a HERO by name, the channel cache.
+//! - `discovery`: mDNS advertisement, the process's browser cache, `Observer`.
+//! - `attribute`: the `Attribute<T>` cell.
+//! - `error`: `Error` and its one mapping to and from gRPC status.
+//! - `config`, `names`, `metadata`: environment, naming rules, request headers.
 
+mod attribute;
+mod client;
+mod codec;
+#[doc(hidden)]
+pub mod codegen;
 pub mod config;
+pub(crate) mod discovery;
 mod error;
+mod interface;
+mod metadata;
 mod names;
+pub mod netns;
 pub mod proto;
+mod registry;
+mod routing;
+mod server;
 
+pub use attribute::Attribute;
+pub use client::{connect, connect_timeout, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use config::{Config, HeroUrl};
+pub use discovery::{DiscoveryEvent, Observer};
+#[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs
+pub use discovery::testing as discovery_testing;
 pub use error::{detail_of, Error, Result};
+pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
+pub use metadata::{NAME_HEADER, REALM_HEADER};
 pub use names::{validate_name, validate_realm, DEFAULT_REALM};
+pub use server::{share, Hero, LocalHero, Server, ServerBuilder, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION};

@@ -1,0 +1,294 @@
+//! The client side: `Target` (one remote HERO: its name, realm and a channel to its server),
+//! finding a HERO by name (mDNS cache, `HEROS_PEERS`, `heros://` URLs), and a channel cache so
+//! that every stub of a process shares one HTTP/2 connection per server.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use http::HeaderValue;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::{Config, HeroUrl};
+use crate::discovery::Discovery;
+use crate::error::{Error, Result};
+use crate::interface::Remote;
+use crate::metadata::{encode_header, NAME_HEADER, REALM_HEADER};
+use crate::proto::registry_client::RegistryClient;
+use crate::proto::{DescribeHeroRequest, HeroInfo, ListHerosRequest};
+use crate::server::DEFAULT_MAX_MESSAGE_SIZE;
+
+/// How long `connect(name)` waits for discovery by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long opening a TCP connection to a server may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One remote HERO, untyped; every typed stub wraps one. Cheap to clone.
+#[derive(Clone)]
+pub struct Target {
+    inner: Arc<TargetInner>,
+}
+
+struct TargetInner {
+    info: HeroInfo,
+    name_header: HeaderValue,
+    realm_header: HeaderValue,
+    /// The endpoint in use and its channel; replaced when the HERO moved.
+    channel: Mutex<(String, Channel)>,
+    /// Set when a call found the server gone; the next call looks the HERO up again.
+    stale: AtomicBool,
+    /// Whether the HERO can be looked up again by discovery (not for `heros://` URLs).
+    rediscoverable: bool,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target").field("name", &self.name()).field("realm", &self.realm()).field("endpoint", &self.endpoint()).finish()
+    }
+}
+
+impl Target {
+    /// Finds `name` (a HERO name, or a `heros://host:port/name` URL) implementing `interface`,
+    /// waiting at most `timeout` for discovery, and connects to its server.
+    pub async fn connect(name: &str, interface: &str, timeout: Duration) -> Result<Target> {
+        let config = Config::from_env()?;
+        let (info, rediscoverable) = if name.starts_with("heros://") {
+            (describe_by_url(&name.parse::<HeroUrl>()?, &config).await?, false)
+        } else {
+            (find(&config, &config.realm, name, timeout).await?, config.mdns)
+        };
+        if !interface.is_empty() && !info.interfaces.iter().any(|i| i == interface) {
+            return Err(Error::InterfaceNotImplemented {
+                hero: info.name.clone(),
+                interface: interface.to_owned(),
+                implemented: info.interfaces.clone(),
+            });
+        }
+        Target::from_info(info, rediscoverable).await
+    }
+
+    /// A target for a HERO whose record is already known (e.g. from an [`crate::Observer`]).
+    pub async fn from_info(info: HeroInfo, rediscoverable: bool) -> Result<Target> {
+        let (endpoint, channel) = dial_any(&info.endpoints).await?;
+        Ok(Target {
+            inner: Arc::new(TargetInner {
+                name_header: encode_header(&info.name),
+                realm_header: encode_header(&info.realm),
+                info,
+                channel: Mutex::new((endpoint, channel)),
+                stale: AtomicBool::new(false),
+                rediscoverable,
+            }),
+        })
+    }
+
+    /// The HERO's name.
+    pub fn name(&self) -> &str {
+        &self.inner.info.name
+    }
+
+    /// The HERO's realm.
+    pub fn realm(&self) -> &str {
+        &self.inner.info.realm
+    }
+
+    /// What discovery said about the HERO when it was found.
+    pub fn info(&self) -> &HeroInfo {
+        &self.inner.info
+    }
+
+    /// The server endpoint calls go to.
+    pub fn endpoint(&self) -> String {
+        self.inner.channel.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    /// Calls a unary rpc of the HERO.
+    pub async fn unary<Req, Rep>(&self, path: &'static str, request: Req, timeout: Option<Duration>) -> Result<Rep>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let channel = self.channel().await;
+        let mut grpc = tonic::client::Grpc::new(channel)
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
+        grpc.ready().await.map_err(|e| self.went_away(Error::unavailable(format!("{}: {e}", self.endpoint()))))?;
+        let mut request = tonic::Request::new(request);
+        let headers = request.metadata_mut().as_mut();
+        headers.insert(NAME_HEADER, self.inner.name_header.clone());
+        headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        let codec = tonic_prost::ProstCodec::<Req, Rep>::default();
+        match grpc.unary(request, PathAndQuery::from_static(path), codec).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => Err(self.went_away(Error::from_status(&status))),
+        }
+    }
+
+    /// Notes a lost server, so that the next call looks for the HERO again.
+    fn went_away(&self, error: Error) -> Error {
+        if matches!(error, Error::Unavailable { .. }) {
+            self.inner.stale.store(true, Ordering::Release);
+        }
+        error
+    }
+
+    /// The channel to use; after a lost server, the HERO's current endpoint per discovery.
+    async fn channel(&self) -> Channel {
+        if self.inner.rediscoverable && self.inner.stale.swap(false, Ordering::AcqRel) {
+            if let Some(moved) = self.rediscover().await {
+                *self.inner.channel.lock().unwrap_or_else(|e| e.into_inner()) = moved;
+            }
+        }
+        self.inner.channel.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    async fn rediscover(&self) -> Option<(String, Channel)> {
+        let config = Config::from_env().ok()?;
+        let discovery = Discovery::global(&config).ok()?;
+        let info = discovery.lookup(self.realm(), self.name())?;
+        let current = self.endpoint();
+        if info.endpoints.contains(&current) {
+            return None;
+        }
+        tracing::debug!(hero = self.name(), from = %current, to = ?info.endpoints, "HERO moved");
+        dial_any(&info.endpoints).await.ok()
+    }
+}
+
+/// Connects a typed stub `R` to the HERO `name` (see [`Target::connect`]).
+pub async fn connect<R: Remote>(name: &str) -> Result<R> {
+    connect_timeout(name, DEFAULT_CONNECT_TIMEOUT).await
+}
+
+/// Like [`connect`], waiting at most `timeout` for discovery.
+pub async fn connect_timeout<R: Remote>(name: &str, timeout: Duration) -> Result<R> {
+    Ok(R::from_target(Target::connect(name, R::INTERFACE, timeout).await?))
+}
+
+/// Finds a HERO: the mDNS cache first (no round trip), then each of `HEROS_PEERS`, then waits
+/// for mDNS until `timeout`.
+async fn find(config: &Config, realm: &str, name: &str, timeout: Duration) -> Result<HeroInfo> {
+    crate::names::validate_name(name, realm)?;
+    let discovery = if config.mdns { Some(Discovery::global(config)?) } else { None };
+    if let Some(info) = discovery.as_ref().and_then(|d| d.lookup(realm, name)) {
+        return Ok(info);
+    }
+    let mut known_by_peers = Vec::new();
+    for peer in &config.peers {
+        match list_heros(peer, realm).await {
+            Ok(heros) => {
+                if let Some(info) = heros.iter().find(|h| h.name == name) {
+                    return Ok(info.clone());
+                }
+                known_by_peers.extend(heros.into_iter().map(|h| h.name));
+            }
+            Err(error) => tracing::debug!(%peer, "peer did not answer: {error}"),
+        }
+    }
+    match discovery {
+        Some(discovery) => discovery.resolve(realm, name, timeout).await.map_err(|error| match error {
+            Error::DiscoveryTimeout { name, realm, waited, mut known } => {
+                known.extend(known_by_peers);
+                known.sort();
+                known.dedup();
+                Error::DiscoveryTimeout { name, realm, waited, known }
+            }
+            other => other,
+        }),
+        None => Err(Error::HeroNotFound { name: name.to_owned(), realm: realm.to_owned(), known: known_by_peers }),
+    }
+}
+
+/// Asks the server in `url` about the HERO it names, so that a wrong name fails at connect.
+async fn describe_by_url(url: &HeroUrl, config: &Config) -> Result<HeroInfo> {
+    let (_, channel) = dial(&url.endpoint).await?;
+    let mut registry = RegistryClient::new(channel);
+    let description = registry
+        .describe_hero(DescribeHeroRequest { name: url.name.clone() })
+        .await
+        .map_err(|status| Error::from_status(&status))?
+        .into_inner();
+    let mut info = description.info.unwrap_or_default();
+    let realm = url.realm.clone().unwrap_or_else(|| config.realm.clone());
+    if info.realm != realm {
+        return Err(Error::RealmMismatch { hero: info.name, hero_realm: info.realm, caller_realm: realm });
+    }
+    // Reach it the way the user said, not by the addresses the server lists for itself.
+    info.endpoints.insert(0, url.endpoint.clone());
+    info.endpoints.dedup();
+    Ok(info)
+}
+
+async fn list_heros(endpoint: &str, realm: &str) -> Result<Vec<HeroInfo>> {
+    let (_, channel) = dial(endpoint).await?;
+    let reply = RegistryClient::new(channel)
+        .list_heros(ListHerosRequest { realm: realm.to_owned() })
+        .await
+        .map_err(|status| Error::from_status(&status))?;
+    Ok(reply.into_inner().heros)
+}
+
+/// Whether the server at `endpoint` answers that it hosts `name` (used to tell a living HERO
+/// from a stale mDNS record).
+pub(crate) async fn hosts_hero(endpoint: &str, name: &str) -> bool {
+    let probe = async {
+        let (_, channel) = dial(endpoint).await?;
+        RegistryClient::new(channel)
+            .describe_hero(DescribeHeroRequest { name: name.to_owned() })
+            .await
+            .map_err(|status| Error::from_status(&status))
+    };
+    matches!(tokio::time::timeout(DIAL_TIMEOUT, probe).await, Ok(Ok(_)))
+}
+
+/// The first of `endpoints` that accepts a connection.
+async fn dial_any(endpoints: &[String]) -> Result<(String, Channel)> {
+    let mut last_error = Error::unavailable("the HERO record lists no endpoint");
+    for endpoint in endpoints {
+        match dial(endpoint).await {
+            Ok(dialed) => return Ok(dialed),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
+}
+
+/// A channel to `endpoint`, shared by all stubs of this tokio runtime (a channel's background
+/// task lives in the runtime that made it).
+async fn dial(endpoint: &str) -> Result<(String, Channel)> {
+    type Channels = Mutex<HashMap<(tokio::runtime::Id, String), Channel>>;
+    static CHANNELS: OnceLock<Channels> = OnceLock::new();
+    let key = (tokio::runtime::Handle::current().id(), endpoint.to_owned());
+    let channels = CHANNELS.get_or_init(Default::default);
+    if let Some(channel) = channels.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok((endpoint.to_owned(), channel.clone()));
+    }
+    let channel = Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|e| Error::config(format!("'{endpoint}' is not an endpoint URL: {e}")))?
+        .tcp_nodelay(true)
+        .connect_timeout(DIAL_TIMEOUT)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_while_idle(false)
+        .connect()
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot connect to {endpoint}: {}", error_chain(&e))))?;
+    channels.lock().unwrap_or_else(|e| e.into_inner()).insert(key, channel.clone());
+    Ok((endpoint.to_owned(), channel))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

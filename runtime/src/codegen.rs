@@ -1,0 +1,10 @@
+//! What generated code refers to. Not a stable API: only `heros-codegen` output should use it.
+
+pub use prost;
+pub use prost_types;
+
+pub use crate::attribute::Attribute;
+pub use crate::client::{connect, connect_timeout};
+pub use crate::interface::{
+    attribute_value, AttributeAccess, Call, HeroService, Interface, Member, MemberKind, Remote, ResponseFuture,
+};

@@ -1,0 +1,482 @@
+//! Discovery: finding HEROs by name with mDNS / DNS-SD, and advertising the HEROs of this process.
+//!
+//! A process has one [`Discovery`]: one mdns-sd daemon and one long-lived browser of
+//! `_heros._tcp.local.` whose results fill a cache, so that looking up a HERO that is already known
+//! costs no network round trip. A thread (`heros-discovery`) turns the browser's events into cache
+//! changes and broadcasts them as [`DiscoveryEvent`]s; [`Observer`] is the public view of them.
+//!
+//! The records are described in `record.rs` (and docs/PROTOCOL.md). This module does not open
+//! gRPC connections, check for name conflicts or know about `HEROS_PEERS`: the server and the
+//! client do, using [`Discovery::lookup`], [`Discovery::resolve`] and [`Discovery::settled`].
+//!
+//! # Removal of HEROs that left without a goodbye
+//!
+//! A HERO that stops normally sends an mDNS goodbye and disappears at once. One that was killed
+//! does not; mdns-sd fixes the TTLs it sends (120 s for SRV and addresses, 75 min for PTR and TXT),
+//! so waiting for its records to expire would list a dead HERO for two minutes. Instead the
+//! browser asks each known HERO to confirm its records (RFC 6762 §10.4, mdns-sd's `verify`) once
+//! per period; a HERO that does not answer within the verify window is removed. `HEROS_MDNS_TTL`
+//! (seconds, default 30, at least 4; `0` turns the checks off) bounds how long a dead HERO stays
+//! listed. Each check costs two small queries and one answer per known HERO and period.
+//!
+//! Known behaviours of mdns-sd this is built around: it answers a repeated query at most once a
+//! second per record (RFC 6762 §6); a fresh registration is probed for ~0.8 s before it is
+//! announced; with IPv6 on, the first resolve of an instance can carry only a link-local address.
+
+mod cache;
+mod observer;
+mod record;
+pub mod testing;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mdns_sd::{
+    DaemonEvent, IfKind, Receiver, RecvTimeoutError, ServiceDaemon, ServiceEvent, ServiceInfo, TxtProperty,
+    UnregisterStatus,
+};
+use tokio::sync::{broadcast, watch};
+use tracing::{debug, trace, warn};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::names::instance_label;
+use crate::proto::HeroInfo;
+
+use cache::{Cache, Resolved};
+pub use observer::Observer;
+use record::SERVICE_TYPE;
+
+/// A change seen by discovery.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DiscoveryEvent {
+    /// A HERO appeared.
+    Added(HeroInfo),
+    /// A known HERO's record changed (endpoints, interfaces, tags or metadata).
+    Updated(HeroInfo),
+    /// A HERO left (goodbye), or stopped answering (killed, host gone). This is its last record.
+    Removed(HeroInfo),
+}
+
+impl DiscoveryEvent {
+    /// The HERO the change is about.
+    pub fn info(&self) -> &HeroInfo {
+        match self {
+            DiscoveryEvent::Added(info) | DiscoveryEvent::Updated(info) | DiscoveryEvent::Removed(info) => info,
+        }
+    }
+}
+
+/// How a HERO that vanished without a goodbye is noticed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Liveness {
+    /// The longest a dead HERO stays listed; `None` leaves it to mdns-sd's record TTLs (120 s).
+    pub(crate) ttl: Option<Duration>,
+}
+
+impl Liveness {
+    pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(30);
+    /// Below this the verify window (at least 2 s, see [`Liveness::verify_window`]) would overlap
+    /// the next check.
+    const MIN_TTL: Duration = Duration::from_secs(4);
+
+    /// Reads `HEROS_MDNS_TTL`.
+    pub(crate) fn from_env() -> Result<Self> {
+        Self::parse(std::env::var("HEROS_MDNS_TTL").ok().as_deref())
+    }
+
+    fn parse(value: Option<&str>) -> Result<Self> {
+        let value = match value.map(str::trim) {
+            None | Some("") => return Ok(Liveness { ttl: Some(Self::DEFAULT_TTL) }),
+            Some(value) => value,
+        };
+        let bad = || {
+            Error::config(format!("HEROS_MDNS_TTL: '{value}' is not a number of seconds (0 for off, or 4 and more)"))
+        };
+        match value.parse::<u64>().map_err(|_| bad())? {
+            0 => Ok(Liveness { ttl: None }),
+            secs => Self::with_ttl(Duration::from_secs(secs)).ok_or_else(bad),
+        }
+    }
+
+    pub(crate) fn with_ttl(ttl: Duration) -> Option<Self> {
+        (ttl >= Self::MIN_TTL).then_some(Liveness { ttl: Some(ttl) })
+    }
+
+    /// How long a HERO has to answer a check: a third of the TTL, within the 2..10 s of RFC 6762
+    /// §10.4 (mdns-sd repeats the query after 1 s, and answers are rate-limited to one a second).
+    fn verify_window(ttl: Duration) -> Duration {
+        (ttl / 3).clamp(Duration::from_secs(2), Duration::from_secs(10))
+    }
+
+    /// Time between two checks of the same HERO: check period plus verify window is the TTL.
+    fn check_period(ttl: Duration) -> Duration {
+        ttl - Self::verify_window(ttl)
+    }
+}
+
+/// The process-wide discovery: one mdns-sd daemon, one browser, one cache.
+pub(crate) struct Discovery {
+    daemon: ServiceDaemon,
+    shared: Arc<Shared>,
+    /// The host name of this process's SRV records, unique per process.
+    host: String,
+    interfaces: Vec<String>,
+}
+
+/// What the browser thread and the handles share.
+struct Shared {
+    cache: Mutex<Cache>,
+    events: broadcast::Sender<DiscoveryEvent>,
+    /// Bumped on every cache change; [`Discovery::resolve`] waits on it.
+    changed: watch::Sender<()>,
+    browsing_since: Instant,
+    /// Lower-case full names of the instances this process advertises (never verified).
+    own: Mutex<HashSet<String>>,
+}
+
+static GLOBAL: Mutex<Option<Arc<Discovery>>> = Mutex::new(None);
+
+/// Events an observer may fall behind by before it re-syncs from the cache.
+const EVENT_CAPACITY: usize = 1024;
+
+/// How long [`Advertisement::withdraw`] waits for the daemon to have sent the goodbye.
+const GOODBYE_WAIT: Duration = Duration::from_secs(2);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn mdns_error(what: &str) -> impl FnOnce(mdns_sd::Error) -> Error + '_ {
+    move |e| Error::unavailable(format!("mDNS: {what}: {e}"))
+}
+
+impl Discovery {
+    /// The process-wide instance, started on first use with `config.interfaces` and
+    /// `HEROS_MDNS_TTL`. Fails with [`Error::Config`] when `config.mdns` is off.
+    pub(crate) fn global(config: &Config) -> Result<Arc<Discovery>> {
+        Self::global_with(config, Liveness::from_env()?)
+    }
+
+    /// [`Discovery::global`] with explicit liveness settings (used only when it starts).
+    pub(crate) fn global_with(config: &Config, liveness: Liveness) -> Result<Arc<Discovery>> {
+        if !config.mdns {
+            return Err(Error::config(
+                "mDNS discovery is off (HEROS_DISCOVERY=off); reach HEROs by address (heros://host:port/name or HEROS_PEERS)",
+            ));
+        }
+        let mut global = lock(&GLOBAL);
+        if let Some(discovery) = global.as_ref() {
+            if discovery.interfaces != config.interfaces {
+                warn!(started_with = ?discovery.interfaces, asked = ?config.interfaces,
+                    "discovery: already running on other interfaces; one mDNS daemon serves the whole process");
+            }
+            return Ok(discovery.clone());
+        }
+        let discovery = Arc::new(Discovery::start(config, liveness)?);
+        *global = Some(discovery.clone());
+        Ok(discovery)
+    }
+
+    fn start(config: &Config, liveness: Liveness) -> Result<Discovery> {
+        let daemon = ServiceDaemon::new().map_err(mdns_error("cannot start the daemon"))?;
+        if !config.interfaces.is_empty() {
+            // Selections apply in order: everything off, then the chosen ones on.
+            daemon.disable_interface(IfKind::All).map_err(mdns_error("interface selection"))?;
+            let chosen: Vec<IfKind> = config
+                .interfaces
+                .iter()
+                .map(|i| i.parse::<IpAddr>().map(IfKind::Addr).unwrap_or_else(|_| IfKind::Name(i.clone())))
+                .collect();
+            daemon.enable_interface(chosen).map_err(mdns_error("interface selection"))?;
+        }
+        let monitor = daemon.monitor().map_err(mdns_error("monitor"))?;
+        let browser = daemon.browse(SERVICE_TYPE).map_err(mdns_error("browse"))?;
+        let shared = Arc::new(Shared {
+            cache: Mutex::new(Cache::default()),
+            events: broadcast::channel(EVENT_CAPACITY).0,
+            changed: watch::channel(()).0,
+            browsing_since: Instant::now(),
+            own: Mutex::new(HashSet::new()),
+        });
+        let thread = Browser { daemon: daemon.clone(), shared: shared.clone(), liveness, checks: HashMap::new() };
+        std::thread::Builder::new()
+            .name("heros-discovery".into())
+            .spawn(move || thread.run(browser))
+            .map_err(|e| Error::unavailable(format!("discovery: cannot start its thread: {e}")))?;
+        std::thread::Builder::new()
+            .name("heros-mdns-log".into())
+            .spawn(move || log_daemon_events(monitor))
+            .map_err(|e| Error::unavailable(format!("discovery: cannot start its thread: {e}")))?;
+        let host = format!("heros-{}-{:08x}.local.", std::process::id(), random_u32());
+        debug!(%host, interfaces = ?config.interfaces, ?liveness, "discovery: started");
+        Ok(Discovery { daemon, shared, host, interfaces: config.interfaces.clone() })
+    }
+
+    /// Advertises one HERO served at `port`; on `bind_ip` if the server is bound to one address,
+    /// else on every address of the enabled interfaces (IPv4 only for `0.0.0.0`).
+    pub(crate) fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
+        let properties: Vec<TxtProperty> = record::encode_txt(info)?.into_iter().map(TxtProperty::from).collect();
+        let label = instance_label(&info.name, &info.realm);
+        // Registering under the subtype registers the instance under the plain type as well.
+        let ty_domain = record::realm_subtype(&info.realm);
+        let service = if bind_ip.is_unspecified() {
+            let mut service = ServiceInfo::new(&ty_domain, &label, &self.host, (), port, properties)
+                .map_err(|e| Error::config(format!("HERO '{label}': {e}")))?
+                .enable_addr_auto();
+            if bind_ip.is_ipv4() {
+                // A server on 0.0.0.0 does not accept IPv6 connections.
+                service.set_interfaces(vec![IfKind::IPv4]);
+            }
+            service
+        } else {
+            ServiceInfo::new(&ty_domain, &label, &self.host, bind_ip, port, properties)
+                .map_err(|e| Error::config(format!("HERO '{label}': {e}")))?
+        };
+        let fullname = service.get_fullname().to_owned();
+        lock(&self.shared.own).insert(fullname.to_lowercase());
+        if let Err(e) = self.daemon.register(service) {
+            lock(&self.shared.own).remove(&fullname.to_lowercase());
+            return Err(mdns_error("register")(e));
+        }
+        debug!(instance = %fullname, port, %bind_ip, "discovery: advertising");
+        Ok(Advertisement { daemon: self.daemon.clone(), shared: self.shared.clone(), fullname, active: true })
+    }
+
+    /// The cached record of that HERO, if known. Costs no network round trip.
+    pub(crate) fn lookup(&self, realm: &str, name: &str) -> Option<HeroInfo> {
+        lock(&self.shared.cache).lookup(realm, name)
+    }
+
+    /// Waits until the HERO is known, or fails with [`Error::DiscoveryTimeout`] after `timeout`,
+    /// listing the names that are known in the realm.
+    pub(crate) async fn resolve(&self, realm: &str, name: &str, timeout: Duration) -> Result<HeroInfo> {
+        let mut changed = self.shared.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(info) = self.lookup(realm, name) {
+                return Ok(info);
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        Err(Error::DiscoveryTimeout {
+            name: name.to_owned(),
+            realm: realm.to_owned(),
+            waited: timeout,
+            known: lock(&self.shared.cache).names_in(realm),
+        })
+    }
+
+    /// Everything known (all realms), sorted by (realm, name).
+    pub(crate) fn known(&self) -> Vec<HeroInfo> {
+        lock(&self.shared.cache).known()
+    }
+
+    /// The change feed.
+    #[allow(dead_code)] // for the server and the CLI; Observer uses `watch`
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<DiscoveryEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The change feed and the state it starts from, taken atomically: every change after the
+    /// snapshot is in the receiver, none before it.
+    pub(crate) fn watch(&self) -> (broadcast::Receiver<DiscoveryEvent>, Vec<HeroInfo>) {
+        let cache = lock(&self.shared.cache);
+        (self.shared.events.subscribe(), cache.known())
+    }
+
+    /// Resolves once the browser has been running for at least `window`, so that answers to its
+    /// first query had time to arrive (e.g. before a name-conflict check).
+    pub(crate) async fn settled(&self, window: Duration) {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(self.shared.browsing_since + window)).await;
+    }
+}
+
+impl Shared {
+    /// Applies one change to the cache and tells everyone, under the cache lock so that
+    /// [`Discovery::watch`] sees each change either in its snapshot or in its receiver.
+    fn apply(&self, change: impl FnOnce(&mut Cache) -> Option<DiscoveryEvent>) -> Option<DiscoveryEvent> {
+        let mut cache = lock(&self.cache);
+        let event = change(&mut cache)?;
+        // No receivers is fine: nobody observes.
+        let _ = self.events.send(event.clone());
+        self.changed.send_replace(());
+        Some(event)
+    }
+}
+
+/// One advertised HERO. [`Advertisement::withdraw`] (or dropping it) sends the mDNS goodbye.
+#[must_use = "dropping the advertisement withdraws the HERO at once"]
+pub struct Advertisement {
+    daemon: ServiceDaemon,
+    shared: Arc<Shared>,
+    fullname: String,
+    active: bool,
+}
+
+impl Advertisement {
+    /// The DNS-SD instance name, e.g. `oven@lab._heros._tcp.local.`.
+    pub fn fullname(&self) -> &str {
+        &self.fullname
+    }
+
+    /// Withdraws the HERO and waits (up to 2 s) until the daemon has sent the goodbye, so that
+    /// the process may exit right after. Best effort: a failure is logged, there is nothing the
+    /// caller could do about it (peers drop the HERO within `HEROS_MDNS_TTL` anyway).
+    pub async fn withdraw(mut self) {
+        self.active = false;
+        lock(&self.shared.own).remove(&self.fullname.to_lowercase());
+        let status = match self.daemon.unregister(&self.fullname) {
+            Ok(status) => status,
+            Err(e) => return warn!(instance = %self.fullname, "mDNS: cannot send the goodbye: {e}"),
+        };
+        match tokio::time::timeout(GOODBYE_WAIT, status.recv_async()).await {
+            Ok(Ok(UnregisterStatus::OK)) => debug!(instance = %self.fullname, "discovery: goodbye sent"),
+            Ok(Ok(UnregisterStatus::NotFound)) => debug!(instance = %self.fullname, "discovery: was not registered"),
+            Ok(Err(_)) => warn!(instance = %self.fullname, "mDNS: the daemon stopped before sending the goodbye"),
+            Err(_) => debug!(instance = %self.fullname, "discovery: goodbye not confirmed within {GOODBYE_WAIT:?}"),
+        }
+    }
+}
+
+impl Drop for Advertisement {
+    /// Best effort: queues the goodbye without waiting for it to be sent.
+    fn drop(&mut self) {
+        if self.active {
+            lock(&self.shared.own).remove(&self.fullname.to_lowercase());
+            if let Err(e) = self.daemon.unregister(&self.fullname) {
+                debug!(instance = %self.fullname, "discovery: goodbye on drop failed: {e}");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Advertisement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Advertisement").field("fullname", &self.fullname).field("active", &self.active).finish()
+    }
+}
+
+/// The browser thread: turns mdns-sd's events into cache changes and runs the liveness checks.
+struct Browser {
+    daemon: ServiceDaemon,
+    shared: Arc<Shared>,
+    liveness: Liveness,
+    /// Known HEROs by lower-case full name: the name as mdns-sd caches it, and the next check.
+    checks: HashMap<String, (String, Instant)>,
+}
+
+impl Browser {
+    fn run(mut self, events: Receiver<ServiceEvent>) {
+        loop {
+            let event = match self.checks.values().map(|(_, at)| *at).min() {
+                Some(next_check) => events.recv_deadline(next_check),
+                None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match event {
+                Ok(ServiceEvent::ServiceResolved(service)) => {
+                    let resolved = Resolved::from_mdns(&service);
+                    let fullname = resolved.fullname.clone();
+                    if let Some(DiscoveryEvent::Added(_)) = self.shared.apply(|cache| cache.resolved(resolved)) {
+                        if let Some(ttl) = self.liveness.ttl {
+                            let next = Instant::now() + Liveness::check_period(ttl);
+                            self.checks.insert(fullname.to_lowercase(), (fullname, next));
+                        }
+                    }
+                }
+                Ok(ServiceEvent::ServiceRemoved(_, fullname)) => {
+                    self.checks.remove(&fullname.to_lowercase());
+                    self.shared.apply(|cache| cache.removed(&fullname));
+                }
+                Ok(other) => trace!(?other, "discovery: browser event"),
+                Err(RecvTimeoutError::Timeout) => self.check_due(),
+                Err(RecvTimeoutError::Disconnected) => {
+                    debug!("discovery: the mDNS daemon stopped; the browser ends");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Asks each HERO whose check is due to confirm its records; one that does not answer within
+    /// the verify window expires in mdns-sd's cache, which reports it removed.
+    fn check_due(&mut self) {
+        let Some(ttl) = self.liveness.ttl else { return };
+        let now = Instant::now();
+        let own = lock(&self.shared.own).clone();
+        for (key, (fullname, next)) in self.checks.iter_mut().filter(|(_, (_, at))| *at <= now) {
+            *next = now + Liveness::check_period(ttl);
+            if own.contains(key) {
+                continue;
+            }
+            trace!(instance = %fullname, "discovery: verifying");
+            if let Err(e) = self.daemon.verify(fullname.clone(), Liveness::verify_window(ttl)) {
+                debug!(instance = %fullname, "discovery: verify failed: {e}");
+            }
+        }
+    }
+}
+
+fn log_daemon_events(monitor: Receiver<DaemonEvent>) {
+    while let Ok(event) = monitor.recv() {
+        match event {
+            DaemonEvent::Error(e) => warn!("mDNS: {e}"),
+            DaemonEvent::NameChange(change) => warn!(
+                original = %change.original, new = %change.new_name,
+                "mDNS: a name of this process was taken on the network and renamed; another process serves the same HERO name"
+            ),
+            DaemonEvent::IpAdd(ip) => debug!(%ip, "mDNS: address added"),
+            DaemonEvent::IpDel(ip) => debug!(%ip, "mDNS: address removed"),
+            other => trace!(?other, "mDNS: daemon event"),
+        }
+    }
+}
+
+/// A random number without a dependency: std seeds each `RandomState` from the OS.
+fn random_u32() -> u32 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_from_env_values() {
+        assert_eq!(Liveness::parse(None).unwrap().ttl, Some(Liveness::DEFAULT_TTL));
+        assert_eq!(Liveness::parse(Some(" ")).unwrap().ttl, Some(Liveness::DEFAULT_TTL));
+        assert_eq!(Liveness::parse(Some("0")).unwrap().ttl, None);
+        assert_eq!(Liveness::parse(Some("12")).unwrap().ttl, Some(Duration::from_secs(12)));
+        for bad in ["3", "-1", "ten", "1.5"] {
+            let err = Liveness::parse(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("HEROS_MDNS_TTL"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn check_period_and_window_add_up_to_the_ttl() {
+        for secs in [4, 6, 30, 60, 600] {
+            let ttl = Duration::from_secs(secs);
+            let window = Liveness::verify_window(ttl);
+            assert!(window >= Duration::from_secs(2) && window <= Duration::from_secs(10), "{secs}");
+            assert!(Liveness::check_period(ttl) >= window, "{secs}: checks must not overlap");
+            assert_eq!(Liveness::check_period(ttl) + window, ttl);
+        }
+    }
+
+    #[test]
+    fn mdns_off_is_a_config_error() {
+        let config = Config { mdns: false, ..Config::default() };
+        let err = Discovery::global(&config).err().expect("must fail");
+        assert!(matches!(err, Error::Config { .. }) && err.to_string().contains("mDNS discovery is off"), "{err}");
+    }
+}

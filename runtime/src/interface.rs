@@ -1,0 +1,169 @@
+//! What a generated interface hands the runtime: its description, and `HeroService`, the
+//! object-safe entry point through which the router calls one HERO's methods by name.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::attribute::Attribute;
+use crate::codec::ServerCodec;
+use crate::error::{Error, Result};
+
+/// The response future of one call.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<tonic::body::Body>> + Send>>;
+
+/// A HERO interface as the registry describes it (generated as `<SERVICE>_INTERFACE`).
+#[derive(Debug)]
+pub struct Interface {
+    /// Full protobuf service name.
+    pub name: &'static str,
+    /// The service's `.proto` comment.
+    pub doc: &'static str,
+    /// Tags from `option (heros.v1.interface)`.
+    pub tags: &'static [&'static str],
+    /// Methods, attributes and events, in `.proto` order.
+    pub members: &'static [Member],
+}
+
+/// One rpc of an interface.
+#[derive(Debug)]
+pub struct Member {
+    /// The rpc name, e.g. `ReadTemp`.
+    pub name: &'static str,
+    /// What the rpc is to the HERO.
+    pub kind: MemberKind,
+    /// Full protobuf name of the request message.
+    pub request_type: &'static str,
+    /// Full protobuf name of the reply message.
+    pub reply_type: &'static str,
+    /// The rpc's `.proto` comment.
+    pub doc: &'static str,
+}
+
+/// Method, attribute or event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemberKind {
+    /// A method: request in, reply out.
+    Method,
+    /// An attribute: request and reply are the value message.
+    Attribute {
+        /// Setting is refused.
+        readonly: bool,
+    },
+}
+
+impl Interface {
+    /// Names of all members, for error messages.
+    pub fn member_names(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.name.to_owned()).collect()
+    }
+}
+
+/// One interface of one HERO, callable by method name. Generated as `<Service>Server<T>`.
+pub trait HeroService: Send + Sync + 'static {
+    /// The interface this serves.
+    fn interface(&self) -> &'static Interface;
+    /// Starts the call of `method`; `None` when the interface has no such method.
+    fn call(&self, method: &str, call: Call) -> Option<ResponseFuture>;
+}
+
+/// One incoming call, as the router hands it to a `HeroService`.
+pub struct Call {
+    pub(crate) request: http::Request<tonic::body::Body>,
+    pub(crate) hero: Arc<str>,
+    pub(crate) max_message_size: usize,
+}
+
+/// How generated code reaches one attribute of a HERO of type `T`.
+pub struct AttributeAccess<T, M, V> {
+    /// The attribute's name in snake case.
+    pub name: &'static str,
+    /// Full protobuf name of the value message.
+    pub message_type: &'static str,
+    /// Setting is refused.
+    pub readonly: bool,
+    /// The HERO's cell.
+    pub cell: fn(&T) -> &Attribute<V>,
+    /// The value in a request, if it sets one.
+    pub unwrap: fn(M) -> Option<V>,
+    /// A reply carrying the value.
+    pub wrap: fn(V) -> M,
+}
+
+impl Call {
+    /// Serves a unary method: decode, run `method`, encode its reply or error.
+    pub fn unary<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ResponseFuture
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        let size = self.max_message_size;
+        Box::pin(async move {
+            let codec = ServerCodec::<Rep, Req>::new(request_type);
+            let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
+            grpc.unary(UnaryFn(Some(method)), self.request).await
+        })
+    }
+
+    /// Serves an attribute: a request without `value` reads, one with `value` sets (unless
+    /// read-only); the reply is the current value.
+    pub fn attribute<T, M, V>(self, hero: Arc<T>, access: AttributeAccess<T, M, V>) -> ResponseFuture
+    where
+        T: Send + Sync + 'static,
+        M: prost::Message + Default + Send + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let hero_name = self.hero.clone();
+        self.unary(access.message_type, move |message: M| async move {
+            let cell = (access.cell)(&hero);
+            if let Some(value) = (access.unwrap)(message) {
+                if access.readonly {
+                    return Err(Error::ReadOnly { hero: hero_name.to_string(), attribute: access.name.to_owned() });
+                }
+                cell.set(value);
+            }
+            Ok((access.wrap)(cell.get()))
+        })
+    }
+}
+
+/// A `FnOnce` as tonic's `UnaryService` (tonic calls it exactly once per request).
+struct UnaryFn<F>(Option<F>);
+
+impl<Req, Rep, F, Fut> tonic::server::UnaryService<Req> for UnaryFn<F>
+where
+    Req: Send + 'static,
+    Rep: Send + 'static,
+    F: FnOnce(Req) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Rep>> + Send + 'static,
+{
+    type Response = Rep;
+    type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<Rep>, tonic::Status>> + Send>>;
+
+    fn call(&mut self, request: tonic::Request<Req>) -> Self::Future {
+        let method = self.0.take();
+        Box::pin(async move {
+            let method = method.ok_or_else(|| tonic::Status::internal("unary method called twice"))?;
+            method(request.into_inner()).await.map(tonic::Response::new).map_err(|e| e.to_status())
+        })
+    }
+}
+
+/// The value of an attribute reply; a HEROS server always sends one.
+pub fn attribute_value<V>(value: Option<V>, attribute: &str) -> Result<V> {
+    value.ok_or_else(|| Error::Rpc {
+        code: tonic::Code::Internal,
+        message: format!("the reply for attribute '{attribute}' carries no value"),
+    })
+}
+
+/// A typed remote stub (generated as `<Service>Remote`).
+pub trait Remote: Sized {
+    /// Full protobuf name of the interface.
+    const INTERFACE: &'static str;
+    /// Wraps a connection.
+    fn from_target(target: crate::client::Target) -> Self;
+}

@@ -1,0 +1,67 @@
+//! The request headers of the wire contract. Names and realms may be any UTF-8 (docs/PROTOCOL.md);
+//! in a header they are percent-encoded where they are not plain ASCII, so that every gRPC
+//! library can send them as ordinary ASCII metadata.
+
+use http::{HeaderMap, HeaderValue};
+
+use crate::error::Error;
+
+/// Names the HERO a call is for.
+pub const NAME_HEADER: &str = "heros-name";
+/// The realm the caller is in.
+pub const REALM_HEADER: &str = "heros-realm";
+
+/// `value` as a header: visible ASCII as is, everything else (and `%`) as `%XX`.
+pub(crate) fn encode_header(value: &str) -> HeaderValue {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_graphic() && byte != b'%' {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    HeaderValue::from_str(&encoded).expect("visible ASCII is a valid header value")
+}
+
+/// The decoded value of header `name`, if present.
+pub(crate) fn decode_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Error> {
+    let Some(value) = headers.get(name) else { return Ok(None) };
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
+                Error::invalid_argument(format!("header '{name}' has a bad percent-escape at byte {i}"))
+            })?;
+            decoded.push(byte);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let text = String::from_utf8(decoded)
+        .map_err(|_| Error::invalid_argument(format!("header '{name}' is not UTF-8 (after percent-decoding)")))?;
+    Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        for value in ["my_hero", "Öfen-3", "a%b", "x y"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(NAME_HEADER, encode_header(value));
+            assert_eq!(decode_header(&headers, NAME_HEADER).unwrap().as_deref(), Some(value));
+        }
+        assert_eq!(encode_header("Öfen"), "%C3%96fen");
+        let mut headers = HeaderMap::new();
+        headers.insert(NAME_HEADER, HeaderValue::from_static("bad%zz"));
+        assert!(decode_header(&headers, NAME_HEADER).is_err());
+    }
+}

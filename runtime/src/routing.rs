@@ -1,0 +1,261 @@
+//! The router: every gRPC request to a server passes through here. It picks the HERO by the
+//! `heros-name` header (or, when only one HERO implements the service, by the path alone),
+//! checks the caller's realm, and hands the call to that HERO's `HeroService`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+
+use tokio::sync::Notify;
+
+use crate::error::Error;
+use crate::interface::{Call, HeroService, ResponseFuture};
+use crate::metadata::{decode_header, NAME_HEADER, REALM_HEADER};
+use crate::proto::HeroInfo;
+
+/// One HERO hosted by this server.
+pub(crate) struct HeroEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) info: HeroInfo,
+    pub(crate) services: Vec<Box<dyn HeroService>>,
+    pub(crate) in_flight: InFlight,
+}
+
+impl HeroEntry {
+    fn service(&self, interface: &str) -> Option<&dyn HeroService> {
+        self.services.iter().find(|s| s.interface().name == interface).map(|s| s.as_ref())
+    }
+
+    pub(crate) fn realm(&self) -> &str {
+        &self.info.realm
+    }
+}
+
+/// Counts calls in progress, so that a HERO leaving can wait for them.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    fn enter(entry: &Arc<HeroEntry>) -> InFlightGuard {
+        entry.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(entry.clone())
+    }
+
+    /// Resolves when no call is in progress.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+struct InFlightGuard(Arc<HeroEntry>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.in_flight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.in_flight.idle.notify_waiters();
+        }
+    }
+}
+
+/// The HEROs of one server, by name. Names are unique per server across realms.
+#[derive(Default)]
+pub(crate) struct HeroTable {
+    heros: RwLock<BTreeMap<String, Arc<HeroEntry>>>,
+}
+
+impl HeroTable {
+    /// Adds a HERO, unless the name is taken here.
+    pub(crate) fn insert(&self, entry: Arc<HeroEntry>) -> Result<(), Error> {
+        let mut heros = self.heros.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = heros.get(entry.name.as_ref()) {
+            return Err(Error::NameConflict {
+                name: entry.name.to_string(),
+                realm: existing.realm().to_owned(),
+                endpoint: existing.info.endpoints.first().cloned().unwrap_or_else(|| "this server".to_owned()),
+            });
+        }
+        heros.insert(entry.name.to_string(), entry);
+        Ok(())
+    }
+
+    pub(crate) fn remove(&self, name: &str) -> Option<Arc<HeroEntry>> {
+        self.heros.write().unwrap_or_else(|e| e.into_inner()).remove(name)
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<HeroEntry>> {
+        self.heros.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<HeroEntry>> {
+        self.heros.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.heros.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// The HERO a call is for: named by the header, or the only one implementing `interface`.
+    fn select(&self, name: Option<&str>, caller_realm: Option<&str>, interface: &str) -> Result<Arc<HeroEntry>, Error> {
+        let heros = self.heros.read().unwrap_or_else(|e| e.into_inner());
+        let entry = match name {
+            Some(name) => heros.get(name).cloned().ok_or_else(|| Error::HeroNotFound {
+                name: name.to_owned(),
+                realm: caller_realm.unwrap_or("any").to_owned(),
+                known: heros.keys().cloned().collect(),
+            })?,
+            None => {
+                let mut candidates = heros
+                    .values()
+                    .filter(|h| caller_realm.is_none_or(|realm| h.realm() == realm))
+                    .filter(|h| h.service(interface).is_some());
+                match (candidates.next(), candidates.next()) {
+                    (Some(only), None) => only.clone(),
+                    (None, _) => {
+                        return Err(Error::InterfaceNotServed {
+                            interface: interface.to_owned(),
+                            known: heros.keys().cloned().collect(),
+                        })
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(Error::AmbiguousHero {
+                            interface: interface.to_owned(),
+                            candidates: heros
+                                .values()
+                                .filter(|h| h.service(interface).is_some())
+                                .map(|h| h.name.to_string())
+                                .collect(),
+                        })
+                    }
+                }
+            }
+        };
+        if let Some(caller_realm) = caller_realm {
+            if caller_realm != entry.realm() {
+                return Err(Error::RealmMismatch {
+                    hero: entry.name.to_string(),
+                    hero_realm: entry.realm().to_owned(),
+                    caller_realm: caller_realm.to_owned(),
+                });
+            }
+        }
+        Ok(entry)
+    }
+}
+
+/// The tower service tonic's server runs for every request.
+#[derive(Clone)]
+pub(crate) struct Router {
+    pub(crate) table: Arc<HeroTable>,
+    pub(crate) registry: crate::proto::registry_server::RegistryServer<crate::registry::RegistryService>,
+    pub(crate) max_message_size: usize,
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Router {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let response = self.route(request);
+        Box::pin(async move { Ok(response.await) })
+    }
+}
+
+fn reply_error(error: Error) -> ResponseFuture {
+    let response = error.to_status().into_http();
+    Box::pin(async move { response })
+}
+
+impl Router {
+    fn route(&mut self, request: http::Request<tonic::body::Body>) -> ResponseFuture {
+        let Some((interface, method)) = split_path(request.uri().path()) else {
+            let path = request.uri().path().to_owned();
+            return reply_error(Error::invalid_argument(format!("'{path}' is not a gRPC path '/package.Service/Method'")));
+        };
+        if interface == crate::registry::SERVICE_NAME {
+            let mut registry = self.registry.clone();
+            return Box::pin(async move {
+                match tower::Service::call(&mut registry, request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            });
+        }
+        let headers = request.headers();
+        let name = match decode_header(headers, NAME_HEADER) {
+            Ok(name) => name,
+            Err(error) => return reply_error(error),
+        };
+        let caller_realm = match decode_header(headers, REALM_HEADER) {
+            Ok(realm) => realm,
+            Err(error) => return reply_error(error),
+        };
+        let entry = match self.table.select(name.as_deref(), caller_realm.as_deref(), interface) {
+            Ok(entry) => entry,
+            Err(error) => return reply_error(error),
+        };
+        let Some(service) = entry.service(interface) else {
+            return reply_error(Error::InterfaceNotImplemented {
+                hero: entry.name.to_string(),
+                interface: interface.to_owned(),
+                implemented: entry.info.interfaces.clone(),
+            });
+        };
+        let (interface_desc, method) = (service.interface(), method.to_owned());
+        let call = Call { request, hero: entry.name.clone(), max_message_size: self.max_message_size };
+        match service.call(&method, call) {
+            Some(future) => {
+                let guard = InFlight::enter(&entry);
+                Box::pin(async move {
+                    let response = future.await;
+                    drop(guard);
+                    response
+                })
+            }
+            None => reply_error(Error::MethodNotFound {
+                hero: entry.name.to_string(),
+                interface: interface_desc.name.to_owned(),
+                method,
+                available: interface_desc.member_names(),
+            }),
+        }
+    }
+
+    pub(crate) fn hero_names(&self) -> Vec<String> {
+        self.table.names()
+    }
+}
+
+/// `/pkg.Service/Method` -> (`pkg.Service`, `Method`).
+fn split_path(path: &str) -> Option<(&str, &str)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/')).then_some((service, method))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_path;
+
+    #[test]
+    fn paths() {
+        assert_eq!(split_path("/a.B/C"), Some(("a.B", "C")));
+        assert_eq!(split_path("/a.B/"), None);
+        assert_eq!(split_path("a.B/C"), None);
+        assert_eq!(split_path("/a.B/C/D"), None);
+    }
+}

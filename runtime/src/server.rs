@@ -1,0 +1,378 @@
+//! The one gRPC server of a process: it listens on one port, hosts any number of HEROs, and
+//! takes them off the network gracefully (mDNS goodbye first, then the calls in flight finish).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, OnceCell};
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+use crate::config::Config;
+use crate::discovery::{Advertisement, Discovery};
+use crate::error::{Error, Result};
+use crate::interface::HeroService;
+use crate::names::validate_name;
+use crate::proto::HeroInfo;
+use crate::registry::RegistryService;
+use crate::routing::{HeroEntry, HeroTable, InFlight, Router};
+
+/// Version of the wire contract in docs/PROTOCOL.md, advertised in discovery and the registry.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest message a server accepts or sends unless configured otherwise (tonic's is 4 MiB;
+/// HEROs move 64 MiB payloads).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
+
+/// How long a new HERO listens for a living HERO of the same name before it advertises itself.
+/// mDNS responders answer a query within 20-120 ms (RFC 6762 §6); the margin covers a busy peer.
+const NAME_PROBE_WINDOW: Duration = Duration::from_millis(400);
+
+/// How long a HERO leaving waits for its calls in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A HERO to be shared: a name and the interfaces its object implements.
+pub struct Hero {
+    name: String,
+    realm: Option<String>,
+    tags: Vec<String>,
+    metadata: BTreeMap<String, String>,
+    services: Vec<Box<dyn HeroService>>,
+}
+
+impl Hero {
+    /// A HERO called `name`, in the server's realm unless [`Hero::realm`] says otherwise.
+    pub fn new(name: impl Into<String>) -> Self {
+        Hero { name: name.into(), realm: None, tags: Vec::new(), metadata: BTreeMap::new(), services: Vec::new() }
+    }
+
+    /// Adds an interface, e.g. `TestObjectServer::new(object)`.
+    pub fn interface(mut self, service: impl HeroService) -> Self {
+        self.services.push(Box::new(service));
+        self
+    }
+
+    /// The realm; default: the server's (`HEROS_REALM`, else `heros`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// A tag for lookups by tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// A key-value pair published in discovery and the registry.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// A HERO being served. Dropping it takes the HERO off the network at once; [`LocalHero::shutdown`]
+/// does so gracefully.
+#[must_use = "the HERO stops being served when this handle is dropped"]
+pub struct LocalHero {
+    entry: Arc<HeroEntry>,
+    table: Arc<HeroTable>,
+    advertisement: Mutex<Option<Advertisement>>,
+}
+
+impl LocalHero {
+    /// The HERO's name.
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    /// What discovery and the registry say about it.
+    pub fn info(&self) -> &HeroInfo {
+        &self.entry.info
+    }
+
+    /// A `heros://host:port/name` URL that reaches it without discovery.
+    pub fn url(&self) -> String {
+        let endpoint = self.entry.info.endpoints.first().map(String::as_str).unwrap_or("http://127.0.0.1:0");
+        format!("heros://{}/{}?realm={}", endpoint.trim_start_matches("http://"), self.entry.name, self.entry.info.realm)
+    }
+
+    /// Says goodbye on mDNS, refuses new calls, and waits (up to 10 s) for calls in flight.
+    pub async fn shutdown(self) {
+        let advertisement = self.advertisement.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(advertisement) = advertisement {
+            advertisement.withdraw().await;
+        }
+        self.table.remove(&self.entry.name);
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.entry.in_flight.drained()).await.is_err() {
+            tracing::warn!(hero = %self.entry.name, "calls still in flight after {DRAIN_TIMEOUT:?}; leaving anyway");
+        }
+    }
+}
+
+impl Drop for LocalHero {
+    fn drop(&mut self) {
+        // The advertisement's own Drop sends the goodbye.
+        self.advertisement.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.table.remove(&self.entry.name);
+    }
+}
+
+/// Settings of a [`Server`]; start from [`Server::builder`].
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    config: Config,
+    max_message_size: usize,
+}
+
+impl ServerBuilder {
+    /// Replaces the configuration (normally read from the environment).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Address to listen on (default: `HEROS_BIND`, else all interfaces, an ephemeral port).
+    pub fn bind(mut self, address: SocketAddr) -> Self {
+        self.config.bind = address;
+        self
+    }
+
+    /// Default realm of HEROs shared here.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.config.realm = realm.into();
+        self
+    }
+
+    /// Whether HEROs are advertised with mDNS (default: `HEROS_DISCOVERY`, else yes).
+    pub fn mdns(mut self, enabled: bool) -> Self {
+        self.config.mdns = enabled;
+        self
+    }
+
+    /// Largest message accepted or sent, in bytes (default 256 MiB). Larger ones are refused
+    /// with RESOURCE_EXHAUSTED.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Binds and starts serving.
+    pub async fn start(self) -> Result<Server> {
+        Server::start_with(self).await
+    }
+}
+
+/// A gRPC server hosting HEROs. Cheap to clone; all clones are the same server.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+}
+
+struct ServerInner {
+    table: Arc<HeroTable>,
+    config: Config,
+    local_addr: SocketAddr,
+    endpoints: Vec<String>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+static GLOBAL: OnceCell<Server> = OnceCell::const_new();
+
+impl Server {
+    /// A builder configured from the environment (see [`Config::from_env`]).
+    pub fn builder() -> ServerBuilder {
+        let config = Config::from_env().unwrap_or_else(|error| {
+            tracing::warn!("{error}; using defaults");
+            Config::default()
+        });
+        ServerBuilder { config, max_message_size: DEFAULT_MAX_MESSAGE_SIZE }
+    }
+
+    /// The process's shared server, started from the environment on first use. It belongs to
+    /// the tokio runtime that first asked for it.
+    pub async fn global() -> Result<Server> {
+        GLOBAL
+            .get_or_try_init(|| async { Server::builder().config(Config::from_env()?).start().await })
+            .await
+            .cloned()
+    }
+
+    async fn start_with(builder: ServerBuilder) -> Result<Server> {
+        let ServerBuilder { config, max_message_size } = builder;
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| Error::config(format!("cannot listen on {}: {e}", config.bind)))?;
+        let local_addr = listener.local_addr().map_err(|e| Error::config(format!("listening socket: {e}")))?;
+        let endpoints = endpoints_of(local_addr);
+        let table = Arc::new(HeroTable::default());
+        let router = Router {
+            table: table.clone(),
+            registry: crate::proto::registry_server::RegistryServer::new(RegistryService { table: table.clone() }),
+            max_message_size,
+        };
+        // tonic routes by service name; HEROs come and go at run time, so one fallback service
+        // takes every path and routes by itself.
+        let router = router.map_request(|request: http::Request<axum::body::Body>| request.map(tonic::body::Body::new));
+        let routes = tonic::service::Routes::from(axum::Router::new().fallback_service(router));
+        // Without nodelay on the accepted sockets, small calls stall on Nagle (44 ms each).
+        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve = tonic::transport::Server::builder().add_routes(routes).serve_with_incoming_shutdown(incoming, async {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(async move {
+            if let Err(error) = serve.await {
+                tracing::error!("HEROS server stopped: {error}");
+            }
+        });
+        tracing::info!(%local_addr, "HEROS server listening");
+        Ok(Server {
+            inner: Arc::new(ServerInner {
+                table,
+                config,
+                local_addr,
+                endpoints,
+                stop: Mutex::new(Some(stop)),
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// `http://ip:port` addresses where the server can be reached.
+    pub fn endpoints(&self) -> &[String] {
+        &self.inner.endpoints
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The HEROs it hosts.
+    pub fn heros(&self) -> Vec<HeroInfo> {
+        self.inner.table.all().iter().map(|h| h.info.clone()).collect()
+    }
+
+    /// Starts serving `hero`: refuses a name already alive in its realm (here, or anywhere mDNS
+    /// reaches), then advertises it.
+    pub async fn share(&self, hero: Hero) -> Result<LocalHero> {
+        let Hero { name, realm, mut tags, metadata, services } = hero;
+        let realm = realm.unwrap_or_else(|| self.inner.config.realm.clone());
+        validate_name(&name, &realm)?;
+        if services.is_empty() {
+            return Err(Error::config(format!("HERO '{name}' has no interface; add one with Hero::interface")));
+        }
+        let mut interfaces: Vec<String> = Vec::new();
+        for service in &services {
+            let interface = service.interface();
+            if interfaces.iter().any(|i| i == interface.name) {
+                return Err(Error::config(format!("HERO '{name}' implements {} twice", interface.name)));
+            }
+            interfaces.push(interface.name.to_owned());
+            tags.extend(interface.tags.iter().map(|t| (*t).to_owned()));
+        }
+        tags.sort();
+        tags.dedup();
+        let info = HeroInfo {
+            name: name.clone(),
+            realm: realm.clone(),
+            interfaces,
+            tags,
+            metadata: metadata.into_iter().collect(),
+            protocol_version: PROTOCOL_VERSION,
+            endpoints: self.inner.endpoints.clone(),
+        };
+        let discovery = match self.inner.config.mdns {
+            true => Some(Discovery::global(&self.inner.config)?),
+            false => None,
+        };
+        if let Some(discovery) = &discovery {
+            ensure_name_free(discovery, &realm, &name, &self.inner.endpoints).await?;
+        }
+        let entry = Arc::new(HeroEntry { name: name.as_str().into(), info, services, in_flight: InFlight::default() });
+        self.inner.table.insert(entry.clone())?;
+        let advertisement = match &discovery {
+            Some(discovery) => {
+                match discovery.advertise(&entry.info, self.inner.local_addr.port(), self.inner.local_addr.ip()) {
+                    Ok(advertisement) => Some(advertisement),
+                    Err(error) => {
+                        self.inner.table.remove(&name);
+                        return Err(error);
+                    }
+                }
+            }
+            None => None,
+        };
+        tracing::info!(hero = %name, %realm, endpoints = ?entry.info.endpoints, "HERO shared");
+        Ok(LocalHero { entry, table: self.inner.table.clone(), advertisement: Mutex::new(advertisement) })
+    }
+
+    /// Stops serving: refuses new connections and waits for calls in flight. HEROs still shared
+    /// should be shut down first (their goodbyes go out when their handles drop).
+    pub async fn shutdown(&self) {
+        if let Some(stop) = self.inner.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = stop.send(());
+        }
+        let task = self.inner.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Shares `service` as a HERO called `name` on the process's server (see [`Server::global`]).
+pub async fn share(name: impl Into<String>, service: impl HeroService) -> Result<LocalHero> {
+    Server::global().await?.share(Hero::new(name).interface(service)).await
+}
+
+/// A HERO of this name in this realm that answers its registry is alive: refuse to start a
+/// second one. A record nobody answers for is stale (killed without goodbye) and is ignored.
+async fn ensure_name_free(discovery: &Discovery, realm: &str, name: &str, own: &[String]) -> Result<()> {
+    discovery.settled(NAME_PROBE_WINDOW).await;
+    let Some(existing) = discovery.lookup(realm, name) else { return Ok(()) };
+    for endpoint in existing.endpoints.iter().filter(|e| !own.contains(e)) {
+        if crate::client::hosts_hero(endpoint, name).await {
+            return Err(Error::NameConflict { name: name.to_owned(), realm: realm.to_owned(), endpoint: endpoint.to_string() });
+        }
+    }
+    tracing::debug!(hero = name, realm, "a stale mDNS record of this name does not answer; taking the name");
+    Ok(())
+}
+
+/// Where a server bound to `addr` is reachable: that address, or each interface's for 0.0.0.0.
+fn endpoints_of(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    let format = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+        IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+    };
+    if !addr.ip().is_unspecified() {
+        return vec![format(addr.ip())];
+    }
+    let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|iface| iface.ip())
+        .filter(|ip| addr.is_ipv6() || ip.is_ipv4())
+        .filter(|ip| match ip {
+            IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+            IpAddr::V4(_) => true,
+        })
+        .collect();
+    // Other hosts first, loopback last, IPv4 before IPv6.
+    ips.sort_by_key(|ip| (ip.is_loopback(), ip.is_ipv6()));
+    ips.dedup();
+    if ips.is_empty() {
+        ips.push(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    }
+    ips.into_iter().map(format).collect()
+}
