@@ -104,7 +104,8 @@ impl Call {
         Box::pin(async move {
             let codec = ServerCodec::<Rep, Req>::new(request_type);
             let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
-            grpc.unary(UnaryFn(Some(method)), self.request).await
+            let response = grpc.unary(UnaryFn(Some(method)), self.request).await;
+            oversize_is_resource_exhausted(response, size)
         })
     }
 
@@ -128,6 +129,27 @@ impl Call {
             Ok((access.wrap)(cell.get()))
         })
     }
+}
+
+/// tonic refuses a request above the size limit with OUT_OF_RANGE; gRPC's status table says
+/// RESOURCE_EXHAUSTED ("max message size exceeded"), which is what other-language clients expect.
+fn oversize_is_resource_exhausted(
+    response: http::Response<tonic::body::Body>,
+    limit: usize,
+) -> http::Response<tonic::body::Body> {
+    if response.headers().get("grpc-status").is_none_or(|code| code != "11") {
+        return response;
+    }
+    let Some(status) = tonic::Status::from_header_map(response.headers()) else { return response };
+    if !status.message().starts_with("Error, decoded message length too large") {
+        return response;
+    }
+    Error::Rpc {
+        code: tonic::Code::ResourceExhausted,
+        message: format!("{} (this server's max_message_size is {limit} bytes)", status.message()),
+    }
+    .to_status()
+    .into_http()
 }
 
 /// A `FnOnce` as tonic's `UnaryService` (tonic calls it exactly once per request).

@@ -1,0 +1,244 @@
+//! One server, many HEROs: routing by `heros-name`, and every kind of bad call getting a precise
+//! status. No mDNS here: servers on 127.0.0.1, port 0, reached by address.
+
+mod common;
+
+use common::{climate, encode, local_server, proto, raw_call, share_test_hero, within};
+use heros::{Error, Hero};
+use tonic::Code;
+
+fn detail(status: &tonic::Status) -> heros::proto::ErrorDetail {
+    heros::detail_of(status).unwrap_or_else(|| panic!("no heros ErrorDetail in {status:?}"))
+}
+
+#[tokio::test]
+async fn calls_reach_the_hero_named_in_the_header() {
+    let server = local_server().await;
+    let a = share_test_hero(&server, "hero_a", 1).await;
+    let b = share_test_hero(&server, "hero_b", 100).await;
+    let stub_a = proto::TestObjectRemote::connect(&a.url()).await.unwrap();
+    let stub_b = proto::TestObjectRemote::connect(&b.url()).await.unwrap();
+    stub_a.hello().await.unwrap();
+    assert_eq!(stub_a.testme().await.unwrap(), 2);
+    assert_eq!(stub_b.testme().await.unwrap(), 100, "hero_b is untouched");
+    stub_b.set_testme(7).await.unwrap();
+    assert_eq!(stub_b.testme().await.unwrap(), 7);
+    assert_eq!(stub_a.testme().await.unwrap(), 2);
+    assert_eq!(stub_a.read_temp(0, 10).await.unwrap(), 5.0);
+}
+
+#[tokio::test]
+async fn the_header_is_optional_when_one_hero_implements_the_service() {
+    let server = local_server().await;
+    let _t = server.share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default()))).await.unwrap();
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let reply = raw_call(&server, "/lab.climate.v1.Thermostat/Check", &[], encode(&climate::CheckRequest { celsius: 20.0 }))
+        .await
+        .expect("no header needed");
+    assert!(reply.is_empty());
+}
+
+#[tokio::test]
+async fn an_ambiguous_call_names_the_candidates() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let _b = share_test_hero(&server, "hero_b", 1).await;
+    let status = raw_call(&server, "/examples.v1.TestObject/Hello", &[], encode(&proto::HelloRequest {})).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("hero_a, hero_b") && status.message().contains("heros-name"), "{status:?}");
+    assert_eq!(detail(&status).kind, "AMBIGUOUS_HERO");
+}
+
+#[tokio::test]
+async fn an_unknown_hero_is_not_found_and_the_known_ones_are_named() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let status = raw_call(&server, "/examples.v1.TestObject/Hello", &[("heros-name", "nobody")], encode(&proto::HelloRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(
+        Error::from_status(&status),
+        Error::HeroNotFound { name: "nobody".into(), realm: "any".into(), known: vec!["hero_a".into()] }
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_method_lists_the_methods() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let status = raw_call(&server, "/examples.v1.TestObject/Explode", &[("heros-name", "hero_a")], vec![]).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(
+        Error::from_status(&status),
+        Error::MethodNotFound {
+            hero: "hero_a".into(),
+            interface: "examples.v1.TestObject".into(),
+            method: "Explode".into(),
+            available: vec!["ReadTemp".into(), "Hello".into(), "Testme".into(), "Firmware".into()],
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_interface_nobody_here_implements_is_unimplemented() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let status = raw_call(&server, "/lab.climate.v1.Thermostat/Read", &[], vec![]).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(detail(&status).kind, "INTERFACE_NOT_SERVED");
+    let status = raw_call(&server, "/lab.climate.v1.Thermostat/Read", &[("heros-name", "hero_a")], vec![]).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(status.message().contains("implements: examples.v1.TestObject"), "{status:?}");
+}
+
+#[tokio::test]
+async fn setting_a_read_only_attribute_is_refused() {
+    let server = local_server().await;
+    let hero = share_test_hero(&server, "hero_a", 1).await;
+    let request = encode(&proto::FirmwareValue { value: Some("9.9.9".into()) });
+    let status = raw_call(&server, "/examples.v1.TestObject/Firmware", &[("heros-name", "hero_a")], request).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(Error::from_status(&status), Error::ReadOnly { hero: "hero_a".into(), attribute: "firmware".into() });
+    // Nothing changed, and reading still works.
+    let stub = proto::TestObjectRemote::connect(&hero.url()).await.unwrap();
+    assert_eq!(stub.firmware().await.unwrap(), "1.0.0");
+}
+
+#[tokio::test]
+async fn bytes_that_do_not_decode_are_an_invalid_argument() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let garbage = vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    let status = raw_call(&server, "/examples.v1.TestObject/ReadTemp", &[("heros-name", "hero_a")], garbage).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("do not decode as examples.v1.ReadTempRequest"), "{status:?}");
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_refused_and_the_server_lives_on() {
+    let server = heros::Server::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .mdns(false)
+        .max_message_size(1024)
+        .start()
+        .await
+        .unwrap();
+    let hero = server
+        .share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
+        .await
+        .unwrap();
+    let big = encode(&climate::CalibrateRequest { blob: vec![7u8; 4096].into(), ..Default::default() });
+    let status = raw_call(&server, "/lab.climate.v1.Thermostat/Calibrate", &[], big).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let stub = climate::ThermostatRemote::connect(&hero.url()).await.unwrap();
+    assert_eq!(stub.serial().await.unwrap(), "TH-0001");
+}
+
+#[tokio::test]
+async fn a_call_from_another_realm_is_refused() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let headers = [("heros-name", "hero_a"), ("heros-realm", "elsewhere")];
+    let status = raw_call(&server, "/examples.v1.TestObject/Hello", &headers, encode(&proto::HelloRequest {})).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        Error::from_status(&status),
+        Error::RealmMismatch { hero: "hero_a".into(), hero_realm: "heros".into(), caller_realm: "elsewhere".into() }
+    );
+    // A stub told the wrong realm fails at connect, before any call.
+    let url = format!("heros://{}/hero_a?realm=elsewhere", server.local_addr());
+    let error = proto::TestObjectRemote::connect(&url).await.unwrap_err();
+    assert!(matches!(error, Error::RealmMismatch { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_name_is_taken_once_per_server() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let twice = server.share(Hero::new("hero_a").interface(proto::TestObjectServer::new(common::TestHero::new(0)))).await;
+    assert!(matches!(twice, Err(Error::NameConflict { .. })), "{:?}", twice.err());
+}
+
+#[tokio::test]
+async fn connecting_through_the_wrong_interface_is_refused() {
+    let server = local_server().await;
+    let a = share_test_hero(&server, "hero_a", 1).await;
+    let error = climate::ThermostatRemote::connect(&a.url()).await.unwrap_err();
+    assert!(matches!(error, Error::InterfaceNotImplemented { ref interface, .. } if interface == "lab.climate.v1.Thermostat"));
+}
+
+#[tokio::test]
+async fn the_registry_lists_and_describes() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let _t = server
+        .share(Hero::new("thermo").realm("lab").tag("kitchen").metadata("room", "3.14").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
+        .await
+        .unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.local_addr())).unwrap().connect().await.unwrap();
+    let mut registry = heros::proto::registry_client::RegistryClient::new(channel);
+    let all = registry.list_heros(heros::proto::ListHerosRequest::default()).await.unwrap().into_inner();
+    assert_eq!(all.heros.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["hero_a", "thermo"]);
+    let lab = registry.list_heros(heros::proto::ListHerosRequest { realm: "lab".into() }).await.unwrap().into_inner();
+    assert_eq!(lab.heros.len(), 1);
+    let info = &lab.heros[0];
+    assert_eq!(info.tags, ["climate", "kitchen"], "interface tags and HERO tags");
+    assert_eq!(info.metadata.get("room").map(String::as_str), Some("3.14"));
+    assert_eq!(info.protocol_version, heros::PROTOCOL_VERSION);
+    let described = registry.describe_hero(heros::proto::DescribeHeroRequest { name: "thermo".into() }).await.unwrap().into_inner();
+    let interface = &described.interfaces[0];
+    assert_eq!(interface.name, "lab.climate.v1.Thermostat");
+    assert_eq!(interface.doc, "Keeps a room at a set point.");
+    let methods: Vec<_> = interface.methods.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(methods, ["Read", "SetMode", "Calibrate", "Check"]);
+    assert_eq!(interface.methods[0].request_type, "google.protobuf.Empty");
+    let attributes: Vec<_> = interface.attributes.iter().map(|a| (a.name.as_str(), a.readonly)).collect();
+    assert_eq!(attributes, [("Setpoint", false), ("Serial", true)]);
+    let missing = registry.describe_hero(heros::proto::DescribeHeroRequest { name: "ghost".into() }).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_hero_leaving_finishes_calls_in_flight_and_refuses_new_ones() {
+    let server = local_server().await;
+    let object = common::TestHero::new(0);
+    let (gate, entered) = (object.gate.clone(), object.entered.clone());
+    let hero = server.share(Hero::new("slow").interface(proto::TestObjectServer::new(object))).await.unwrap();
+    let stub = proto::TestObjectRemote::connect(&hero.url()).await.unwrap();
+    let in_flight = tokio::spawn({
+        let stub = stub.clone();
+        async move { stub.read_temp(-1, -1).await }
+    });
+    within(5, entered.notified()).await;
+    let leaving = tokio::spawn(hero.shutdown());
+    // The HERO is off the table at once, while the call in flight goes on.
+    let refused = within(5, async {
+        loop {
+            match stub.hello().await {
+                Err(error) => break error,
+                Ok(_) => tokio::task::yield_now().await,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(refused, Error::HeroNotFound { .. }), "{refused:?}");
+    assert!(!leaving.is_finished(), "shutdown waits for the call in flight");
+    gate.notify_one();
+    assert_eq!(within(5, in_flight).await.unwrap().unwrap(), -1.0);
+    within(5, leaving).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_gone_mid_session_fails_the_next_call_promptly() {
+    let server = local_server().await;
+    let hero = share_test_hero(&server, "hero_a", 1).await;
+    let stub = proto::TestObjectRemote::connect(&hero.url()).await.unwrap();
+    assert_eq!(stub.hello().await.unwrap(), "world");
+    hero.shutdown().await;
+    server.shutdown().await;
+    let started = std::time::Instant::now();
+    let error = within(10, stub.hello()).await.unwrap_err();
+    assert!(error.is_transient() || matches!(error, Error::HeroNotFound { .. }), "{error:?}");
+    println!("next call failed after {:?}: {error}", started.elapsed());
+}
