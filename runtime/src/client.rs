@@ -55,6 +55,7 @@ impl Target {
     /// waiting at most `timeout` for discovery, and connects to its server.
     pub async fn connect(name: &str, interface: &str, timeout: Duration) -> Result<Target> {
         let config = Config::from_env()?;
+        let deadline = tokio::time::Instant::now() + timeout;
         let (info, rediscoverable) = if name.starts_with("heros://") {
             (describe_by_url(&name.parse::<HeroUrl>()?, &config).await?, false)
         } else {
@@ -67,7 +68,19 @@ impl Target {
                 implemented: info.interfaces.clone(),
             });
         }
-        Target::from_info(info, rediscoverable).await
+        match Target::from_info(info.clone(), rediscoverable).await {
+            Err(Error::Unavailable { message }) if rediscoverable => {
+                // The cached record may be stale (the HERO was killed and restarted on another
+                // port): wait for discovery to bring a record with other endpoints.
+                tracing::debug!(hero = name, "cached endpoints refused ({message}); waiting for a fresh record");
+                let discovery = Discovery::global(&config)?;
+                let fresh = fresh_record(&discovery, &info, deadline).await.ok_or_else(|| {
+                    Error::unavailable(format!("{message}; no newer record of '{name}' appeared within {timeout:?}"))
+                })?;
+                Target::from_info(fresh, rediscoverable).await
+            }
+            other => other,
+        }
     }
 
     /// A target for a HERO whose record is already known (e.g. from an [`crate::Observer`]).
@@ -134,6 +147,7 @@ impl Target {
     fn went_away(&self, error: Error) -> Error {
         if matches!(error, Error::Unavailable { .. }) {
             self.inner.stale.store(true, Ordering::Release);
+            forget_channel(&self.endpoint());
         }
         error
     }
@@ -158,6 +172,22 @@ impl Target {
         }
         tracing::debug!(hero = self.name(), from = %current, to = ?info.endpoints, "HERO moved");
         dial_any(&info.endpoints).await.ok()
+    }
+}
+
+/// Waits until discovery knows `stale`'s HERO at other endpoints, or `deadline`.
+async fn fresh_record(discovery: &Discovery, stale: &HeroInfo, deadline: tokio::time::Instant) -> Option<HeroInfo> {
+    let mut changes = discovery.subscribe();
+    loop {
+        if let Some(info) = discovery.lookup(&stale.realm, &stale.name) {
+            if info.endpoints != stale.endpoints {
+                return Some(info);
+            }
+        }
+        match tokio::time::timeout_at(deadline, changes.recv()).await {
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => return None,
+        }
     }
 }
 
@@ -259,13 +289,26 @@ async fn dial_any(endpoints: &[String]) -> Result<(String, Channel)> {
     Err(last_error)
 }
 
+type Channels = Mutex<HashMap<(tokio::runtime::Id, String), Channel>>;
+
+/// Channels by runtime and endpoint.
+fn channels() -> &'static Channels {
+    static CHANNELS: OnceLock<Channels> = OnceLock::new();
+    CHANNELS.get_or_init(Default::default)
+}
+
+/// Drops the cached channel to a server that went away, so that the next dial really connects
+/// (and a stale discovery record shows up as refused instead of as a dead cached channel).
+fn forget_channel(endpoint: &str) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    channels().lock().unwrap_or_else(|e| e.into_inner()).remove(&(runtime.id(), endpoint.to_owned()));
+}
+
 /// A channel to `endpoint`, shared by all stubs of this tokio runtime (a channel's background
 /// task lives in the runtime that made it).
 async fn dial(endpoint: &str) -> Result<(String, Channel)> {
-    type Channels = Mutex<HashMap<(tokio::runtime::Id, String), Channel>>;
-    static CHANNELS: OnceLock<Channels> = OnceLock::new();
     let key = (tokio::runtime::Handle::current().id(), endpoint.to_owned());
-    let channels = CHANNELS.get_or_init(Default::default);
+    let channels = channels();
     if let Some(channel) = channels.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok((endpoint.to_owned(), channel.clone()));
     }

@@ -26,9 +26,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// HEROs move 64 MiB payloads).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
 
-/// How long a new HERO listens for a living HERO of the same name before it advertises itself.
-/// mDNS responders answer a query within 20-120 ms (RFC 6762 §6); the margin covers a busy peer.
-const NAME_PROBE_WINDOW: Duration = Duration::from_millis(400);
+/// How long a process's browser must have listened before a new HERO may conclude that its name
+/// is free. Responders answer within 20-120 ms, but never multicast the same record twice within
+/// one second (RFC 6762 §6, which mdns-sd follows): a HERO announced just before our first query
+/// is only heard on the browser's next query, about a second later. Only the first HERO of a
+/// process waits; the browser keeps listening afterwards.
+const NAME_PROBE_WINDOW: Duration = Duration::from_millis(1200);
 
 /// How long a HERO leaving waits for its calls in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

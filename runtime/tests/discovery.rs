@@ -118,6 +118,48 @@ fn advertise_then_resolve_by_name() {
 }
 
 #[test]
+fn the_records_on_the_wire_follow_the_contract() {
+    in_private_network(|| async {
+        let discovery = discovery::start(None).expect("discovery");
+        let port = free_port();
+        let _ad = discovery
+            .advertise(
+                &hero("oven", "lab", &["examples.v1.Oven", "examples.v1.Lamp"], &["heater", "room-3"]),
+                port,
+                LOCALHOST,
+            )
+            .expect("advertise");
+        // A plain DNS-SD browser of the realm's subtype, as a client in another language would use.
+        let daemon = mdns_sd::ServiceDaemon::new().expect("daemon");
+        let events = daemon.browse("_lab._sub._heros._tcp.local.").expect("browse");
+        let service = tokio::time::timeout(WAIT, async {
+            loop {
+                match events.recv_async().await.expect("browser") {
+                    mdns_sd::ServiceEvent::ServiceResolved(service) => return service,
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .expect("the realm's subtype lists the HERO");
+        assert_eq!(service.fullname, "oven@lab._heros._tcp.local.");
+        assert_eq!(service.port, port);
+        assert!(service.host.starts_with(&format!("heros-{}-", std::process::id())), "{}", service.host);
+        let txt: HashMap<&str, &str> = service.txt_properties.iter().map(|p| (p.key(), p.val_str())).collect();
+        let expected = HashMap::from([
+            ("heros", "1"),
+            ("name", "oven"),
+            ("realm", "lab"),
+            ("if", "examples.v1.Oven,examples.v1.Lamp"),
+            ("tags", "heater,room-3"),
+            ("m.room", "3"),
+        ]);
+        assert_eq!(txt, expected);
+        let _ = daemon.shutdown();
+    });
+}
+
+#[test]
 fn an_unknown_name_times_out_listing_the_names_known_in_the_realm() {
     in_private_network(|| async {
         let discovery = discovery::start(None).expect("discovery");

@@ -31,13 +31,11 @@ pub mod testing;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use mdns_sd::{
-    DaemonEvent, IfKind, Receiver, RecvTimeoutError, ServiceDaemon, ServiceEvent, ServiceInfo, TxtProperty,
-    UnregisterStatus,
-};
+use mdns_sd::{DaemonEvent, IfKind, Receiver, ServiceDaemon, ServiceEvent, ServiceInfo, TxtProperty, UnregisterStatus};
 use tokio::sync::{broadcast, watch};
 use tracing::{debug, trace, warn};
 
@@ -195,7 +193,6 @@ impl Discovery {
             daemon.enable_interface(chosen).map_err(mdns_error("interface selection"))?;
         }
         let monitor = daemon.monitor().map_err(mdns_error("monitor"))?;
-        let browser = daemon.browse(SERVICE_TYPE).map_err(mdns_error("browse"))?;
         let shared = Arc::new(Shared {
             cache: Mutex::new(Cache::default()),
             events: broadcast::channel(EVENT_CAPACITY).0,
@@ -203,15 +200,18 @@ impl Discovery {
             browsing_since: Instant::now(),
             own: Mutex::new(HashSet::new()),
         });
-        let thread = Browser { daemon: daemon.clone(), shared: shared.clone(), liveness, checks: HashMap::new() };
-        std::thread::Builder::new()
-            .name("heros-discovery".into())
-            .spawn(move || thread.run(browser))
-            .map_err(|e| Error::unavailable(format!("discovery: cannot start its thread: {e}")))?;
-        std::thread::Builder::new()
-            .name("heros-mdns-log".into())
-            .spawn(move || log_daemon_events(monitor))
-            .map_err(|e| Error::unavailable(format!("discovery: cannot start its thread: {e}")))?;
+        let (inbox, events) = mpsc::channel();
+        let browser = Browser {
+            daemon: daemon.clone(),
+            shared: shared.clone(),
+            liveness,
+            checks: HashMap::new(),
+            realms: HashSet::new(),
+            inbox,
+        };
+        browser.browse(SERVICE_TYPE)?;
+        spawn("heros-discovery", move || browser.run(events))?;
+        spawn("heros-mdns-log", move || log_daemon_events(monitor))?;
         let host = format!("heros-{}-{:08x}.local.", std::process::id(), random_u32());
         debug!(%host, interfaces = ?config.interfaces, ?liveness, "discovery: started");
         Ok(Discovery { daemon, shared, host, interfaces: config.interfaces.clone() })
@@ -371,37 +371,68 @@ struct Browser {
     liveness: Liveness,
     /// Known HEROs by lower-case full name: the name as mdns-sd caches it, and the next check.
     checks: HashMap<String, (String, Instant)>,
+    /// The realms whose subtype is browsed too (see [`Browser::browse`]).
+    realms: HashSet<String>,
+    /// Where the events of every browse arrive.
+    inbox: mpsc::Sender<ServiceEvent>,
 }
 
 impl Browser {
-    fn run(mut self, events: Receiver<ServiceEvent>) {
-        loop {
-            let event = match self.checks.values().map(|(_, at)| *at).min() {
-                Some(next_check) => events.recv_deadline(next_check),
-                None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match event {
-                Ok(ServiceEvent::ServiceResolved(service)) => {
-                    let resolved = Resolved::from_mdns(&service);
-                    let fullname = resolved.fullname.clone();
-                    if let Some(DiscoveryEvent::Added(_)) = self.shared.apply(|cache| cache.resolved(resolved)) {
-                        if let Some(ttl) = self.liveness.ttl {
-                            let next = Instant::now() + Liveness::check_period(ttl);
-                            self.checks.insert(fullname.to_lowercase(), (fullname, next));
-                        }
-                    }
-                }
-                Ok(ServiceEvent::ServiceRemoved(_, fullname)) => {
-                    self.checks.remove(&fullname.to_lowercase());
-                    self.shared.apply(|cache| cache.removed(&fullname));
-                }
-                Ok(other) => trace!(?other, "discovery: browser event"),
-                Err(RecvTimeoutError::Timeout) => self.check_due(),
-                Err(RecvTimeoutError::Disconnected) => {
-                    debug!("discovery: the mDNS daemon stopped; the browser ends");
+    /// Browses `ty_domain`, forwarding its events to the browser thread.
+    ///
+    /// Besides `_heros._tcp.local.`, the browser browses the subtype of each realm it has seen:
+    /// when an instance registered with a subtype expires, mdns-sd 0.21 reports `ServiceRemoved`
+    /// only to the browser of whichever of its two PTR names it met first in a `HashMap`, so a
+    /// browser of the plain type alone misses about half of the expiries.
+    fn browse(&self, ty_domain: &str) -> Result<()> {
+        let events = self.daemon.browse(ty_domain).map_err(mdns_error("browse"))?;
+        let inbox = self.inbox.clone();
+        spawn("heros-mdns-browse", move || {
+            while let Ok(event) = events.recv() {
+                if inbox.send(event).is_err() {
                     return;
                 }
             }
+        })
+    }
+
+    fn run(mut self, events: mpsc::Receiver<ServiceEvent>) {
+        loop {
+            let event = match self.checks.values().map(|(_, at)| *at).min() {
+                Some(next_check) => events.recv_timeout(next_check.saturating_duration_since(Instant::now())),
+                None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match event {
+                Ok(event) => self.handle(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.check_due();
+        }
+    }
+
+    fn handle(&mut self, event: ServiceEvent) {
+        match event {
+            ServiceEvent::ServiceResolved(service) => {
+                let resolved = Resolved::from_mdns(&service);
+                let fullname = resolved.fullname.clone();
+                if let Some(DiscoveryEvent::Added(info)) = self.shared.apply(|cache| cache.resolved(resolved)) {
+                    if let Some(ttl) = self.liveness.ttl {
+                        let next = Instant::now() + Liveness::check_period(ttl);
+                        self.checks.insert(fullname.to_lowercase(), (fullname, next));
+                    }
+                    if self.realms.insert(info.realm.clone()) {
+                        if let Err(e) = self.browse(&record::realm_subtype(&info.realm)) {
+                            warn!(realm = %info.realm, "discovery: cannot browse the realm; removals may be missed: {e}");
+                        }
+                    }
+                }
+            }
+            ServiceEvent::ServiceRemoved(_, fullname) => {
+                self.checks.remove(&fullname.to_lowercase());
+                self.shared.apply(|cache| cache.removed(&fullname));
+            }
+            other => trace!(?other, "discovery: browser event"),
         }
     }
 
@@ -422,6 +453,14 @@ impl Browser {
             }
         }
     }
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .map(drop)
+        .map_err(|e| Error::unavailable(format!("discovery: cannot start a thread: {e}")))
 }
 
 fn log_daemon_events(monitor: Receiver<DaemonEvent>) {

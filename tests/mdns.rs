@@ -1,0 +1,265 @@
+//! Discovery over real mDNS between real processes. Each test moves into a private network
+//! namespace of its own (only `lo`; no multicast leaves the machine) and starts HERO processes
+//! by running this test binary again in the `hero_process` role; they inherit the namespace.
+//! Needs root (CI runs as root); without it each test says why it skips.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::proto::TestObjectRemote;
+use heros::{DiscoveryEvent, Error, Observer};
+
+/// Not a test by itself: the HERO process the other tests start. It shares a TestHero called
+/// `$HEROS_TEST_HERO`, prints `READY <url>` (or `ERROR <error>`), and serves until its stdin closes.
+#[test]
+fn hero_process() {
+    let Ok(name) = std::env::var("HEROS_TEST_HERO") else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let hero = heros::Server::global()
+            .await
+            .unwrap()
+            .share(heros::Hero::new(&name).tag("test").interface(common::proto::TestObjectServer::new(common::TestHero::new(5))))
+            .await;
+        match hero {
+            Ok(hero) => {
+                println!("READY {}", hero.url());
+                tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await.unwrap();
+                hero.shutdown().await;
+            }
+            Err(error) => println!("ERROR {error}"),
+        }
+    });
+}
+
+/// A HERO process; closing its stdin makes it leave gracefully, dropping it kills it.
+struct HeroProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    first_line: String,
+}
+
+impl HeroProcess {
+    fn start(name: &str, env: &[(&str, &str)]) -> HeroProcess {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.args(["hero_process", "--exact", "--nocapture"]).env("HEROS_TEST_HERO", name);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // libtest may print its own words before ours on the same line.
+        let first_line = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| ["READY ", "ERROR "].iter().find_map(|marker| line.find(marker).map(|at| line[at..].to_owned())))
+            .unwrap_or_else(|| "ERROR the HERO process ended without a word".into());
+        HeroProcess { child, stdin, first_line }
+    }
+
+    fn ready(&self) -> bool {
+        self.first_line.starts_with("READY ")
+    }
+
+    /// Closes stdin: the HERO says goodbye and the process ends.
+    fn leave(mut self) {
+        drop(self.stdin.take());
+        self.child.wait().unwrap();
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for HeroProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `test` in a private network namespace with a fresh tokio runtime, or says why not.
+fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
+    if let Err(error) = heros::netns::enter_private_network() {
+        println!("skipping: cannot enter a private network namespace: {error}");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(test());
+}
+
+#[test]
+fn two_processes_find_each_other_by_name() {
+    in_private_network(|| async {
+        let started = Instant::now();
+        let hero = HeroProcess::start("my_hero", &[]);
+        assert!(hero.ready(), "{}", hero.first_line);
+        let stub = TestObjectRemote::connect("my_hero").await.expect("found by name over mDNS");
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
+        let first_call = started.elapsed();
+        assert_eq!(stub.hello().await.unwrap(), "world");
+        stub.set_testme(10).await.unwrap();
+        assert_eq!(stub.testme().await.unwrap(), 10);
+
+        let again = Instant::now();
+        let known = TestObjectRemote::connect("my_hero").await.unwrap();
+        let connect_known = again.elapsed();
+        assert_eq!(known.testme().await.unwrap(), 10, "the same HERO");
+        println!("MEASURE start_to_first_call_ms={:.1}", first_call.as_secs_f64() * 1e3);
+        println!("MEASURE connect_known_us={:.1}", connect_known.as_secs_f64() * 1e6);
+        hero.leave();
+    });
+}
+
+#[test]
+fn connecting_to_a_name_nobody_serves_times_out_naming_realm_and_known_heros() {
+    in_private_network(|| async {
+        let hero = HeroProcess::start("somebody", &[]);
+        assert!(hero.ready(), "{}", hero.first_line);
+        // Make sure discovery has seen "somebody", so that the error can name it.
+        TestObjectRemote::connect("somebody").await.unwrap();
+        let started = Instant::now();
+        let error = TestObjectRemote::connect_timeout("nobody", Duration::from_millis(1500)).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "the timeout holds");
+        match &error {
+            Error::DiscoveryTimeout { name, realm, known, .. } => {
+                assert_eq!((name.as_str(), realm.as_str()), ("nobody", "heros"));
+                assert_eq!(known, &["somebody".to_owned()]);
+            }
+            other => panic!("expected a discovery timeout, got {other:?}"),
+        }
+        assert_eq!(error.to_status().code(), tonic::Code::DeadlineExceeded);
+        assert!(error.to_string().contains("realm 'heros'") && error.to_string().contains("somebody"), "{error}");
+    });
+}
+
+#[test]
+fn a_hero_in_another_realm_is_invisible() {
+    in_private_network(|| async {
+        let hero = HeroProcess::start("lab_hero", &[("HEROS_REALM", "lab")]);
+        assert!(hero.ready(), "{}", hero.first_line);
+        let mut lab = Observer::new("lab").unwrap();
+        let seen = common::within(10, async {
+            loop {
+                if let Some(DiscoveryEvent::Added(info)) = lab.next().await {
+                    break info;
+                }
+            }
+        })
+        .await;
+        assert_eq!((seen.name.as_str(), seen.realm.as_str()), ("lab_hero", "lab"));
+        // Known to discovery, yet not in realm "heros".
+        assert!(Observer::new("heros").unwrap().known().is_empty());
+        let error = TestObjectRemote::connect_timeout("lab_hero", Duration::from_millis(1200)).await.unwrap_err();
+        assert!(matches!(error, Error::DiscoveryTimeout { ref known, .. } if known.is_empty()), "{error:?}");
+    });
+}
+
+#[test]
+fn a_second_hero_with_a_living_name_fails_clearly() {
+    in_private_network(|| async {
+        let first = HeroProcess::start("unique", &[]);
+        assert!(first.ready(), "{}", first.first_line);
+        let second = HeroProcess::start("unique", &[]);
+        assert!(second.first_line.starts_with("ERROR"), "{}", second.first_line);
+        assert!(
+            second.first_line.contains("a HERO named 'unique' is already alive in realm 'heros' at http://"),
+            "{}",
+            second.first_line
+        );
+        // The same name in another realm is another HERO.
+        let other_realm = HeroProcess::start("unique", &[("HEROS_REALM", "lab")]);
+        assert!(other_realm.ready(), "{}", other_realm.first_line);
+    });
+}
+
+#[test]
+fn a_hero_that_dies_fails_calls_promptly_and_is_found_again_after_restart() {
+    in_private_network(|| async {
+        let hero = HeroProcess::start("phoenix", &[]);
+        assert!(hero.ready(), "{}", hero.first_line);
+        let stub = TestObjectRemote::connect("phoenix").await.unwrap();
+        let old_endpoint = stub.target().endpoint();
+        assert_eq!(stub.hello().await.unwrap(), "world");
+
+        hero.kill(); // SIGKILL: no goodbye, a stale record stays in every cache
+        let started = Instant::now();
+        let error = common::within(10, stub.hello()).await.unwrap_err();
+        println!("MEASURE dead_hero_error_ms={:.1}", started.elapsed().as_secs_f64() * 1e3);
+        assert!(error.is_transient(), "{error:?}");
+
+        // The stale record does not block the name, and the new HERO gets a new port.
+        let reborn = HeroProcess::start("phoenix", &[]);
+        assert!(reborn.ready(), "{}", reborn.first_line);
+        let fresh = TestObjectRemote::connect("phoenix").await.expect("found again");
+        assert_ne!(fresh.target().endpoint(), old_endpoint);
+        assert_eq!(fresh.testme().await.unwrap(), 5, "a new HERO");
+        // The old stub follows the HERO to its new endpoint on its next call.
+        assert_eq!(stub.hello().await.unwrap(), "world");
+        assert_eq!(stub.target().endpoint(), fresh.target().endpoint());
+    });
+}
+
+#[test]
+fn the_observer_lists_heros_and_reports_arrivals_and_goodbyes() {
+    in_private_network(|| async {
+        let mut observer = Observer::new("heros").unwrap();
+        let hero = HeroProcess::start("watched", &[]);
+        assert!(hero.ready(), "{}", hero.first_line);
+        let added = common::within(10, async {
+            loop {
+                if let Some(DiscoveryEvent::Added(info)) = observer.next().await {
+                    break info;
+                }
+            }
+        })
+        .await;
+        assert_eq!(added.name, "watched");
+        assert_eq!(added.interfaces, ["examples.v1.TestObject"]);
+        assert_eq!(added.tags, ["test"]);
+        assert!(added.endpoints[0].starts_with("http://127.0.0.1:"), "{:?}", added.endpoints);
+        assert_eq!(observer.by_interface("examples.v1.TestObject").len(), 1);
+        assert_eq!(observer.by_tag("test").len(), 1);
+        assert!(observer.by_tag("nope").is_empty());
+
+        hero.leave(); // goodbye
+        let removed = common::within(10, async {
+            loop {
+                if let Some(DiscoveryEvent::Removed(info)) = observer.next().await {
+                    break info;
+                }
+            }
+        })
+        .await;
+        assert_eq!(removed.name, "watched");
+        assert!(observer.known().is_empty());
+    });
+}
+
+#[test]
+fn peers_reach_heros_without_mdns() {
+    in_private_network(|| async {
+        let hero = HeroProcess::start("direct", &[("HEROS_DISCOVERY", "off"), ("HEROS_BIND", "127.0.0.1:0")]);
+        assert!(hero.ready(), "{}", hero.first_line);
+        let url = hero.first_line.trim_start_matches("READY ").to_owned();
+        let authority = url.trim_start_matches("heros://").split('/').next().unwrap().to_owned();
+        // SAFETY of set_var: this test's process has no other thread reading the environment yet
+        // that could race; the runtime's threads only read it through Config::from_env.
+        std::env::set_var("HEROS_DISCOVERY", "off");
+        std::env::set_var("HEROS_PEERS", &authority);
+        let stub = TestObjectRemote::connect("direct").await.expect("found through HEROS_PEERS");
+        assert_eq!(stub.read_temp(2, 4).await.unwrap(), 3.0);
+        let by_url = TestObjectRemote::connect(&url).await.expect("found by URL");
+        assert_eq!(by_url.hello().await.unwrap(), "world");
+        let error = TestObjectRemote::connect("absent").await.unwrap_err();
+        assert_eq!(error, Error::HeroNotFound { name: "absent".into(), realm: "heros".into(), known: vec!["direct".into()] });
+        let mut stdin = hero.stdin.as_ref().unwrap();
+        let _ = stdin.flush();
+    });
+}
