@@ -5,93 +5,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::proto::TestObjectRemote;
+use common::process::{in_private_network, HeroProcess};
 use heros::{DiscoveryEvent, Error, Observer};
 
-/// Not a test by itself: the HERO process the other tests start. It shares a TestHero called
-/// `$HEROS_TEST_HERO`, prints `READY <url>` (or `ERROR <error>`), and serves until its stdin closes.
+/// Not a test by itself: the HERO process the other tests start (see `common::process`).
 #[test]
 fn hero_process() {
-    let Ok(name) = std::env::var("HEROS_TEST_HERO") else { return };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let hero = heros::Server::global()
-            .await
-            .unwrap()
-            .share(heros::Hero::new(&name).tag("test").interface(common::proto::TestObjectServer::new(common::TestHero::new(5))))
-            .await;
-        match hero {
-            Ok(hero) => {
-                println!("READY {}", hero.url());
-                tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await.unwrap();
-                hero.shutdown().await;
-            }
-            Err(error) => println!("ERROR {error}"),
-        }
-    });
-}
-
-/// A HERO process; closing its stdin makes it leave gracefully, dropping it kills it.
-struct HeroProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    first_line: String,
-}
-
-impl HeroProcess {
-    fn start(name: &str, env: &[(&str, &str)]) -> HeroProcess {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command.args(["hero_process", "--exact", "--nocapture"]).env("HEROS_TEST_HERO", name);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-        let stdin = child.stdin.take();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        // libtest may print its own words before ours on the same line.
-        let first_line = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| ["READY ", "ERROR "].iter().find_map(|marker| line.find(marker).map(|at| line[at..].to_owned())))
-            .unwrap_or_else(|| "ERROR the HERO process ended without a word".into());
-        HeroProcess { child, stdin, first_line }
-    }
-
-    fn ready(&self) -> bool {
-        self.first_line.starts_with("READY ")
-    }
-
-    /// Closes stdin: the HERO says goodbye and the process ends.
-    fn leave(mut self) {
-        drop(self.stdin.take());
-        self.child.wait().unwrap();
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for HeroProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `test` in a private network namespace with a fresh tokio runtime, or says why not.
-fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
-    if let Err(error) = heros::netns::enter_private_network() {
-        println!("skipping: cannot enter a private network namespace: {error}");
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(test());
+    common::process::hero_process_role();
 }
 
 #[test]

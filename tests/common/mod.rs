@@ -9,6 +9,8 @@ use std::time::Duration;
 use heros::{Attribute, Hero, LocalHero, Server};
 use tokio::sync::Notify;
 
+pub mod process;
+
 pub mod proto {
     heros::include_proto!("examples.v1");
 }

@@ -1,0 +1,91 @@
+//! HERO processes for tests: the test binary runs again in the `hero_process` role (a test that
+//! does nothing unless `HEROS_TEST_HERO` is set), inheriting the caller's network namespace.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+/// Not a test by itself: the HERO process the other tests start. It shares a TestHero called
+/// `$HEROS_TEST_HERO`, prints `READY <url>` (or `ERROR <error>`), and serves until its stdin closes.
+pub fn hero_process_role() {
+    let Ok(name) = std::env::var("HEROS_TEST_HERO") else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let hero = heros::Server::global()
+            .await
+            .unwrap()
+            .share(heros::Hero::new(&name).tag("test").interface(super::proto::TestObjectServer::new(super::TestHero::new(5))))
+            .await;
+        match hero {
+            Ok(hero) => {
+                println!("READY {}", hero.url());
+                tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await.unwrap();
+                hero.shutdown().await;
+            }
+            Err(error) => println!("ERROR {error}"),
+        }
+    });
+}
+
+/// A HERO process; closing its stdin makes it leave gracefully, dropping it kills it.
+pub struct HeroProcess {
+    child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub first_line: String,
+}
+
+impl HeroProcess {
+    pub fn start(name: &str, env: &[(&str, &str)]) -> HeroProcess {
+        Self::start_with(Command::new(std::env::current_exe().unwrap()), name, env)
+    }
+
+    /// Like [`HeroProcess::start`], through a given command (e.g. `ip netns exec ns <this binary>`).
+    pub fn start_with(mut command: Command, name: &str, env: &[(&str, &str)]) -> HeroProcess {
+        command.args(["hero_process", "--exact", "--nocapture"]).env("HEROS_TEST_HERO", name);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // libtest may print its own words before ours on the same line.
+        let first_line = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| ["READY ", "ERROR "].iter().find_map(|marker| line.find(marker).map(|at| line[at..].to_owned())))
+            .unwrap_or_else(|| "ERROR the HERO process ended without a word".into());
+        HeroProcess { child, stdin, first_line }
+    }
+
+    pub fn ready(&self) -> bool {
+        self.first_line.starts_with("READY ")
+    }
+
+    /// Closes stdin: the HERO says goodbye and the process ends.
+    pub fn leave(mut self) {
+        drop(self.stdin.take());
+        self.child.wait().unwrap();
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for HeroProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `test` in a private network namespace with a fresh tokio runtime, or says why not.
+pub fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
+    if let Err(error) = heros::netns::enter_private_network() {
+        println!("skipping: cannot enter a private network namespace: {error}");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(test());
+}
+
