@@ -57,7 +57,7 @@ fn ident(name: &str) -> syn::Ident {
 enum ReplyShape {
     Unit,
     EmptyMessage,
-    Field { ident: syn::Ident, ty: TokenStream },
+    Field { ident: syn::Ident },
     Message,
 }
 
@@ -67,10 +67,7 @@ fn reply_shape(reply: &Message, reply_ty: &TokenStream) -> (ReplyShape, TokenStr
     }
     match reply.fields.as_slice() {
         [] => (ReplyShape::EmptyMessage, quote!(())),
-        [field] => {
-            let ty = path(&field.ty);
-            (ReplyShape::Field { ident: ident(&field.ident), ty: ty.clone() }, ty)
-        }
+        [field] => (ReplyShape::Field { ident: ident(&field.ident) }, path(&field.ty)),
         _ => (ReplyShape::Message, reply_ty.clone()),
     }
 }
@@ -84,7 +81,8 @@ pub(crate) fn generate_interface(
     let trait_name = ident(&service.name);
     let server_name = format_ident!("{}Server", service.name);
     let remote_name = format_ident!("{}Remote", service.name);
-    let description_name = format_ident!("{}_INTERFACE", heck::ToShoutySnakeCase::to_shouty_snake_case(service.name.as_str()));
+    let description_name =
+        format_ident!("{}_INTERFACE", heck::ToShoutySnakeCase::to_shouty_snake_case(service.name.as_str()));
     let full_name = &interface.full_name;
     let service_docs = docs(&service.comments.leading);
 
@@ -125,11 +123,12 @@ pub(crate) fn generate_interface(
                 } else {
                     quote!(let #request_ty { #(#arg_idents),* } = __request;)
                 };
-                let pack_request = if member.request.is_unit { quote!(()) } else { quote!(#request_ty { #(#arg_idents),* }) };
+                let pack_request =
+                    if member.request.is_unit { quote!(()) } else { quote!(#request_ty { #(#arg_idents),* }) };
                 let (wrap_reply, unwrap_reply) = match shape {
                     ReplyShape::Unit => (quote!(()), quote!(())),
                     ReplyShape::EmptyMessage => (quote!(#reply_ty {}), quote!(())),
-                    ReplyShape::Field { ident, .. } => (quote!(#reply_ty { #ident: __value }), quote!(__reply.#ident)),
+                    ReplyShape::Field { ident } => (quote!(#reply_ty { #ident: __value }), quote!(__reply.#ident)),
                     ReplyShape::Message => (quote!(__value), quote!(__reply)),
                 };
                 let bind_value = match member.reply.is_unit || member.reply.fields.is_empty() {
@@ -226,7 +225,10 @@ pub(crate) fn generate_interface(
 
     let service_doc = doc_text(&service.comments.leading);
     let tags = &interface.tags;
-    let server_doc = format!(" Serves a [`{}`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.", service.name);
+    let server_doc = format!(
+        " Serves a [`{}`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.",
+        service.name
+    );
     let remote_doc = format!(" Typed remote stub of a HERO implementing `{full_name}`; see [`{}`].", service.name);
     let description_doc = format!(" What `{full_name}` offers, as the registry describes it.");
 
@@ -315,7 +317,9 @@ pub(crate) fn generate_interface(
 /// The resolver in `rust_types` mirrors prost; a difference here would mean skeletons whose
 /// argument types differ from prost's struct fields, so stop the build instead.
 fn check_prost_agrees(member: &Member, method: &prost_build::Method) -> Result<(), String> {
-    for (ours, prost) in [(&member.request.rust_path, &method.input_type), (&member.reply.rust_path, &method.output_type)] {
+    for (ours, prost) in
+        [(&member.request.rust_path, &method.input_type), (&member.reply.rust_path, &method.output_type)]
+    {
         if ours != prost {
             return Err(format!(
                 "rpc {}: heros-codegen resolved a message type to `{ours}` where prost wrote `{prost}`; please report this",

@@ -24,9 +24,9 @@ use crate::error::{Error, Result};
 
 /// Moves the calling thread into a new network namespace with only `lo`, and brings `lo` up.
 ///
-/// Fails with [`Error::Config`] when namespaces cannot be created (not root, no `CAP_SYS_ADMIN`,
-/// or user namespaces disabled) or when the new namespace has any interface but `lo` up. Then the
-/// caller must not use mDNS: skip the test or refuse to run the demo.
+/// Each call creates a new, empty namespace. Fails with [`Error::Config`] when that is not
+/// permitted (not root, no `CAP_SYS_ADMIN`) or when the new namespace has any interface but `lo`
+/// up; then the caller must not use mDNS: skip the test or refuse to run the demo.
 pub fn enter_private_network() -> Result<()> {
     // SAFETY: unshare only takes flags and changes the calling thread's namespaces; it touches no
     // memory of this process.

@@ -30,11 +30,13 @@ static ENTERED: AtomicBool = AtomicBool::new(false);
 
 /// Runs `test` on a fresh runtime inside a private network namespace, or says why it cannot.
 fn in_private_network<F: Future<Output = ()>>(test: impl FnOnce() -> F) {
+    // One process, one discovery, one namespace: only one test per process can run.
     if ENTERED.swap(true, Ordering::SeqCst) {
         eprintln!("skipping: another test already ran in this process; run with cargo nextest (one process per test)");
         return;
     }
     if let Err(e) = heros_runtime::netns::enter_private_network() {
+        ENTERED.store(false, Ordering::SeqCst);
         eprintln!("skipping: no private network namespace, and mDNS must not touch the real network: {e}");
         return;
     }
@@ -269,6 +271,28 @@ fn heros_are_listed_by_interface_and_by_tag() {
         assert_eq!(names(observer.by_tag("heater")), vec!["oven"]);
         let everywhere = Observer::all_realms().expect("observer");
         assert_eq!(names(everywhere.by_tag("room-3")), vec!["stranger", "lamp", "oven"], "sorted by realm, name");
+    });
+}
+
+#[test]
+fn heros_interfaces_selects_the_interfaces_by_address() {
+    in_private_network(|| async {
+        // Read when discovery starts, which is next.
+        std::env::set_var("HEROS_INTERFACES", "127.0.0.1");
+        let discovery = discovery::start(None).expect("discovery");
+        let _ad = discovery.advertise(&hero("near", "lab", &[], &[]), free_port(), LOCALHOST).expect("advertise");
+        discovery.resolve("lab", "near", WAIT).await.expect("lo is selected by its address");
+    });
+}
+
+#[test]
+fn heros_interfaces_naming_no_interface_finds_nothing() {
+    in_private_network(|| async {
+        std::env::set_var("HEROS_INTERFACES", "nonexistent0");
+        let discovery = discovery::start(None).expect("discovery");
+        let _ad = discovery.advertise(&hero("near", "lab", &[], &[]), free_port(), LOCALHOST).expect("advertise");
+        let error = discovery.resolve("lab", "near", Duration::from_secs(2)).await.unwrap_err();
+        assert!(matches!(error, Error::DiscoveryTimeout { .. }), "{error:?}");
     });
 }
 

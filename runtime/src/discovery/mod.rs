@@ -4,6 +4,10 @@
 //! `_heros._tcp.local.` whose results fill a cache, so that looking up a HERO that is already known
 //! costs no network round trip. A thread (`heros-discovery`) turns the browser's events into cache
 //! changes and broadcasts them as [`DiscoveryEvent`]s; [`Observer`] is the public view of them.
+//! `HEROS_INTERFACES` (names or addresses) limits the interfaces the daemon uses.
+//!
+//! Files: `record.rs` the wire contract (TXT, names, endpoints), `cache.rs` what is known,
+//! `observer.rs` the public [`Observer`], `testing.rs` a hook for the integration tests.
 //!
 //! The records are described in `record.rs` (and docs/PROTOCOL.md). This module does not open
 //! gRPC connections, check for name conflicts or know about `HEROS_PEERS`: the server and the
@@ -17,7 +21,9 @@
 //! browser asks each known HERO to confirm its records (RFC 6762 §10.4, mdns-sd's `verify`) once
 //! per period; a HERO that does not answer within the verify window is removed. `HEROS_MDNS_TTL`
 //! (seconds, default 30, at least 4; `0` turns the checks off) bounds how long a dead HERO stays
-//! listed. Each check costs two small queries and one answer per known HERO and period.
+//! listed. Each check costs two small queries and one answer per known HERO and period, for each
+//! process that knows the HERO. (mdns-sd keeps its record TTLs private; other DNS-SD browsers see
+//! a killed HERO for up to 120 s.)
 //!
 //! Known behaviours of mdns-sd this is built around: it answers a repeated query at most once a
 //! second per record (RFC 6762 §6); a fresh registration is probed for ~0.8 s before it is

@@ -1,5 +1,5 @@
 //! Not part of the API: a hook that lets `runtime/tests/discovery.rs` drive the process-wide
-//! [`Discovery`] directly. It may change or vanish in any release; use [`crate::Observer`] and the
+//! `Discovery` directly. It may change or vanish in any release; use [`crate::Observer`] and the
 //! server instead.
 
 use std::net::IpAddr;
