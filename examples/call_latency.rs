@@ -9,7 +9,7 @@
 //! `examples.v1.TestObject/ReadTemp`; the HERO side adds routing by `heros-name`, the realm check
 //! and the skeleton call. The benchmark suite (issue #3) will grow out of this.
 
-#[allow(dead_code)] // the example uses part of the generated code
+#[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }
@@ -65,7 +65,8 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawReadTemp {
     }
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<ReadTempReply, ReadTempRequest>::default());
+            let mut grpc =
+                tonic::server::Grpc::new(tonic_prost::ProstCodec::<ReadTempReply, ReadTempRequest>::default());
             Ok(grpc.unary(RawReadTemp, request).await)
         })
     }
@@ -96,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
     let stub = TestObjectRemote::connect(&hero.url()).await?;
 
     let raw_addr = raw_server().await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{raw_addr}"))?.tcp_nodelay(true).connect().await?;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{raw_addr}"))?.tcp_nodelay(true).connect().await?;
     let raw = tonic::client::Grpc::new(channel);
     let raw_call = |min: i32, max: i32| {
         let mut raw = raw.clone();

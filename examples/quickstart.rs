@@ -32,10 +32,8 @@ fn main() -> anyhow::Result<()> {
     }
 
     let started = std::time::Instant::now();
-    let mut hero_process = Command::new(std::env::current_exe()?)
-        .env("QUICKSTART_SHARE", "1")
-        .stdout(Stdio::piped())
-        .spawn()?;
+    let mut hero_process =
+        Command::new(std::env::current_exe()?).env("QUICKSTART_SHARE", "1").stdout(Stdio::piped()).spawn()?;
     let mut hero_output = BufReader::new(hero_process.stdout.take().expect("piped"));
     let mut ready = String::new();
     hero_output.read_line(&mut ready)?;

@@ -10,10 +10,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("heros_v1_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .bytes(".")
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().build_server(true).build_client(true).bytes(".").compile_fds(fds)?;
     Ok(())
 }

@@ -8,7 +8,10 @@ use heros::{Error, Hero};
 
 async fn thermostat() -> (heros::Server, heros::LocalHero, climate::ThermostatRemote) {
     let server = local_server().await;
-    let hero = server.share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default()))).await.unwrap();
+    let hero = server
+        .share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
+        .await
+        .unwrap();
     let stub = climate::ThermostatRemote::connect(&hero.url()).await.unwrap();
     (server, hero, stub)
 }
@@ -57,7 +60,8 @@ async fn message_valued_and_read_only_attributes() {
 async fn local_changes_are_seen_remotely_and_watchable() {
     let server = local_server().await;
     let object = std::sync::Arc::new(common::TestThermostat::default());
-    let hero = server.share(Hero::new("thermo").interface(climate::ThermostatServer::from_arc(object.clone()))).await.unwrap();
+    let hero =
+        server.share(Hero::new("thermo").interface(climate::ThermostatServer::from_arc(object.clone()))).await.unwrap();
     let stub = climate::ThermostatRemote::connect(&hero.url()).await.unwrap();
     let mut watcher = object.setpoint.watch();
     stub.set_setpoint(climate::Temperature { celsius: 30.0, tolerance: 0.1 }).await.unwrap();

@@ -8,8 +8,8 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::proto::TestObjectRemote;
 use common::process::{in_private_network, HeroProcess};
+use common::proto::TestObjectRemote;
 use heros::{DiscoveryEvent, Error, Observer};
 
 /// Not a test by itself: the HERO process the other tests start (see `common::process`).
@@ -182,7 +182,10 @@ fn peers_reach_heros_without_mdns() {
         let by_url = TestObjectRemote::connect(&url).await.expect("found by URL");
         assert_eq!(by_url.hello().await.unwrap(), "world");
         let error = TestObjectRemote::connect("absent").await.unwrap_err();
-        assert_eq!(error, Error::HeroNotFound { name: "absent".into(), realm: "heros".into(), known: vec!["direct".into()] });
+        assert_eq!(
+            error,
+            Error::HeroNotFound { name: "absent".into(), realm: "heros".into(), known: vec!["direct".into()] }
+        );
         let mut stdin = hero.stdin.as_ref().unwrap();
         let _ = stdin.flush();
     });

@@ -30,11 +30,15 @@ async fn calls_reach_the_hero_named_in_the_header() {
 #[tokio::test]
 async fn the_header_is_optional_when_one_hero_implements_the_service() {
     let server = local_server().await;
-    let _t = server.share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default()))).await.unwrap();
-    let _a = share_test_hero(&server, "hero_a", 1).await;
-    let reply = raw_call(&server, "/lab.climate.v1.Thermostat/Check", &[], encode(&climate::CheckRequest { celsius: 20.0 }))
+    let _t = server
+        .share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
         .await
-        .expect("no header needed");
+        .unwrap();
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let reply =
+        raw_call(&server, "/lab.climate.v1.Thermostat/Check", &[], encode(&climate::CheckRequest { celsius: 20.0 }))
+            .await
+            .expect("no header needed");
     assert!(reply.is_empty());
 }
 
@@ -43,7 +47,8 @@ async fn an_ambiguous_call_names_the_candidates() {
     let server = local_server().await;
     let _a = share_test_hero(&server, "hero_a", 1).await;
     let _b = share_test_hero(&server, "hero_b", 1).await;
-    let status = raw_call(&server, "/examples.v1.TestObject/Hello", &[], encode(&proto::HelloRequest {})).await.unwrap_err();
+    let status =
+        raw_call(&server, "/examples.v1.TestObject/Hello", &[], encode(&proto::HelloRequest {})).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert!(status.message().contains("hero_a, hero_b") && status.message().contains("heros-name"), "{status:?}");
     assert_eq!(detail(&status).kind, "AMBIGUOUS_HERO");
@@ -53,9 +58,14 @@ async fn an_ambiguous_call_names_the_candidates() {
 async fn an_unknown_hero_is_not_found_and_the_known_ones_are_named() {
     let server = local_server().await;
     let _a = share_test_hero(&server, "hero_a", 1).await;
-    let status = raw_call(&server, "/examples.v1.TestObject/Hello", &[("heros-name", "nobody")], encode(&proto::HelloRequest {}))
-        .await
-        .unwrap_err();
+    let status = raw_call(
+        &server,
+        "/examples.v1.TestObject/Hello",
+        &[("heros-name", "nobody")],
+        encode(&proto::HelloRequest {}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(
         Error::from_status(&status),
@@ -67,7 +77,8 @@ async fn an_unknown_hero_is_not_found_and_the_known_ones_are_named() {
 async fn an_unknown_method_lists_the_methods() {
     let server = local_server().await;
     let _a = share_test_hero(&server, "hero_a", 1).await;
-    let status = raw_call(&server, "/examples.v1.TestObject/Explode", &[("heros-name", "hero_a")], vec![]).await.unwrap_err();
+    let status =
+        raw_call(&server, "/examples.v1.TestObject/Explode", &[("heros-name", "hero_a")], vec![]).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert_eq!(
         Error::from_status(&status),
@@ -87,7 +98,8 @@ async fn an_interface_nobody_here_implements_is_unimplemented() {
     let status = raw_call(&server, "/lab.climate.v1.Thermostat/Read", &[], vec![]).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert_eq!(detail(&status).kind, "INTERFACE_NOT_SERVED");
-    let status = raw_call(&server, "/lab.climate.v1.Thermostat/Read", &[("heros-name", "hero_a")], vec![]).await.unwrap_err();
+    let status =
+        raw_call(&server, "/lab.climate.v1.Thermostat/Read", &[("heros-name", "hero_a")], vec![]).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(status.message().contains("implements: examples.v1.TestObject"), "{status:?}");
 }
@@ -97,7 +109,8 @@ async fn setting_a_read_only_attribute_is_refused() {
     let server = local_server().await;
     let hero = share_test_hero(&server, "hero_a", 1).await;
     let request = encode(&proto::FirmwareValue { value: Some("9.9.9".into()) });
-    let status = raw_call(&server, "/examples.v1.TestObject/Firmware", &[("heros-name", "hero_a")], request).await.unwrap_err();
+    let status =
+        raw_call(&server, "/examples.v1.TestObject/Firmware", &[("heros-name", "hero_a")], request).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     assert_eq!(Error::from_status(&status), Error::ReadOnly { hero: "hero_a".into(), attribute: "firmware".into() });
     // Nothing changed, and reading still works.
@@ -110,7 +123,8 @@ async fn bytes_that_do_not_decode_are_an_invalid_argument() {
     let server = local_server().await;
     let _a = share_test_hero(&server, "hero_a", 1).await;
     let garbage = vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f];
-    let status = raw_call(&server, "/examples.v1.TestObject/ReadTemp", &[("heros-name", "hero_a")], garbage).await.unwrap_err();
+    let status =
+        raw_call(&server, "/examples.v1.TestObject/ReadTemp", &[("heros-name", "hero_a")], garbage).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("do not decode as examples.v1.ReadTempRequest"), "{status:?}");
 }
@@ -140,7 +154,9 @@ async fn a_call_from_another_realm_is_refused() {
     let server = local_server().await;
     let _a = share_test_hero(&server, "hero_a", 1).await;
     let headers = [("heros-name", "hero_a"), ("heros-realm", "elsewhere")];
-    let status = raw_call(&server, "/examples.v1.TestObject/Hello", &headers, encode(&proto::HelloRequest {})).await.unwrap_err();
+    let status = raw_call(&server, "/examples.v1.TestObject/Hello", &headers, encode(&proto::HelloRequest {}))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     assert_eq!(
         Error::from_status(&status),
@@ -156,7 +172,8 @@ async fn a_call_from_another_realm_is_refused() {
 async fn a_name_is_taken_once_per_server() {
     let server = local_server().await;
     let _a = share_test_hero(&server, "hero_a", 1).await;
-    let twice = server.share(Hero::new("hero_a").interface(proto::TestObjectServer::new(common::TestHero::new(0)))).await;
+    let twice =
+        server.share(Hero::new("hero_a").interface(proto::TestObjectServer::new(common::TestHero::new(0)))).await;
     assert!(matches!(twice, Err(Error::NameConflict { .. })), "{:?}", twice.err());
 }
 
@@ -165,7 +182,9 @@ async fn connecting_through_the_wrong_interface_is_refused() {
     let server = local_server().await;
     let a = share_test_hero(&server, "hero_a", 1).await;
     let error = climate::ThermostatRemote::connect(&a.url()).await.unwrap_err();
-    assert!(matches!(error, Error::InterfaceNotImplemented { ref interface, .. } if interface == "lab.climate.v1.Thermostat"));
+    assert!(
+        matches!(error, Error::InterfaceNotImplemented { ref interface, .. } if interface == "lab.climate.v1.Thermostat")
+    );
 }
 
 #[tokio::test]
@@ -173,10 +192,20 @@ async fn the_registry_lists_and_describes() {
     let server = local_server().await;
     let _a = share_test_hero(&server, "hero_a", 1).await;
     let _t = server
-        .share(Hero::new("thermo").realm("lab").tag("kitchen").metadata("room", "3.14").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
+        .share(
+            Hero::new("thermo")
+                .realm("lab")
+                .tag("kitchen")
+                .metadata("room", "3.14")
+                .interface(climate::ThermostatServer::new(common::TestThermostat::default())),
+        )
         .await
         .unwrap();
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.local_addr())).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.local_addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut registry = heros::proto::registry_client::RegistryClient::new(channel);
     let all = registry.list_heros(heros::proto::ListHerosRequest::default()).await.unwrap().into_inner();
     assert_eq!(all.heros.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["hero_a", "thermo"]);
@@ -186,7 +215,8 @@ async fn the_registry_lists_and_describes() {
     assert_eq!(info.tags, ["climate", "kitchen"], "interface tags and HERO tags");
     assert_eq!(info.metadata.get("room").map(String::as_str), Some("3.14"));
     assert_eq!(info.protocol_version, heros::PROTOCOL_VERSION);
-    let described = registry.describe_hero(heros::proto::DescribeHeroRequest { name: "thermo".into() }).await.unwrap().into_inner();
+    let described =
+        registry.describe_hero(heros::proto::DescribeHeroRequest { name: "thermo".into() }).await.unwrap().into_inner();
     let interface = &described.interfaces[0];
     assert_eq!(interface.name, "lab.climate.v1.Thermostat");
     assert_eq!(interface.doc, "Keeps a room at a set point.");

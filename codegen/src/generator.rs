@@ -84,6 +84,7 @@ pub(crate) fn generate_interface(
     let description_name =
         format_ident!("{}_INTERFACE", heck::ToShoutySnakeCase::to_shouty_snake_case(service.name.as_str()));
     let full_name = &interface.full_name;
+    check_stub_names(interface)?;
     let service_docs = docs(&service.comments.leading);
 
     let mut trait_items = Vec::new();
@@ -174,7 +175,8 @@ pub(crate) fn generate_interface(
             }
             Role::Attribute { readonly, value_type } => {
                 let value_ty = path(value_type);
-                let attr_name = to_snake(&member.proto_name);
+                // The name in messages and docs: the snake-case name without a raw-identifier `r#`.
+                let attr_name = heck::ToSnakeCase::to_snake_case(member.proto_name.as_str());
                 trait_items.push(quote! {
                     #member_docs
                     fn #rust_name(&self) -> &#rt::Attribute<#value_ty>;
@@ -200,7 +202,7 @@ pub(crate) fn generate_interface(
                     }
                 });
                 if !readonly {
-                    let setter = format_ident!("set_{}", to_snake(&member.proto_name).trim_start_matches("r#"));
+                    let setter = format_ident!("set_{}", attr_name);
                     let set_doc = format!(" Sets `{attr_name}`; see [`Self::{}`].", rust_name);
                     stub_methods.push(quote! {
                         #[doc = #set_doc]
@@ -312,6 +314,32 @@ pub(crate) fn generate_interface(
     };
     let file: syn::File = syn::parse2(code).map_err(|e| format!("{full_name}: generated code does not parse: {e}"))?;
     Ok(prettyplease::unparse(&file))
+}
+
+/// Stub method names must not collide with each other or with the stub's own methods; a clash
+/// would otherwise surface as a compile error deep in generated code.
+fn check_stub_names(interface: &Interface) -> Result<(), String> {
+    let mut taken: HashMap<String, String> = ["connect", "connect_timeout", "target", "from_target"]
+        .iter()
+        .map(|n| (n.to_string(), "the stub itself".to_owned()))
+        .collect();
+    for member in &interface.members {
+        let snake = heck::ToSnakeCase::to_snake_case(member.proto_name.as_str());
+        let mut names = vec![snake.clone()];
+        if let Role::Attribute { readonly: false, .. } = member.role {
+            names.push(format!("set_{snake}"));
+        }
+        for name in names {
+            let owner = format!("rpc {}", member.proto_name);
+            if let Some(other) = taken.insert(name.clone(), owner.clone()) {
+                return Err(format!(
+                    "{}: {owner} and {other} both become the stub method `{name}`; rename one of them",
+                    interface.full_name
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The resolver in `rust_types` mirrors prost; a difference here would mean skeletons whose

@@ -121,7 +121,9 @@ impl Builder {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| {
-                Error::Io(std::io::Error::other("OUT_DIR is not set: call heros_codegen from build.rs, or set Builder::out_dir"))
+                Error::Io(std::io::Error::other(
+                    "OUT_DIR is not set: call heros_codegen from build.rs, or set Builder::out_dir",
+                ))
             })?),
         };
         let generated = self.generate(protos, includes)?;
@@ -136,8 +138,13 @@ impl Builder {
     }
 
     /// Generates the code without writing it: `(file name, content)` per protobuf package.
-    pub fn generate(&self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<Vec<(String, String)>, Error> {
-        let framework = tempdir_with_framework_schema()?;
+    pub fn generate(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<Vec<(String, String)>, Error> {
+        let framework = TempDir(tempdir_with_framework_schema()?);
+        let framework = &framework.0;
         let mut include_dirs: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_owned()).collect();
         include_dirs.push(framework.clone());
         let mut compiler = protox::Compiler::new(&include_dirs).map_err(|e| Error::Compile(e.to_string()))?;
@@ -172,7 +179,8 @@ impl Builder {
         let prost_fds = fds.clone();
 
         let error = std::rc::Rc::new(std::cell::RefCell::new(None));
-        let generator = generator::HerosGenerator { interfaces, runtime: self.runtime_path.clone(), error: error.clone() };
+        let generator =
+            generator::HerosGenerator { interfaces, runtime: self.runtime_path.clone(), error: error.clone() };
         let scratch = framework.join("out");
         std::fs::create_dir_all(&scratch)?;
         let mut config = prost_build::Config::new();
@@ -198,12 +206,16 @@ impl Builder {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
             let package = name.trim_end_matches(".rs");
-            if pool.files().any(|f| requested.iter().any(|r| r == f.name()) && f.package_name() == package) {
+            // prost names the module of files without a `package` `_`.
+            let is_requested = |f: &prost_reflect::FileDescriptor| {
+                let module = if f.package_name().is_empty() { "_" } else { f.package_name() };
+                requested.iter().any(|r| r == f.name()) && module == package
+            };
+            if pool.files().any(|f| is_requested(&f)) {
                 generated.push((name, std::fs::read_to_string(&path)?));
             }
         }
         generated.sort();
-        std::fs::remove_dir_all(&framework)?;
         Ok(generated)
     }
 }
@@ -214,6 +226,15 @@ const FRAMEWORK_SCHEMA: &[(&str, &str)] = &[
     ("heros/v1/core.proto", include_str!("../../schema/heros/v1/core.proto")),
     ("heros/v1/registry.proto", include_str!("../../schema/heros/v1/registry.proto")),
 ];
+
+/// A scratch folder removed when generation ends, also on errors.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 fn tempdir_with_framework_schema() -> Result<PathBuf, Error> {
     use std::sync::atomic::{AtomicUsize, Ordering};

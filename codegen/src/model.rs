@@ -50,7 +50,11 @@ pub(crate) struct Field {
 }
 
 /// Reads the HERO view of `service` (in `package`) from the pool.
-pub(crate) fn interface(pool: &DescriptorPool, service: &ServiceDescriptor, types: &TypeResolver) -> Result<Interface, Error> {
+pub(crate) fn interface(
+    pool: &DescriptorPool,
+    service: &ServiceDescriptor,
+    types: &TypeResolver,
+) -> Result<Interface, Error> {
     let package = service.package_name();
     let tags = extension(pool, &service.options(), "heros.v1.interface")
         .map(|opts| strings(&opts, "tags"))
@@ -59,20 +63,35 @@ pub(crate) fn interface(pool: &DescriptorPool, service: &ServiceDescriptor, type
     Ok(Interface { full_name: service.full_name().to_owned(), tags, members })
 }
 
-fn member(pool: &DescriptorPool, package: &str, method: &MethodDescriptor, types: &TypeResolver) -> Result<Member, Error> {
+fn member(
+    pool: &DescriptorPool,
+    package: &str,
+    method: &MethodDescriptor,
+    types: &TypeResolver,
+) -> Result<Member, Error> {
     let where_ = format!("rpc {}.{}", method.parent_service().full_name(), method.name());
     let options = method.options();
     let attribute = extension(pool, &options, "heros.v1.attribute");
     let event = extension(pool, &options, "heros.v1.event");
     let method_options = extension(pool, &options, "heros.v1.method");
+    for message in [method.input(), method.output()] {
+        if message.full_name().starts_with("google.protobuf.") && message.full_name().ends_with("Value") {
+            return Err(Error::Schema(format!(
+                "{where_}: {} is a wrapper type, which prost turns into a plain Rust value; use a message of your own (or google.protobuf.Empty)",
+                message.full_name()
+            )));
+        }
+    }
     let request = message(package, &method.input(), types);
     let reply = message(package, &method.output(), types);
     if event.is_some() {
-        return Err(Error::Unsupported(format!("{where_}: events are not implemented yet in this version of heros-codegen")));
+        return Err(Error::Unsupported(format!(
+            "{where_}: events are not implemented yet in this version of heros-codegen"
+        )));
     }
     if method.is_client_streaming() || method.is_server_streaming() {
         return Err(Error::Unsupported(format!(
-            "{where_}: streaming rpcs are HERO events only; mark a server-streaming rpc with option (heros.v1.event)"
+            "{where_}: streaming rpcs are not supported yet; server-streaming rpcs marked with option (heros.v1.event) will be HERO events (issue #5)"
         )));
     }
     let role = match attribute {
@@ -85,7 +104,10 @@ fn member(pool: &DescriptorPool, package: &str, method: &MethodDescriptor, types
                 )));
             }
             let value = attribute_value(&method.input()).map_err(|why| Error::Schema(format!("{where_}: {why}")))?;
-            Role::Attribute { readonly: bool_field(&attribute, "readonly"), value_type: types.present_value_type(package, &value) }
+            Role::Attribute {
+                readonly: bool_field(&attribute, "readonly"),
+                value_type: types.present_value_type(package, &value),
+            }
         }
         None => Role::Method { timeout_ms: method_options.map(|o| u32_field(&o, "timeout_ms")).unwrap_or(0) },
     };
@@ -99,7 +121,7 @@ fn attribute_value(message: &MessageDescriptor) -> Result<prost_reflect::FieldDe
     match fields.as_slice() {
         [field] if field.name() == "value" && field.supports_presence() && !field.is_list() => Ok(field.clone()),
         _ => Err(format!(
-            "an attribute message must have exactly one field, `value`, with presence (`optional` scalar or a message); {} has: {}",
+            "an attribute message must have exactly one field, `value`, with presence (`optional` scalar or a message), so that a request without it reads; {} has: {}",
             message.full_name(),
             fields.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
         )),

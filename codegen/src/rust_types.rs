@@ -17,7 +17,12 @@ pub(crate) struct TypeResolver {
 }
 
 impl TypeResolver {
-    pub(crate) fn new(user_extern_paths: &[(String, String)], prost_path: &str, prost_types_path: &str, bytes_as_bytes: bool) -> Self {
+    pub(crate) fn new(
+        user_extern_paths: &[(String, String)],
+        prost_path: &str,
+        prost_types_path: &str,
+        bytes_as_bytes: bool,
+    ) -> Self {
         let mut extern_paths: HashMap<String, String> = user_extern_paths.iter().cloned().collect();
         let wkt = [
             (".google.protobuf", prost_types_path.to_owned()),
@@ -138,9 +143,9 @@ fn sanitize_identifier(ident: &str) -> String {
     match ident {
         "as" | "break" | "const" | "continue" | "else" | "enum" | "false" | "fn" | "for" | "if" | "impl" | "in"
         | "let" | "loop" | "match" | "mod" | "move" | "mut" | "pub" | "ref" | "return" | "static" | "struct"
-        | "trait" | "true" | "type" | "unsafe" | "use" | "where" | "while" | "dyn" | "abstract" | "become"
-        | "box" | "do" | "final" | "macro" | "override" | "priv" | "typeof" | "unsized" | "virtual" | "yield"
-        | "async" | "await" | "try" | "gen" => format!("r#{ident}"),
+        | "trait" | "true" | "type" | "unsafe" | "use" | "where" | "while" | "dyn" | "abstract" | "become" | "box"
+        | "do" | "final" | "macro" | "override" | "priv" | "typeof" | "unsized" | "virtual" | "yield" | "async"
+        | "await" | "try" | "gen" => format!("r#{ident}"),
         "_" | "super" | "self" | "Self" | "extern" | "crate" => format!("{ident}_"),
         s if s.starts_with(|c: char| c.is_numeric()) => format!("_{ident}"),
         _ => ident.to_owned(),

@@ -323,3 +323,41 @@ fn assert_signature(methods: &[&syn::TraitItemFn], name: &str, args: &[(&str, &s
     let syn::ReturnType::Type(_, got_returns) = &method.sig.output else { panic!("{name} returns ()") };
     assert_eq!(text(got_returns), tokens(returns), "return type of {name}");
 }
+
+#[test]
+fn stub_method_names_must_not_collide() {
+    let error = generate_err(
+        "stub_collision",
+        "  rpc Mode(ModeValue) returns (ModeValue) { option (heros.v1.attribute) = {}; }\n  rpc SetMode(ModeValue) returns (ModeValue);",
+        "message ModeValue { optional int32 value = 1; }",
+    );
+    assert!(matches!(error, Error::Schema(_)), "{error:?}");
+    assert_mentions(&error, &["rpc SetMode", "rpc Mode", "`set_mode`"]);
+    let error = generate_err("stub_own_name", "  rpc Connect(Req) returns (Req);", "message Req {}");
+    assert_mentions(&error, &["rpc Connect", "the stub itself", "`connect`"]);
+}
+
+#[test]
+fn wrapper_types_are_refused_as_request_or_reply() {
+    let dir = ProtoDir::new("wrapper");
+    let proto = dir.write(
+        "t/v1/svc.proto",
+        "syntax = \"proto3\";\npackage t.v1;\nimport \"google/protobuf/wrappers.proto\";\n\
+         service Svc { rpc Name(google.protobuf.StringValue) returns (google.protobuf.StringValue); }\n",
+    );
+    let error = dir.generate(&proto).unwrap_err();
+    assert_mentions(&error, &["rpc t.v1.Svc.Name", "google.protobuf.StringValue is a wrapper type"]);
+}
+
+#[test]
+fn a_proto_without_package_is_generated_too() {
+    let dir = ProtoDir::new("no_package");
+    let proto = dir.write(
+        "bare.proto",
+        "syntax = \"proto3\";\nservice Bare { rpc Ping(PingRequest) returns (PingReply); }\n\
+         message PingRequest {}\nmessage PingReply { string value = 1; }\n",
+    );
+    let files = dir.generate(&proto).unwrap();
+    assert_eq!(files.len(), 1, "{:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert!(files[0].1.contains("pub trait Bare"), "{}", files[0].1);
+}

@@ -46,7 +46,11 @@ struct TargetInner {
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("name", &self.name()).field("realm", &self.realm()).field("endpoint", &self.endpoint()).finish()
+        f.debug_struct("Target")
+            .field("name", &self.name())
+            .field("realm", &self.realm())
+            .field("endpoint", &self.endpoint())
+            .finish()
     }
 }
 

@@ -52,7 +52,8 @@ impl<D: Message + Default> Decoder for RequestDecoder<D> {
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<D>, Status> {
         D::decode(buf).map(Some).map_err(|error| {
-            Error::invalid_argument(format!("request bytes do not decode as {}: {error}", self.request_type)).to_status()
+            Error::invalid_argument(format!("request bytes do not decode as {}: {error}", self.request_type))
+                .to_status()
         })
     }
 }

@@ -8,6 +8,7 @@
 //! | `HEROS_PEERS` | servers to ask directly, without mDNS: `host:port` or `heros://host:port`, comma-separated | none |
 //! | `HEROS_INTERFACES` | network interfaces (names or IPs) mDNS uses, comma-separated | all |
 //! | `HEROS_DISCOVERY` | `mdns` or `off` (no multicast at all; direct addresses only) | `mdns` |
+//! | `HEROS_MDNS_TTL` | seconds until a HERO that vanished without goodbye is dropped (0: record expiry, 120 s) | `30` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -83,12 +84,13 @@ fn split(list: &str) -> impl Iterator<Item = &str> {
 
 /// `ip`, `ip:port`, `:port` or `[v6]:port`.
 fn parse_bind(text: &str) -> std::result::Result<SocketAddr, String> {
+    // A bare IPv6 address starts with ':' too, so try addresses before ":port".
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
     if let Some(port) = text.strip_prefix(':') {
         let port = port.parse::<u16>().map_err(|_| format!("'{text}': port is not a number 0..65535"))?;
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
-    }
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, 0));
     }
     text.parse::<SocketAddr>().map_err(|_| format!("'{text}' is not 'ip', 'ip:port' or ':port'"))
 }
@@ -120,7 +122,8 @@ impl std::str::FromStr for HeroUrl {
     type Err = Error;
 
     fn from_str(url: &str) -> Result<Self> {
-        let bad = |why: &str| Error::config(format!("'{url}' is not a HERO URL (heros://host:port/name[?realm=r]): {why}"));
+        let bad =
+            |why: &str| Error::config(format!("'{url}' is not a HERO URL (heros://host:port/name[?realm=r]): {why}"));
         let rest = url.strip_prefix("heros://").ok_or_else(|| bad("it must start with heros://"))?;
         let (rest, query) = match rest.split_once('?') {
             Some((rest, query)) => (rest, Some(query)),

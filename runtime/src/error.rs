@@ -76,7 +76,10 @@ pub enum Error {
     },
     /// More than one HERO on the server implements the interface and the call named none of them.
     /// Send the `heros-name` header (stubs always do).
-    #[error("{interface} is implemented by several HEROs here ({}); name one with the 'heros-name' header", list(candidates))]
+    #[error(
+        "{interface} is implemented by several HEROs here ({}); name one with the 'heros-name' header",
+        list(candidates)
+    )]
     AmbiguousHero {
         /// The interface called.
         interface: String,
@@ -236,11 +239,9 @@ impl Error {
                 ("waited_ms", waited.as_millis().to_string()),
                 ("known", known.join(",")),
             ],
-            Error::InterfaceNotImplemented { hero, interface, implemented } => vec![
-                ("hero", hero.clone()),
-                ("interface", interface.clone()),
-                ("implemented", implemented.join(",")),
-            ],
+            Error::InterfaceNotImplemented { hero, interface, implemented } => {
+                vec![("hero", hero.clone()), ("interface", interface.clone()), ("implemented", implemented.join(","))]
+            }
             Error::InterfaceNotServed { interface, known } => {
                 vec![("interface", interface.clone()), ("known", known.join(","))]
             }
@@ -253,11 +254,9 @@ impl Error {
             Error::AmbiguousHero { interface, candidates } => {
                 vec![("interface", interface.clone()), ("candidates", candidates.join(","))]
             }
-            Error::RealmMismatch { hero, hero_realm, caller_realm } => vec![
-                ("hero", hero.clone()),
-                ("hero_realm", hero_realm.clone()),
-                ("caller_realm", caller_realm.clone()),
-            ],
+            Error::RealmMismatch { hero, hero_realm, caller_realm } => {
+                vec![("hero", hero.clone()), ("hero_realm", hero_realm.clone()), ("caller_realm", caller_realm.clone())]
+            }
             Error::ReadOnly { hero, attribute } => {
                 vec![("hero", hero.clone()), ("attribute", attribute.clone())]
             }
@@ -348,7 +347,9 @@ impl Error {
                 caller_realm: get("caller_realm"),
             },
             "READ_ONLY" => Error::ReadOnly { hero: get("hero"), attribute: get("attribute") },
-            "NAME_CONFLICT" => Error::NameConflict { name: get("name"), realm: get("realm"), endpoint: get("endpoint") },
+            "NAME_CONFLICT" => {
+                Error::NameConflict { name: get("name"), realm: get("realm"), endpoint: get("endpoint") }
+            }
             "INVALID_ARGUMENT" => Error::InvalidArgument { message },
             "UNAVAILABLE" => Error::Unavailable { message },
             "TIMEOUT" => Error::Timeout { message },

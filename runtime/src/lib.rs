@@ -32,9 +32,9 @@ mod server;
 pub use attribute::Attribute;
 pub use client::{connect, connect_timeout, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use config::{Config, HeroUrl};
-pub use discovery::{DiscoveryEvent, Observer};
 #[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs
 pub use discovery::testing as discovery_testing;
+pub use discovery::{DiscoveryEvent, Observer};
 pub use error::{detail_of, Error, Result};
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
 pub use metadata::{NAME_HEADER, REALM_HEADER};

@@ -32,8 +32,12 @@ fn validate_part(what: &str, value: &str) -> Result<()> {
     if value.is_empty() {
         return Err(Error::config(format!("{what} must not be empty")));
     }
-    if let Some(bad) = value.chars().find(|c| matches!(c, '@' | '.' | ',' | '/' | '=') || c.is_control() || c.is_whitespace()) {
-        return Err(Error::config(format!("{what} '{value}' contains {bad:?}; '@ . , / =', spaces and control characters are not allowed")));
+    if let Some(bad) =
+        value.chars().find(|c| matches!(c, '@' | '.' | ',' | '/' | '=') || c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::config(format!(
+            "{what} '{value}' contains {bad:?}; '@ . , / =', spaces and control characters are not allowed"
+        )));
     }
     Ok(())
 }

@@ -101,10 +101,6 @@ impl HeroTable {
         self.heros.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
-    fn names(&self) -> Vec<String> {
-        self.heros.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
-    }
-
     /// The HERO a call is for: named by the header, or the only one implementing `interface`.
     fn select(&self, name: Option<&str>, caller_realm: Option<&str>, interface: &str) -> Result<Arc<HeroEntry>, Error> {
         let heros = self.heros.read().unwrap_or_else(|e| e.into_inner());
@@ -185,7 +181,9 @@ impl Router {
     fn route(&mut self, request: http::Request<tonic::body::Body>) -> ResponseFuture {
         let Some((interface, method)) = split_path(request.uri().path()) else {
             let path = request.uri().path().to_owned();
-            return reply_error(Error::invalid_argument(format!("'{path}' is not a gRPC path '/package.Service/Method'")));
+            return reply_error(Error::invalid_argument(format!(
+                "'{path}' is not a gRPC path '/package.Service/Method'"
+            )));
         };
         if interface == crate::registry::SERVICE_NAME {
             let mut registry = self.registry.clone();
@@ -234,10 +232,6 @@ impl Router {
                 available: interface_desc.member_names(),
             }),
         }
-    }
-
-    pub(crate) fn hero_names(&self) -> Vec<String> {
-        self.table.names()
     }
 }
 

@@ -99,7 +99,12 @@ impl LocalHero {
     /// A `heros://host:port/name` URL that reaches it without discovery.
     pub fn url(&self) -> String {
         let endpoint = self.entry.info.endpoints.first().map(String::as_str).unwrap_or("http://127.0.0.1:0");
-        format!("heros://{}/{}?realm={}", endpoint.trim_start_matches("http://"), self.entry.name, self.entry.info.realm)
+        format!(
+            "heros://{}/{}?realm={}",
+            endpoint.trim_start_matches("http://"),
+            self.entry.name,
+            self.entry.info.realm
+        )
     }
 
     /// Says goodbye on mDNS, refuses new calls, and waits (up to 10 s) for calls in flight.
@@ -198,10 +203,7 @@ impl Server {
     /// The process's shared server, started from the environment on first use. It belongs to
     /// the tokio runtime that first asked for it.
     pub async fn global() -> Result<Server> {
-        GLOBAL
-            .get_or_try_init(|| async { Server::builder().config(Config::from_env()?).start().await })
-            .await
-            .cloned()
+        GLOBAL.get_or_try_init(|| async { Server::builder().config(Config::from_env()?).start().await }).await.cloned()
     }
 
     async fn start_with(builder: ServerBuilder) -> Result<Server> {
@@ -224,9 +226,10 @@ impl Server {
         // Without nodelay on the accepted sockets, small calls stall on Nagle (44 ms each).
         let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve = tonic::transport::Server::builder().add_routes(routes).serve_with_incoming_shutdown(incoming, async {
-            let _ = stopped.await;
-        });
+        let serve =
+            tonic::transport::Server::builder().add_routes(routes).serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            });
         let task = tokio::spawn(async move {
             if let Err(error) = serve.await {
                 tracing::error!("HEROS server stopped: {error}");
@@ -344,7 +347,11 @@ async fn ensure_name_free(discovery: &Discovery, realm: &str, name: &str, own: &
     let Some(existing) = discovery.lookup(realm, name) else { return Ok(()) };
     for endpoint in existing.endpoints.iter().filter(|e| !own.contains(e)) {
         if crate::client::hosts_hero(endpoint, name).await {
-            return Err(Error::NameConflict { name: name.to_owned(), realm: realm.to_owned(), endpoint: endpoint.to_string() });
+            return Err(Error::NameConflict {
+                name: name.to_owned(),
+                realm: realm.to_owned(),
+                endpoint: endpoint.to_string(),
+            });
         }
     }
     tracing::debug!(hero = name, realm, "a stale mDNS record of this name does not answer; taking the name");

@@ -13,7 +13,11 @@ pub fn hero_process_role() {
         let hero = heros::Server::global()
             .await
             .unwrap()
-            .share(heros::Hero::new(&name).tag("test").interface(super::proto::TestObjectServer::new(super::TestHero::new(5))))
+            .share(
+                heros::Hero::new(&name)
+                    .tag("test")
+                    .interface(super::proto::TestObjectServer::new(super::TestHero::new(5))),
+            )
             .await;
         match hero {
             Ok(hero) => {
@@ -51,7 +55,9 @@ impl HeroProcess {
         let first_line = lines
             .by_ref()
             .map_while(Result::ok)
-            .find_map(|line| ["READY ", "ERROR "].iter().find_map(|marker| line.find(marker).map(|at| line[at..].to_owned())))
+            .find_map(|line| {
+                ["READY ", "ERROR "].iter().find_map(|marker| line.find(marker).map(|at| line[at..].to_owned()))
+            })
             .unwrap_or_else(|| "ERROR the HERO process ended without a word".into());
         HeroProcess { child, stdin, first_line }
     }
@@ -88,4 +94,3 @@ pub fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(test());
 }
-

@@ -20,8 +20,8 @@ use crate::proto::HeroInfo;
 /// The DNS-SD service type every HERO is an instance of.
 pub(crate) const SERVICE_TYPE: &str = "_heros._tcp.local.";
 
-/// The version of the wire contract written into `heros=`.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+/// The wire contract version, written as `heros=` in TXT (one constant for the whole crate).
+pub(crate) use crate::server::PROTOCOL_VERSION;
 
 /// One TXT string (`key=value`) is prefixed by a length byte (RFC 6763 §6.1).
 const MAX_TXT_ENTRY: usize = 255;
