@@ -272,3 +272,28 @@ async fn a_server_gone_mid_session_fails_the_next_call_promptly() {
     assert!(error.is_transient() || matches!(error, Error::HeroNotFound { .. }), "{error:?}");
     println!("next call failed after {:?}: {error}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_call_from_another_realm_without_a_name_is_refused_too() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let status = raw_call(
+        &server,
+        "/examples.v1.TestObject/Hello",
+        &[("heros-realm", "elsewhere")],
+        encode(&proto::HelloRequest {}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(detail(&status).kind, "REALM_MISMATCH");
+}
+
+#[tokio::test]
+async fn a_bad_environment_variable_stops_the_server_from_starting() {
+    // SAFETY of set_var: nextest runs each test in its own process, and this test starts no
+    // thread that reads the environment concurrently.
+    std::env::set_var("HEROS_BIND", "not-an-address");
+    let error = heros::Server::builder().start().await.err().expect("refused");
+    assert!(error.to_string().contains("HEROS_BIND"), "{error}");
+}

@@ -268,9 +268,9 @@ async fn list_heros(endpoint: &str, realm: &str) -> Result<Vec<HeroInfo>> {
     Ok(reply.into_inner().heros)
 }
 
-/// Whether the server at `endpoint` answers that it hosts `name` (used to tell a living HERO
-/// from a stale mDNS record).
-pub(crate) async fn hosts_hero(endpoint: &str, name: &str) -> bool {
+/// Whether the server at `endpoint` answers that it hosts `name` in `realm` (used to tell a
+/// living HERO from a stale mDNS record).
+pub(crate) async fn hosts_hero(endpoint: &str, name: &str, realm: &str) -> bool {
     let probe = async {
         let (_, channel) = dial(endpoint).await?;
         RegistryClient::new(channel)
@@ -278,7 +278,10 @@ pub(crate) async fn hosts_hero(endpoint: &str, name: &str) -> bool {
             .await
             .map_err(|status| Error::from_status(&status))
     };
-    matches!(tokio::time::timeout(DIAL_TIMEOUT, probe).await, Ok(Ok(_)))
+    match tokio::time::timeout(DIAL_TIMEOUT, probe).await {
+        Ok(Ok(reply)) => reply.into_inner().info.is_some_and(|info| info.realm == realm),
+        _ => false,
+    }
 }
 
 /// The first of `endpoints` that accepts a connection.

@@ -2,7 +2,7 @@
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
-//! | `HEROS_LOG` | tracing filter (read by examples and the CLI, never by the library) | `info` |
+//! | `HEROS_LOG` | tracing filter (read by examples and the CLI, never by the library) | errors only |
 //! | `HEROS_REALM` | realm of HEROs started and looked up | `heros` |
 //! | `HEROS_BIND` | address the server listens on: `ip`, `ip:port` or `:port` | `0.0.0.0:0` |
 //! | `HEROS_PEERS` | servers to ask directly, without mDNS: `host:port` or `heros://host:port`, comma-separated | none |

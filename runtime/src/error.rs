@@ -310,6 +310,13 @@ impl Error {
         let message = status.message().to_owned();
         match status.code() {
             Code::Unavailable => Error::Unavailable { message },
+            // A connection cut under a call (the server process died) reaches tonic's client as
+            // UNKNOWN "transport error" or CANCELLED "operation was canceled", depending on when
+            // hyper noticed; the caller can do what it does for UNAVAILABLE.
+            Code::Unknown if message.contains("transport error") => Error::Unavailable { message },
+            Code::Cancelled if message.contains("operation was canceled") => Error::Unavailable { message },
+            // tonic's server ends a call whose `grpc-timeout` passed with CANCELLED.
+            Code::Cancelled if message.contains("Timeout expired") => Error::Timeout { message },
             Code::DeadlineExceeded => Error::Timeout { message },
             Code::InvalidArgument => Error::InvalidArgument { message },
             code => Error::Rpc { code, message },
@@ -448,6 +455,9 @@ mod tests {
         let error = Error::from_status(&Status::unavailable("tcp connect error"));
         assert_eq!(error, Error::Unavailable { message: "tcp connect error".into() });
         assert!(error.is_transient());
+        assert!(Error::from_status(&Status::unknown("transport error")).is_transient());
+        assert!(Error::from_status(&Status::cancelled("operation was canceled")).is_transient());
+        assert!(matches!(Error::from_status(&Status::cancelled("Timeout expired")), Error::Timeout { .. }));
         let error = Error::from_status(&Status::aborted("x"));
         assert_eq!(error, Error::Rpc { code: Code::Aborted, message: "x".into() });
     }

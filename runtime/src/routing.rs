@@ -118,20 +118,31 @@ impl HeroTable {
                 match (candidates.next(), candidates.next()) {
                     (Some(only), None) => only.clone(),
                     (None, _) => {
+                        // One in another realm: say so, rather than pretend nobody implements it.
+                        if let (Some(caller_realm), Some(other)) =
+                            (caller_realm, heros.values().find(|h| h.service(interface).is_some()))
+                        {
+                            return Err(Error::RealmMismatch {
+                                hero: other.name.to_string(),
+                                hero_realm: other.realm().to_owned(),
+                                caller_realm: caller_realm.to_owned(),
+                            });
+                        }
                         return Err(Error::InterfaceNotServed {
                             interface: interface.to_owned(),
                             known: heros.keys().cloned().collect(),
-                        })
+                        });
                     }
                     (Some(_), Some(_)) => {
                         return Err(Error::AmbiguousHero {
                             interface: interface.to_owned(),
                             candidates: heros
                                 .values()
+                                .filter(|h| caller_realm.is_none_or(|realm| h.realm() == realm))
                                 .filter(|h| h.service(interface).is_some())
                                 .map(|h| h.name.to_string())
                                 .collect(),
-                        })
+                        });
                     }
                 }
             }

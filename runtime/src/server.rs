@@ -132,6 +132,8 @@ impl Drop for LocalHero {
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     config: Config,
+    /// A bad environment variable, reported by `start` unless `config` replaced the lot.
+    env_error: Option<Error>,
     max_message_size: usize,
 }
 
@@ -139,6 +141,7 @@ impl ServerBuilder {
     /// Replaces the configuration (normally read from the environment).
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self.env_error = None;
         self
     }
 
@@ -193,11 +196,11 @@ static GLOBAL: OnceCell<Server> = OnceCell::const_new();
 impl Server {
     /// A builder configured from the environment (see [`Config::from_env`]).
     pub fn builder() -> ServerBuilder {
-        let config = Config::from_env().unwrap_or_else(|error| {
-            tracing::warn!("{error}; using defaults");
-            Config::default()
-        });
-        ServerBuilder { config, max_message_size: DEFAULT_MAX_MESSAGE_SIZE }
+        let (config, env_error) = match Config::from_env() {
+            Ok(config) => (config, None),
+            Err(error) => (Config::default(), Some(error)),
+        };
+        ServerBuilder { config, env_error, max_message_size: DEFAULT_MAX_MESSAGE_SIZE }
     }
 
     /// The process's shared server, started from the environment on first use. It belongs to
@@ -207,7 +210,10 @@ impl Server {
     }
 
     async fn start_with(builder: ServerBuilder) -> Result<Server> {
-        let ServerBuilder { config, max_message_size } = builder;
+        let ServerBuilder { config, env_error, max_message_size } = builder;
+        if let Some(error) = env_error {
+            return Err(error);
+        }
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|e| Error::config(format!("cannot listen on {}: {e}", config.bind)))?;
@@ -346,7 +352,7 @@ async fn ensure_name_free(discovery: &Discovery, realm: &str, name: &str, own: &
     discovery.settled(NAME_PROBE_WINDOW).await;
     let Some(existing) = discovery.lookup(realm, name) else { return Ok(()) };
     for endpoint in existing.endpoints.iter().filter(|e| !own.contains(e)) {
-        if crate::client::hosts_hero(endpoint, name).await {
+        if crate::client::hosts_hero(endpoint, name, realm).await {
             return Err(Error::NameConflict {
                 name: name.to_owned(),
                 realm: realm.to_owned(),
