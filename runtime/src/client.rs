@@ -241,13 +241,7 @@ async fn find(config: &Config, realm: &str, name: &str, timeout: Duration) -> Re
 
 /// Asks the server in `url` about the HERO it names, so that a wrong name fails at connect.
 async fn describe_by_url(url: &HeroUrl, config: &Config) -> Result<HeroInfo> {
-    let (_, channel) = dial(&url.endpoint).await?;
-    let mut registry = RegistryClient::new(channel);
-    let description = registry
-        .describe_hero(DescribeHeroRequest { name: url.name.clone() })
-        .await
-        .map_err(|status| Error::from_status(&status))?
-        .into_inner();
+    let description = describe_hero(&url.endpoint, &url.name).await?;
     let mut info = description.info.unwrap_or_default();
     let realm = url.realm.clone().unwrap_or_else(|| config.realm.clone());
     if info.realm != realm {
@@ -259,27 +253,26 @@ async fn describe_by_url(url: &HeroUrl, config: &Config) -> Result<HeroInfo> {
     Ok(info)
 }
 
+/// The registry of the server at `endpoint`.
+async fn registry(endpoint: &str) -> Result<RegistryClient<Channel>> {
+    Ok(RegistryClient::new(dial(endpoint).await?.1))
+}
+
 async fn list_heros(endpoint: &str, realm: &str) -> Result<Vec<HeroInfo>> {
-    let (_, channel) = dial(endpoint).await?;
-    let reply = RegistryClient::new(channel)
-        .list_heros(ListHerosRequest { realm: realm.to_owned() })
-        .await
-        .map_err(|status| Error::from_status(&status))?;
+    let reply = registry(endpoint).await?.list_heros(ListHerosRequest { realm: realm.to_owned() }).await?;
     Ok(reply.into_inner().heros)
+}
+
+async fn describe_hero(endpoint: &str, name: &str) -> Result<crate::proto::HeroDescription> {
+    let reply = registry(endpoint).await?.describe_hero(DescribeHeroRequest { name: name.to_owned() }).await?;
+    Ok(reply.into_inner())
 }
 
 /// Whether the server at `endpoint` answers that it hosts `name` in `realm` (used to tell a
 /// living HERO from a stale mDNS record).
 pub(crate) async fn hosts_hero(endpoint: &str, name: &str, realm: &str) -> bool {
-    let probe = async {
-        let (_, channel) = dial(endpoint).await?;
-        RegistryClient::new(channel)
-            .describe_hero(DescribeHeroRequest { name: name.to_owned() })
-            .await
-            .map_err(|status| Error::from_status(&status))
-    };
-    match tokio::time::timeout(DIAL_TIMEOUT, probe).await {
-        Ok(Ok(reply)) => reply.into_inner().info.is_some_and(|info| info.realm == realm),
+    match tokio::time::timeout(DIAL_TIMEOUT, describe_hero(endpoint, name)).await {
+        Ok(Ok(description)) => description.info.is_some_and(|info| info.realm == realm),
         _ => false,
     }
 }
