@@ -231,32 +231,7 @@ async fn the_registry_lists_and_describes() {
 
 #[tokio::test]
 async fn a_hero_leaving_finishes_calls_in_flight_and_refuses_new_ones() {
-    let server = local_server().await;
-    let object = common::TestHero::new(0);
-    let (gate, entered) = (object.gate.clone(), object.entered.clone());
-    let hero = server.share(Hero::new("slow").interface(proto::TestObjectServer::new(object))).await.unwrap();
-    let stub = proto::TestObjectRemote::connect(&hero.url()).await.unwrap();
-    let in_flight = tokio::spawn({
-        let stub = stub.clone();
-        async move { stub.read_temp(-1, -1).await }
-    });
-    within(5, entered.notified()).await;
-    let leaving = tokio::spawn(hero.shutdown());
-    // The HERO is off the table at once, while the call in flight goes on.
-    let refused = within(5, async {
-        loop {
-            match stub.hello().await {
-                Err(error) => break error,
-                Ok(_) => tokio::task::yield_now().await,
-            }
-        }
-    })
-    .await;
-    assert!(matches!(refused, Error::HeroNotFound { .. }), "{refused:?}");
-    assert!(!leaving.is_finished(), "shutdown waits for the call in flight");
-    gate.notify_one();
-    assert_eq!(within(5, in_flight).await.unwrap().unwrap(), -1.0);
-    within(5, leaving).await.unwrap();
+    common::a_leaving_hero_finishes_calls_in_flight(&local_server().await, false).await;
 }
 
 #[tokio::test]

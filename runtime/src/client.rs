@@ -15,6 +15,7 @@ use crate::config::{Config, HeroUrl};
 use crate::discovery::Discovery;
 use crate::error::{Error, Result};
 use crate::interface::Remote;
+use crate::local::LocalRoute;
 use crate::metadata::{encode_header, NAME_HEADER, REALM_HEADER};
 use crate::proto::registry_client::RegistryClient;
 use crate::proto::{DescribeHeroRequest, HeroInfo, ListHerosRequest};
@@ -36,12 +37,39 @@ struct TargetInner {
     info: HeroInfo,
     name_header: HeaderValue,
     realm_header: HeaderValue,
-    /// The endpoint in use and its channel; replaced when the HERO moved.
-    channel: Mutex<(String, Channel)>,
+    /// How calls reach the HERO; replaced when the HERO moved.
+    route: Mutex<Arc<Route>>,
     /// Set when a call found the server gone; the next call looks the HERO up again.
     stale: AtomicBool,
     /// Whether the HERO can be looked up again by discovery (not for `heros://` URLs).
     rediscoverable: bool,
+}
+
+/// How a stub reaches its HERO.
+enum Route {
+    /// Over gRPC, on a channel shared with every stub to that server.
+    Remote { endpoint: String, channel: Channel },
+    /// Directly: the HERO is served by this very process.
+    Local(LocalRoute),
+}
+
+impl Route {
+    /// In-process when a server of this process is at one of `endpoints`, else the first
+    /// endpoint that accepts a connection.
+    async fn to(endpoints: &[String]) -> Result<Route> {
+        if let Some(local) = LocalRoute::find(endpoints) {
+            return Ok(Route::Local(local));
+        }
+        let (endpoint, channel) = dial_any(endpoints).await?;
+        Ok(Route::Remote { endpoint, channel })
+    }
+
+    fn endpoint(&self) -> &str {
+        match self {
+            Route::Remote { endpoint, .. } => endpoint,
+            Route::Local(local) => local.endpoint(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Target {
@@ -89,13 +117,13 @@ impl Target {
 
     /// A target for a HERO whose record is already known (e.g. from an [`crate::Observer`]).
     pub async fn from_info(info: HeroInfo, rediscoverable: bool) -> Result<Target> {
-        let (endpoint, channel) = dial_any(&info.endpoints).await?;
+        let route = Route::to(&info.endpoints).await?;
         Ok(Target {
             inner: Arc::new(TargetInner {
                 name_header: encode_header(&info.name),
                 realm_header: encode_header(&info.realm),
                 info,
-                channel: Mutex::new((endpoint, channel)),
+                route: Mutex::new(Arc::new(route)),
                 stale: AtomicBool::new(false),
                 rediscoverable,
             }),
@@ -119,7 +147,16 @@ impl Target {
 
     /// The server endpoint calls go to.
     pub fn endpoint(&self) -> String {
-        self.inner.channel.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+        self.current_route().endpoint().to_owned()
+    }
+
+    /// Whether calls go straight to a HERO of this process, without a socket.
+    pub fn is_in_process(&self) -> bool {
+        matches!(*self.current_route(), Route::Local(_))
+    }
+
+    fn current_route(&self) -> Arc<Route> {
+        self.inner.route.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Calls a unary rpc of the HERO.
@@ -128,7 +165,13 @@ impl Target {
         Req: prost::Message + Send + Sync + 'static,
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
-        let channel = self.channel().await;
+        let channel = match &*self.route().await {
+            Route::Remote { channel, .. } => channel.clone(),
+            Route::Local(local) => {
+                let reply = local.unary(self.name(), self.realm(), path, request, timeout).await;
+                return reply.map_err(|error| self.went_away(error));
+            }
+        };
         let mut grpc = tonic::client::Grpc::new(channel)
             .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
             .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
@@ -156,17 +199,17 @@ impl Target {
         error
     }
 
-    /// The channel to use; after a lost server, the HERO's current endpoint per discovery.
-    async fn channel(&self) -> Channel {
+    /// The route to use; after a lost server, the HERO's current endpoint per discovery.
+    async fn route(&self) -> Arc<Route> {
         if self.inner.rediscoverable && self.inner.stale.swap(false, Ordering::AcqRel) {
             if let Some(moved) = self.rediscover().await {
-                *self.inner.channel.lock().unwrap_or_else(|e| e.into_inner()) = moved;
+                *self.inner.route.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(moved);
             }
         }
-        self.inner.channel.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+        self.current_route()
     }
 
-    async fn rediscover(&self) -> Option<(String, Channel)> {
+    async fn rediscover(&self) -> Option<Route> {
         let config = Config::from_env().ok()?;
         let discovery = Discovery::global(&config).ok()?;
         let info = discovery.lookup(self.realm(), self.name())?;
@@ -175,7 +218,7 @@ impl Target {
             return None;
         }
         tracing::debug!(hero = self.name(), from = %current, to = ?info.endpoints, "HERO moved");
-        dial_any(&info.endpoints).await.ok()
+        Route::to(&info.endpoints).await.ok()
     }
 }
 

@@ -6,5 +6,6 @@ pub use prost_types;
 pub use crate::attribute::Attribute;
 pub use crate::client::{connect, connect_timeout};
 pub use crate::interface::{
-    attribute_value, AttributeAccess, Call, HeroService, Interface, Member, MemberKind, Remote, ResponseFuture,
+    attribute_value, AnyMessage, AttributeAccess, Call, HeroService, Interface, Member, MemberKind, Remote, Reply,
+    ResponseFuture,
 };

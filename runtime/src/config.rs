@@ -8,6 +8,7 @@
 //! | `HEROS_PEERS` | servers to ask directly, without mDNS: `host:port` or `heros://host:port`, comma-separated | none |
 //! | `HEROS_INTERFACES` | network interfaces (names or IPs) mDNS uses, comma-separated | all |
 //! | `HEROS_DISCOVERY` | `mdns` or `off` (no multicast at all; direct addresses only) | `mdns` |
+//! | `HEROS_IN_PROCESS` | `on`: a stub whose HERO is served by its own process calls it directly; `off`: over loopback gRPC | `on` |
 //! | `HEROS_MDNS_TTL` | seconds until a HERO that vanished without goodbye is dropped (0: record expiry, 120 s) | `30` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -28,6 +29,8 @@ pub struct Config {
     pub interfaces: Vec<String>,
     /// Whether mDNS is used at all.
     pub mdns: bool,
+    /// Whether stubs in this process call the server's HEROs directly, without a socket.
+    pub in_process: bool,
 }
 
 impl Default for Config {
@@ -38,12 +41,14 @@ impl Default for Config {
             peers: Vec::new(),
             interfaces: Vec::new(),
             mdns: true,
+            in_process: true,
         }
     }
 }
 
 impl Config {
-    /// Reads `HEROS_REALM`, `HEROS_BIND`, `HEROS_PEERS`, `HEROS_INTERFACES` and `HEROS_DISCOVERY`.
+    /// Reads `HEROS_REALM`, `HEROS_BIND`, `HEROS_PEERS`, `HEROS_INTERFACES`, `HEROS_DISCOVERY`
+    /// and `HEROS_IN_PROCESS`.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
@@ -72,6 +77,13 @@ impl Config {
                 "mdns" | "on" | "1" => true,
                 "off" | "none" | "0" => false,
                 other => return Err(Error::config(format!("HEROS_DISCOVERY: '{other}' is neither 'mdns' nor 'off'"))),
+            };
+        }
+        if let Some(in_process) = var("HEROS_IN_PROCESS") {
+            config.in_process = match in_process.to_ascii_lowercase().as_str() {
+                "on" | "1" | "yes" => true,
+                "off" | "0" | "no" => false,
+                other => return Err(Error::config(format!("HEROS_IN_PROCESS: '{other}' is neither 'on' nor 'off'"))),
             };
         }
         Ok(config)
@@ -166,6 +178,7 @@ mod tests {
             ("HEROS_PEERS", "198.18.0.1:50051, heros://host-b:1"),
             ("HEROS_INTERFACES", "veth0,lo"),
             ("HEROS_DISCOVERY", "off"),
+            ("HEROS_IN_PROCESS", "off"),
         ])
         .unwrap();
         assert_eq!(c.realm, "lab");
@@ -173,6 +186,8 @@ mod tests {
         assert_eq!(c.peers, vec!["http://198.18.0.1:50051", "http://host-b:1"]);
         assert_eq!(c.interfaces, vec!["veth0", "lo"]);
         assert!(!c.mdns);
+        assert!(!c.in_process);
+        assert!(Config::default().in_process);
         assert_eq!(config(&[("HEROS_BIND", ":9000")]).unwrap().bind.port(), 9000);
         assert_eq!(config(&[("HEROS_BIND", "::1")]).unwrap().bind, "[::1]:0".parse().unwrap());
     }
@@ -184,6 +199,7 @@ mod tests {
             ("HEROS_PEERS", "no-port"),
             ("HEROS_REALM", "a.b"),
             ("HEROS_DISCOVERY", "maybe"),
+            ("HEROS_IN_PROCESS", "sometimes"),
         ] {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");

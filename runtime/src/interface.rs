@@ -1,6 +1,9 @@
 //! What a generated interface hands the runtime: its description, and `HeroService`, the
-//! object-safe entry point through which the router calls one HERO's methods by name.
+//! object-safe entry point through which the router calls one HERO's methods by name. A call is
+//! either a gRPC request (decoded here, the reply encoded) or, when caller and HERO share a
+//! process, the request message itself, handed over without bytes or sockets.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,7 +13,42 @@ use crate::codec::ServerCodec;
 use crate::error::{Error, Result};
 
 /// The response future of one call.
-pub type ResponseFuture = Pin<Box<dyn Future<Output = http::Response<tonic::body::Body>> + Send>>;
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+/// A message of some generated type, passed within the process.
+pub type AnyMessage = Box<dyn Any + Send>;
+
+/// The outcome of one call, in the form the call came in.
+pub enum Reply {
+    /// An encoded gRPC response (a call that came over the network).
+    Http(http::Response<tonic::body::Body>),
+    /// The reply message or the error itself (a call from this process).
+    Local(Result<AnyMessage>),
+}
+
+impl Reply {
+    pub(crate) fn into_http(self) -> http::Response<tonic::body::Body> {
+        match self {
+            Reply::Http(response) => response,
+            // A local call never reaches the router; should one, it still gets an answer.
+            Reply::Local(_) => Error::Rpc {
+                code: tonic::Code::Internal,
+                message: "an in-process reply reached the network router".into(),
+            }
+            .to_status()
+            .into_http(),
+        }
+    }
+
+    pub(crate) fn into_local(self) -> Result<AnyMessage> {
+        match self {
+            Reply::Local(reply) => reply,
+            Reply::Http(_) => {
+                Err(Error::Rpc { code: tonic::Code::Internal, message: "an in-process call got an HTTP reply".into() })
+            }
+        }
+    }
+}
 
 /// A HERO interface as the registry describes it (generated as `<SERVICE>_INTERFACE`).
 #[derive(Debug)]
@@ -68,11 +106,19 @@ pub trait HeroService: Send + Sync + 'static {
     fn call(&self, method: &str, call: Call) -> Option<ResponseFuture>;
 }
 
-/// One incoming call, as the router hands it to a `HeroService`.
+/// One incoming call, as the router (or an in-process caller) hands it to a `HeroService`.
 pub struct Call {
-    pub(crate) request: http::Request<tonic::body::Body>,
     pub(crate) hero: Arc<str>,
-    pub(crate) max_message_size: usize,
+    pub(crate) request: Request,
+}
+
+// Moved once per call; boxing the HTTP request would cost every network call an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Request {
+    /// Over the network: decode the body, encode the reply.
+    Http { request: http::Request<tonic::body::Body>, max_message_size: usize },
+    /// From this process: the request message as the stub built it.
+    Local(AnyMessage),
 }
 
 /// How generated code reaches one attribute of a HERO of type `T`.
@@ -100,13 +146,23 @@ impl Call {
         F: FnOnce(Req) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
-        let size = self.max_message_size;
-        Box::pin(async move {
-            let codec = ServerCodec::<Rep, Req>::new(request_type);
-            let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
-            let response = grpc.unary(UnaryFn(Some(method)), self.request).await;
-            oversize_is_resource_exhausted(response, size)
-        })
+        match self.request {
+            Request::Http { request, max_message_size: size } => Box::pin(async move {
+                let codec = ServerCodec::<Rep, Req>::new(request_type);
+                let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
+                let response = grpc.unary(UnaryFn(Some(method)), request).await;
+                Reply::Http(oversize_is_resource_exhausted(response, size))
+            }),
+            Request::Local(request) => Box::pin(async move {
+                let reply = match request.downcast::<Req>() {
+                    Ok(request) => method(*request).await.map(|reply| Box::new(reply) as AnyMessage),
+                    Err(_) => Err(Error::invalid_argument(format!(
+                        "an in-process call passed a message that is not {request_type}"
+                    ))),
+                };
+                Reply::Local(reply)
+            }),
+        }
     }
 
     /// Serves an attribute: a request without `value` reads, one with `value` sets (unless

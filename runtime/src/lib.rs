@@ -7,6 +7,7 @@
 //! - `registry`: the `heros.v1.Registry` service on every server.
 //! - `interface`: what generated code hands the runtime (`HeroService`, descriptions, `Call`).
 //! - `client`: `Target`, finding a HERO by name, the channel cache.
+//! - `local`: calls to a HERO of the same process, without a socket.
 //! - `discovery`: mDNS advertisement, the process's browser cache, `Observer`.
 //! - `attribute`: the `Attribute<T>` cell.
 //! - `error`: `Error` and its one mapping to and from gRPC status.
@@ -21,6 +22,7 @@ pub mod config;
 pub(crate) mod discovery;
 mod error;
 mod interface;
+mod local;
 mod metadata;
 mod names;
 pub mod netns;

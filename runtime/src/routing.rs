@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
 
 use crate::error::Error;
-use crate::interface::{Call, HeroService, ResponseFuture};
+use crate::interface::{Call, HeroService, Request, ResponseFuture};
 use crate::metadata::{decode_header, NAME_HEADER, REALM_HEADER};
 use crate::proto::HeroInfo;
 
@@ -24,7 +24,7 @@ pub(crate) struct HeroEntry {
 }
 
 impl HeroEntry {
-    fn service(&self, interface: &str) -> Option<&dyn HeroService> {
+    pub(crate) fn service(&self, interface: &str) -> Option<&dyn HeroService> {
         self.services.iter().find(|s| s.interface().name == interface).map(|s| s.as_ref())
     }
 
@@ -41,7 +41,7 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
-    fn enter(entry: &Arc<HeroEntry>) -> InFlightGuard {
+    pub(crate) fn enter(entry: &Arc<HeroEntry>) -> InFlightGuard {
         entry.in_flight.count.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(entry.clone())
     }
@@ -58,7 +58,8 @@ impl InFlight {
     }
 }
 
-struct InFlightGuard(Arc<HeroEntry>);
+/// One call in flight; dropping it ends the call.
+pub(crate) struct InFlightGuard(Arc<HeroEntry>);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
@@ -72,9 +73,55 @@ impl Drop for InFlightGuard {
 #[derive(Default)]
 pub(crate) struct HeroTable {
     heros: RwLock<BTreeMap<String, Arc<HeroEntry>>>,
+    /// The server has shut down (in-process stubs must stop calling, as remote ones do).
+    closed: AtomicBool,
+}
+
+/// A call handed to its HERO: the reply to come, and the call's place among those in flight.
+pub(crate) struct Dispatched {
+    pub(crate) reply: ResponseFuture,
+    pub(crate) in_flight: InFlightGuard,
 }
 
 impl HeroTable {
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Hands a call of `/interface/method` to the HERO `name` (or the only one implementing
+    /// `interface`), after the realm check. Shared by the network router and in-process stubs,
+    /// so both meet the same rules and the same errors.
+    pub(crate) fn dispatch(
+        &self,
+        name: Option<&str>,
+        caller_realm: Option<&str>,
+        interface: &str,
+        method: &str,
+        request: Request,
+    ) -> Result<Dispatched, Error> {
+        let entry = self.select(name, caller_realm, interface)?;
+        let Some(service) = entry.service(interface) else {
+            return Err(Error::InterfaceNotImplemented {
+                hero: entry.name.to_string(),
+                interface: interface.to_owned(),
+                implemented: entry.info.interfaces.clone(),
+            });
+        };
+        match service.call(method, Call { hero: entry.name.clone(), request }) {
+            Some(reply) => Ok(Dispatched { reply, in_flight: InFlight::enter(&entry) }),
+            None => Err(Error::MethodNotFound {
+                hero: entry.name.to_string(),
+                interface: interface.to_owned(),
+                method: method.to_owned(),
+                available: service.interface().member_names(),
+            }),
+        }
+    }
+
     /// Adds a HERO, unless the name is taken here.
     pub(crate) fn insert(&self, entry: Arc<HeroEntry>) -> Result<(), Error> {
         let mut heros = self.heros.write().unwrap_or_else(|e| e.into_inner());
@@ -178,76 +225,41 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        let response = self.route(request);
-        Box::pin(async move { Ok(response.await) })
-    }
-}
-
-fn reply_error(error: Error) -> ResponseFuture {
-    let response = error.to_status().into_http();
-    Box::pin(async move { response })
-}
-
-impl Router {
-    fn route(&mut self, request: http::Request<tonic::body::Body>) -> ResponseFuture {
-        let Some((interface, method)) = split_path(request.uri().path()) else {
-            let path = request.uri().path().to_owned();
-            return reply_error(Error::invalid_argument(format!(
-                "'{path}' is not a gRPC path '/package.Service/Method'"
-            )));
+        // The path outlives the request moved into the call (a cheap clone: `Uri` shares bytes).
+        let uri = request.uri().clone();
+        let Some((interface, method)) = split_path(uri.path()) else {
+            let error =
+                Error::invalid_argument(format!("'{}' is not a gRPC path '/package.Service/Method'", uri.path()));
+            return answer(error);
         };
         if interface == crate::registry::SERVICE_NAME {
             let mut registry = self.registry.clone();
-            return Box::pin(async move {
-                match tower::Service::call(&mut registry, request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
-            });
+            return Box::pin(async move { tower::Service::call(&mut registry, request).await });
         }
-        let headers = request.headers();
-        let name = match decode_header(headers, NAME_HEADER) {
-            Ok(name) => name,
-            Err(error) => return reply_error(error),
-        };
-        let caller_realm = match decode_header(headers, REALM_HEADER) {
-            Ok(realm) => realm,
-            Err(error) => return reply_error(error),
-        };
-        let entry = match self.table.select(name.as_deref(), caller_realm.as_deref(), interface) {
-            Ok(entry) => entry,
-            Err(error) => return reply_error(error),
-        };
-        let Some(service) = entry.service(interface) else {
-            return reply_error(Error::InterfaceNotImplemented {
-                hero: entry.name.to_string(),
-                interface: interface.to_owned(),
-                implemented: entry.info.interfaces.clone(),
-            });
-        };
-        let (interface_desc, method) = (service.interface(), method.to_owned());
-        let call = Call { request, hero: entry.name.clone(), max_message_size: self.max_message_size };
-        match service.call(&method, call) {
-            Some(future) => {
-                let guard = InFlight::enter(&entry);
-                Box::pin(async move {
-                    let response = future.await;
-                    drop(guard);
-                    response
-                })
-            }
-            None => reply_error(Error::MethodNotFound {
-                hero: entry.name.to_string(),
-                interface: interface_desc.name.to_owned(),
-                method,
-                available: interface_desc.member_names(),
+        let (name, caller_realm) =
+            match (decode_header(request.headers(), NAME_HEADER), decode_header(request.headers(), REALM_HEADER)) {
+                (Ok(name), Ok(realm)) => (name, realm),
+                (Err(error), _) | (_, Err(error)) => return answer(error),
+            };
+        let request = Request::Http { request, max_message_size: self.max_message_size };
+        match self.table.dispatch(name.as_deref(), caller_realm.as_deref(), interface, method, request) {
+            Ok(Dispatched { reply, in_flight }) => Box::pin(async move {
+                let response = reply.await.into_http();
+                drop(in_flight);
+                Ok(response)
             }),
+            Err(error) => answer(error),
         }
     }
 }
 
+/// An error as the whole answer to a call.
+fn answer(error: Error) -> <Router as tower::Service<http::Request<tonic::body::Body>>>::Future {
+    Box::pin(std::future::ready(Ok(error.to_status().into_http())))
+}
+
 /// `/pkg.Service/Method` -> (`pkg.Service`, `Method`).
-fn split_path(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
     let (service, method) = path.strip_prefix('/')?.split_once('/')?;
     (!service.is_empty() && !method.is_empty() && !method.contains('/')).then_some((service, method))
 }

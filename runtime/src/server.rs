@@ -163,6 +163,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Whether stubs of this process call its HEROs directly, without encoding or a socket
+    /// (default: `HEROS_IN_PROCESS`, else yes). Off, they go over loopback like any client.
+    pub fn in_process(mut self, enabled: bool) -> Self {
+        self.config.in_process = enabled;
+        self
+    }
+
     /// Largest message accepted or sent, in bytes (default 256 MiB). Larger ones are refused
     /// with RESOURCE_EXHAUSTED.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
@@ -242,6 +249,9 @@ impl Server {
             }
         });
         tracing::info!(%local_addr, "HEROS server listening");
+        if config.in_process {
+            crate::local::register(&endpoints, &table);
+        }
         Ok(Server {
             inner: Arc::new(ServerInner {
                 table,
@@ -331,6 +341,7 @@ impl Server {
     /// Stops serving: refuses new connections and waits for calls in flight. HEROs still shared
     /// should be shut down first (their goodbyes go out when their handles drop).
     pub async fn shutdown(&self) {
+        crate::local::unregister(&self.inner.table);
         if let Some(stop) = self.inner.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = stop.send(());
         }

@@ -126,8 +126,16 @@ impl climate::Thermostat for TestThermostat {
 }
 
 /// A server on 127.0.0.1, an ephemeral port, no mDNS.
+/// A server on loopback without mDNS. Its HEROs are called over gRPC even from this process
+/// (`in_process(false)`): these tests are about what travels on the wire.
 pub async fn local_server() -> Server {
-    Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).start().await.expect("server starts")
+    Server::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .mdns(false)
+        .in_process(false)
+        .start()
+        .await
+        .expect("server starts")
 }
 
 /// Shares a TestHero called `name` on `server`.
@@ -197,4 +205,35 @@ pub fn encode(message: &impl prost::Message) -> Vec<u8> {
 /// Runs `future` with a deadline, so that a hang fails the test instead of stalling the run.
 pub async fn within<T>(seconds: u64, future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(seconds), future).await.expect("finished in time")
+}
+
+/// A HERO shut down while a call is in flight: new calls are refused at once (NOT_FOUND), the
+/// call in flight finishes, and only then does `shutdown` return. Over the network or in-process.
+pub async fn a_leaving_hero_finishes_calls_in_flight(server: &Server, in_process: bool) {
+    let object = TestHero::new(0);
+    let (gate, entered) = (object.gate.clone(), object.entered.clone());
+    let hero = server.share(Hero::new("slow").interface(proto::TestObjectServer::new(object))).await.unwrap();
+    let stub = proto::TestObjectRemote::connect(&hero.url()).await.unwrap();
+    assert_eq!(stub.target().is_in_process(), in_process);
+    let in_flight = tokio::spawn({
+        let stub = stub.clone();
+        async move { stub.read_temp(-1, -1).await }
+    });
+    within(5, entered.notified()).await;
+    let leaving = tokio::spawn(hero.shutdown());
+    // The HERO is off the table at once, while the call in flight goes on.
+    let refused = within(5, async {
+        loop {
+            match stub.hello().await {
+                Err(error) => break error,
+                Ok(_) => tokio::task::yield_now().await,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(refused, heros::Error::HeroNotFound { ref name, .. } if name == "slow"), "{refused:?}");
+    assert!(!leaving.is_finished(), "shutdown waits for the call in flight");
+    gate.notify_one();
+    assert_eq!(within(5, in_flight).await.unwrap().unwrap(), -1.0);
+    within(5, leaving).await.unwrap();
 }

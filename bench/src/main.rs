@@ -1,0 +1,95 @@
+//! `heros-bench`: the HEROS benchmark suite. One run measures, in a private network namespace of
+//! its own, the TCP floor, raw tonic and HEROS on the same messages, and prints each figure with
+//! its ratio to the baselines of the same run (these VMs are too noisy for absolute figures).
+//!
+//! ```sh
+//! cargo run --release -p heros-bench -- [--quick] [--json] [--no-python]
+//! ```
+//!
+//! See BENCHMARKS.md for what each figure means.
+
+mod discovery;
+mod floor;
+mod hero;
+mod measure;
+mod python;
+mod raw;
+mod report;
+mod roles;
+mod suite;
+
+#[allow(dead_code, unreachable_pub, missing_docs)] // generated code: the benchmark uses part of it
+mod proto {
+    heros::include_proto!("bench.v1");
+}
+
+use anyhow::bail;
+
+/// How much of everything to do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Size {
+    /// The least that still runs every code path (the test suite's smoke test).
+    Smoke,
+    /// Under a minute.
+    Quick,
+    /// The figures for BENCHMARKS.md.
+    Full,
+}
+
+/// The command line.
+pub(crate) struct Options {
+    pub(crate) size: Size,
+    pub(crate) json: bool,
+    pub(crate) python: bool,
+}
+
+const USAGE: &str = "usage: heros-bench [--quick | --smoke] [--json] [--no-python]
+  --quick      under a minute (fewer calls, shorter rounds)
+  --smoke      the smallest run that touches every figure (for the test suite; no Python)
+  --json       print one JSON object instead of the table
+  --no-python  skip the Python HEROS comparison
+Runs inside a private network namespace of its own (needs root); HEROS_NETNS=host runs on the
+machine's network instead.";
+
+fn options() -> anyhow::Result<Options> {
+    let mut options = Options { size: Size::Full, json: false, python: true };
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => options.size = Size::Quick,
+            "--smoke" => options.size = Size::Smoke,
+            "--json" => options.json = true,
+            "--no-python" => options.python = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument '{other}'\n{USAGE}"),
+        }
+    }
+    if options.size == Size::Smoke {
+        options.python = false;
+    }
+    Ok(options)
+}
+
+fn main() -> anyhow::Result<()> {
+    if let Some(result) = roles::run_role_if_child() {
+        return result;
+    }
+    let options = options()?;
+    // PyPI is out of reach once inside the namespace, so install first.
+    let python = options.python.then(python::install);
+    // Before any thread exists, so that every thread and child process is inside it.
+    if std::env::var("HEROS_NETNS").as_deref() != Ok("host") {
+        heros::netns::enter_private_network()
+            .map_err(|e| anyhow::anyhow!("{e}\n(run as root, or set HEROS_NETNS=host to use the real network)"))?;
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(suite::run(&options, python))?;
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Calls from a stub to a HERO served by the same process. The stub hands its request message to
+//! the HERO's service directly: no encoding, no socket, no task hop; the same routing rules, realm
+//! check and errors as over the network, behind the same typed API.
+//!
+//! Every server of the process registers its endpoints here; a stub whose HERO record lists one
+//! of them calls through the server's HERO table instead of dialling it.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::interface::Request;
+use crate::routing::{split_path, Dispatched, HeroTable};
+
+/// The servers of this process: the endpoints each listens on, and its HERO table.
+static SERVERS: Mutex<Vec<(Vec<String>, Weak<HeroTable>)>> = Mutex::new(Vec::new());
+
+/// Makes the server at `endpoints` reachable by in-process stubs.
+pub(crate) fn register(endpoints: &[String], table: &Arc<HeroTable>) {
+    let mut servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+    servers.retain(|(_, table)| table.strong_count() > 0);
+    servers.push((endpoints.to_vec(), Arc::downgrade(table)));
+}
+
+/// Takes a stopped server out (its stubs' next calls fail as they would over the network).
+pub(crate) fn unregister(table: &Arc<HeroTable>) {
+    table.close();
+    SERVERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(_, t)| !std::ptr::eq(t.as_ptr(), Arc::as_ptr(table)));
+}
+
+/// How a stub reaches a HERO of its own process.
+#[derive(Clone)]
+pub(crate) struct LocalRoute {
+    table: Weak<HeroTable>,
+    endpoint: String,
+}
+
+impl LocalRoute {
+    /// The route to the server of this process listening at one of `endpoints`, if any.
+    pub(crate) fn find(endpoints: &[String]) -> Option<LocalRoute> {
+        let servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+        endpoints.iter().find_map(|endpoint| {
+            servers
+                .iter()
+                .find(|(listening, table)| listening.contains(endpoint) && table.strong_count() > 0)
+                .map(|(_, table)| LocalRoute { table: table.clone(), endpoint: endpoint.clone() })
+        })
+    }
+
+    /// The endpoint the server would be dialled at.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Calls `path` (`/package.Service/Method`) of the HERO `name` with `request`.
+    pub(crate) async fn unary<Req, Rep>(
+        &self,
+        name: &str,
+        realm: &str,
+        path: &str,
+        request: Req,
+        timeout: Option<Duration>,
+    ) -> Result<Rep>
+    where
+        Req: Send + 'static,
+        Rep: 'static,
+    {
+        let table = self.table.upgrade().filter(|table| !table.is_closed()).ok_or_else(|| {
+            Error::unavailable(format!("the server at {} (in this process) has shut down", self.endpoint))
+        })?;
+        let (interface, method) = split_path(path)
+            .ok_or_else(|| Error::invalid_argument(format!("'{path}' is not a gRPC path '/package.Service/Method'")))?;
+        let Dispatched { reply, in_flight } =
+            table.dispatch(Some(name), Some(realm), interface, method, Request::Local(Box::new(request)))?;
+        drop(table);
+        let reply = match timeout {
+            None => reply.await,
+            Some(timeout) => tokio::time::timeout(timeout, reply)
+                .await
+                .map_err(|_| Error::Timeout { message: format!("{path} took longer than {timeout:?}") })?,
+        };
+        drop(in_flight);
+        let reply = reply.into_local()?;
+        reply.downcast::<Rep>().map(|reply| *reply).map_err(|_| Error::Rpc {
+            code: tonic::Code::Internal,
+            message: format!("the in-process reply of {path} is not of the stub's reply type"),
+        })
+    }
+}
