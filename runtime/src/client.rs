@@ -1,5 +1,5 @@
 //! The client side: `Target` (one remote HERO: its name, realm and a channel to its server),
-//! finding a HERO by name (mDNS cache, `HEROS_PEERS`, `heros://` URLs), and a channel cache so
+//! finding a HERO by name (mDNS cache, `HEROS_PEERS`, `heros://` URLs), and a connection cache so
 //! that every stub of a process shares one HTTP/2 connection per server.
 
 use std::collections::HashMap;
@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use http::uri::PathAndQuery;
 use http::HeaderValue;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::config::{Config, HeroUrl};
+use crate::connection::{Connection, DIAL_TIMEOUT};
 use crate::discovery::Discovery;
 use crate::error::{Error, Result};
 use crate::interface::Remote;
@@ -23,9 +23,6 @@ use crate::server::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// How long `connect(name)` waits for discovery by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long opening a TCP connection to a server may take.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One remote HERO, untyped; every typed stub wraps one. Cheap to clone.
 #[derive(Clone)]
@@ -47,8 +44,8 @@ struct TargetInner {
 
 /// How a stub reaches its HERO.
 enum Route {
-    /// Over gRPC, on a channel shared with every stub to that server.
-    Remote { endpoint: String, channel: Channel },
+    /// Over gRPC, on a connection shared with every stub to that server.
+    Remote { endpoint: String, connection: Connection },
     /// Directly: the HERO is served by this very process.
     Local(LocalRoute),
 }
@@ -60,8 +57,8 @@ impl Route {
         if let Some(local) = LocalRoute::find(endpoints) {
             return Ok(Route::Local(local));
         }
-        let (endpoint, channel) = dial_any(endpoints).await?;
-        Ok(Route::Remote { endpoint, channel })
+        let (endpoint, connection) = dial_any(endpoints).await?;
+        Ok(Route::Remote { endpoint, connection })
     }
 
     fn endpoint(&self) -> &str {
@@ -165,17 +162,17 @@ impl Target {
         Req: prost::Message + Send + Sync + 'static,
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
-        let channel = match &*self.route().await {
-            Route::Remote { channel, .. } => channel.clone(),
+        let connection = match &*self.route().await {
+            Route::Remote { connection, .. } => connection.clone(),
             Route::Local(local) => {
                 let reply = local.unary(self.name(), self.realm(), path, request, timeout).await;
                 return reply.map_err(|error| self.went_away(error));
             }
         };
-        let mut grpc = tonic::client::Grpc::new(channel)
+        let mut grpc = connection
+            .grpc()
             .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
             .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
-        grpc.ready().await.map_err(|e| self.went_away(Error::unavailable(format!("{}: {e}", self.endpoint()))))?;
         let mut request = tonic::Request::new(request);
         let headers = request.metadata_mut().as_mut();
         headers.insert(NAME_HEADER, self.inner.name_header.clone());
@@ -183,8 +180,24 @@ impl Target {
         if let Some(timeout) = timeout {
             request.set_timeout(timeout);
         }
-        let codec = tonic_prost::ProstCodec::<Req, Rep>::default();
-        match grpc.unary(request, PathAndQuery::from_static(path), codec).await {
+        let call = async move {
+            grpc.ready().await?;
+            let codec = crate::codec::ClientCodec::<Req, Rep>::default();
+            grpc.unary(request, PathAndQuery::from_static(path), codec).await
+        };
+        let reply = match timeout {
+            None => call.await,
+            Some(timeout) => {
+                // The server enforces the deadline too (grpc-timeout); this covers a server that
+                // stopped answering altogether.
+                let mut call = std::pin::pin!(call);
+                match tokio::time::timeout(timeout, call.as_mut()).await {
+                    Ok(reply) => reply,
+                    Err(_) => return Err(Error::Timeout { message: format!("{path} took longer than {timeout:?}") }),
+                }
+            }
+        };
+        match reply {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => Err(self.went_away(Error::from_status(&status))),
         }
@@ -194,7 +207,7 @@ impl Target {
     fn went_away(&self, error: Error) -> Error {
         if matches!(error, Error::Unavailable { .. }) {
             self.inner.stale.store(true, Ordering::Release);
-            forget_channel(&self.endpoint());
+            forget_connection(&self.endpoint());
         }
         error
     }
@@ -297,8 +310,10 @@ async fn describe_by_url(url: &HeroUrl, config: &Config) -> Result<HeroInfo> {
 }
 
 /// The registry of the server at `endpoint`.
-async fn registry(endpoint: &str) -> Result<RegistryClient<Channel>> {
-    Ok(RegistryClient::new(dial(endpoint).await?.1))
+async fn registry(endpoint: &str) -> Result<RegistryClient<Connection>> {
+    let connection = dial(endpoint).await?.1;
+    let origin = connection.origin();
+    Ok(RegistryClient::with_origin(connection, origin))
 }
 
 async fn list_heros(endpoint: &str, realm: &str) -> Result<Vec<HeroInfo>> {
@@ -321,7 +336,7 @@ pub(crate) async fn hosts_hero(endpoint: &str, name: &str, realm: &str) -> bool 
 }
 
 /// The first of `endpoints` that accepts a connection.
-async fn dial_any(endpoints: &[String]) -> Result<(String, Channel)> {
+async fn dial_any(endpoints: &[String]) -> Result<(String, Connection)> {
     let mut last_error = Error::unavailable("the HERO record lists no endpoint");
     for endpoint in endpoints {
         match dial(endpoint).await {
@@ -332,49 +347,32 @@ async fn dial_any(endpoints: &[String]) -> Result<(String, Channel)> {
     Err(last_error)
 }
 
-type Channels = Mutex<HashMap<(tokio::runtime::Id, String), Channel>>;
+type Connections = Mutex<HashMap<(tokio::runtime::Id, String), Connection>>;
 
-/// Channels by runtime and endpoint.
-fn channels() -> &'static Channels {
-    static CHANNELS: OnceLock<Channels> = OnceLock::new();
-    CHANNELS.get_or_init(Default::default)
+/// Connections by runtime and endpoint.
+fn connections() -> &'static Connections {
+    static CONNECTIONS: OnceLock<Connections> = OnceLock::new();
+    CONNECTIONS.get_or_init(Default::default)
 }
 
-/// Drops the cached channel to a server that went away, so that the next dial really connects
-/// (and a stale discovery record shows up as refused instead of as a dead cached channel).
-fn forget_channel(endpoint: &str) {
+/// Drops the cached connection to a server that went away, so that the next dial really
+/// connects (and a stale discovery record shows up as refused instead of as a dead connection).
+fn forget_connection(endpoint: &str) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-    channels().lock().unwrap_or_else(|e| e.into_inner()).remove(&(runtime.id(), endpoint.to_owned()));
+    connections().lock().unwrap_or_else(|e| e.into_inner()).remove(&(runtime.id(), endpoint.to_owned()));
 }
 
-/// A channel to `endpoint`, shared by all stubs of this tokio runtime (a channel's background
-/// task lives in the runtime that made it).
-async fn dial(endpoint: &str) -> Result<(String, Channel)> {
+/// A connection to `endpoint`, shared by all stubs of this tokio runtime (a connection's task
+/// lives in the runtime that made it).
+async fn dial(endpoint: &str) -> Result<(String, Connection)> {
     let key = (tokio::runtime::Handle::current().id(), endpoint.to_owned());
-    let channels = channels();
-    if let Some(channel) = channels.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok((endpoint.to_owned(), channel.clone()));
+    let connections = connections();
+    if let Some(connection) = connections.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if !connection.is_closed() {
+            return Ok((endpoint.to_owned(), connection.clone()));
+        }
     }
-    let channel = Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| Error::config(format!("'{endpoint}' is not an endpoint URL: {e}")))?
-        .tcp_nodelay(true)
-        .connect_timeout(DIAL_TIMEOUT)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_while_idle(false)
-        .connect()
-        .await
-        .map_err(|e| Error::unavailable(format!("cannot connect to {endpoint}: {}", error_chain(&e))))?;
-    channels.lock().unwrap_or_else(|e| e.into_inner()).insert(key, channel.clone());
-    Ok((endpoint.to_owned(), channel))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    let connection = Connection::open(endpoint).await?;
+    connections.lock().unwrap_or_else(|e| e.into_inner()).insert(key, connection.clone());
+    Ok((endpoint.to_owned(), connection))
 }

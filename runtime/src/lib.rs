@@ -19,6 +19,7 @@ mod codec;
 #[doc(hidden)]
 pub mod codegen;
 pub mod config;
+mod connection;
 pub(crate) mod discovery;
 mod error;
 mod interface;

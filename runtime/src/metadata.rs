@@ -2,7 +2,11 @@
 //! in a header they are percent-encoded where they are not plain ASCII, so that every gRPC
 //! library can send them as ordinary ASCII metadata.
 
-use http::{HeaderMap, HeaderValue};
+use std::borrow::Cow;
+
+#[cfg(test)]
+use http::HeaderMap;
+use http::HeaderValue;
 
 use crate::error::Error;
 
@@ -25,9 +29,22 @@ pub(crate) fn encode_header(value: &str) -> HeaderValue {
 }
 
 /// The decoded value of header `name`, if present.
-pub(crate) fn decode_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Error> {
-    let Some(value) = headers.get(name) else { return Ok(None) };
+#[cfg(test)]
+fn decode_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Error> {
+    decode_value(headers.get(name), name).map(|value| value.map(Cow::into_owned))
+}
+
+/// The decoded `value` of header `name`; borrowed unless it carries percent-escapes, so that
+/// routing a call allocates nothing for its headers.
+pub(crate) fn decode_value<'a>(value: Option<&'a HeaderValue>, name: &str) -> Result<Option<Cow<'a, str>>, Error> {
+    let Some(value) = value else { return Ok(None) };
     let bytes = value.as_bytes();
+    if !bytes.contains(&b'%') {
+        // Header values are visible ASCII, so this only fails on obs-text bytes.
+        return std::str::from_utf8(bytes)
+            .map(|text| Some(Cow::Borrowed(text)))
+            .map_err(|_| Error::invalid_argument(format!("header '{name}' is not UTF-8")));
+    }
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -45,7 +62,7 @@ pub(crate) fn decode_header(headers: &HeaderMap, name: &str) -> Result<Option<St
     }
     let text = String::from_utf8(decoded)
         .map_err(|_| Error::invalid_argument(format!("header '{name}' is not UTF-8 (after percent-decoding)")))?;
-    Ok(Some(text))
+    Ok(Some(Cow::Owned(text)))
 }
 
 #[cfg(test)]

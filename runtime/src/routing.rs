@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::interface::{Call, HeroService, Request, ResponseFuture};
-use crate::metadata::{decode_header, NAME_HEADER, REALM_HEADER};
+use crate::metadata::{decode_value, NAME_HEADER, REALM_HEADER};
 use crate::proto::HeroInfo;
 
 /// One HERO hosted by this server.
@@ -236,8 +236,10 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
             let mut registry = self.registry.clone();
             return Box::pin(async move { tower::Service::call(&mut registry, request).await });
         }
+        // Cloned (a reference count) so that the request can move into the call.
+        let (name, realm) = (request.headers().get(NAME_HEADER).cloned(), request.headers().get(REALM_HEADER).cloned());
         let (name, caller_realm) =
-            match (decode_header(request.headers(), NAME_HEADER), decode_header(request.headers(), REALM_HEADER)) {
+            match (decode_value(name.as_ref(), NAME_HEADER), decode_value(realm.as_ref(), REALM_HEADER)) {
                 (Ok(name), Ok(realm)) => (name, realm),
                 (Err(error), _) | (_, Err(error)) => return answer(error),
             };

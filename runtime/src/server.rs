@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::config::Config;
+use crate::connection::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 use crate::discovery::{Advertisement, Discovery};
 use crate::error::{Error, Result};
 use crate::interface::HeroService;
@@ -239,8 +240,12 @@ impl Server {
         // Without nodelay on the accepted sockets, small calls stall on Nagle (44 ms each).
         let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve =
-            tonic::transport::Server::builder().add_routes(routes).serve_with_incoming_shutdown(incoming, async {
+        let serve = tonic::transport::Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_frame_size(MAX_FRAME)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             });
         let task = tokio::spawn(async move {
