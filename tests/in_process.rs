@@ -109,3 +109,25 @@ async fn a_read_only_attribute_is_refused_in_process_too() {
         target.unary::<_, climate::SerialValue>("/lab.climate.v1.Thermostat/Serial", 5_u32, None).await.unwrap_err();
     assert!(matches!(error, Error::InvalidArgument { .. }), "{error:?}");
 }
+
+/// `Calibrate` has `timeout_ms: 2000` in its `.proto`: a slower call ends as `Timeout`, in-process
+/// and over the network alike, and the HERO stays usable.
+#[tokio::test]
+async fn a_method_timeout_from_the_proto_ends_a_slow_call() {
+    for server in [in_process_server().await, common::local_server().await] {
+        let hero = server
+            .share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
+            .await
+            .unwrap();
+        let stub = climate::ThermostatRemote::connect(&hero.url()).await.unwrap();
+        let reference = Some(climate::calibrate_request::Reference::FixedCelsius(21.0));
+        let slow = [("sleep_ms".to_owned(), 30_000.0)].into_iter().collect();
+        let started = std::time::Instant::now();
+        let error = within(10, stub.calibrate(Default::default(), slow, reference.clone())).await.unwrap_err();
+        assert!(matches!(error, Error::Timeout { .. }), "in process: {}: {error:?}", stub.target().is_in_process());
+        assert!(started.elapsed() >= std::time::Duration::from_millis(1900), "{:?}", started.elapsed());
+        let quick = [("sleep_ms".to_owned(), 10.0)].into_iter().collect();
+        assert_eq!(stub.calibrate(vec![1, 2].into(), quick, reference).await.unwrap().kept, 2);
+        hero.shutdown().await;
+    }
+}

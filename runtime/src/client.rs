@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
@@ -35,7 +35,8 @@ struct TargetInner {
     name_header: HeaderValue,
     realm_header: HeaderValue,
     /// How calls reach the HERO; replaced when the HERO moved.
-    route: Mutex<Arc<Route>>,
+    // A read lock per call: calls from many tasks at once must not queue behind each other.
+    route: RwLock<Arc<Route>>,
     /// Set when a call found the server gone; the next call looks the HERO up again.
     stale: AtomicBool,
     /// Whether the HERO can be looked up again by discovery (not for `heros://` URLs).
@@ -120,7 +121,7 @@ impl Target {
                 name_header: encode_header(&info.name),
                 realm_header: encode_header(&info.realm),
                 info,
-                route: Mutex::new(Arc::new(route)),
+                route: RwLock::new(Arc::new(route)),
                 stale: AtomicBool::new(false),
                 rediscoverable,
             }),
@@ -153,7 +154,7 @@ impl Target {
     }
 
     fn current_route(&self) -> Arc<Route> {
-        self.inner.route.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner.route.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Calls a unary rpc of the HERO.
@@ -216,7 +217,7 @@ impl Target {
     async fn route(&self) -> Arc<Route> {
         if self.inner.rediscoverable && self.inner.stale.swap(false, Ordering::AcqRel) {
             if let Some(moved) = self.rediscover().await {
-                *self.inner.route.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(moved);
+                *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(moved);
             }
         }
         self.current_route()

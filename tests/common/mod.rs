@@ -106,6 +106,10 @@ impl climate::Thermostat for TestThermostat {
         if reference.is_none() {
             return Err(heros::Error::invalid_argument("a calibration needs a reference"));
         }
+        // A slow calibration, to run into the method's `timeout_ms` (2 s).
+        if let Some(sleep_ms) = offsets.get("sleep_ms") {
+            tokio::time::sleep(Duration::from_millis(*sleep_ms as u64)).await;
+        }
         Ok(climate::CalibrateReply { kept: blob.len() as u64, offsets: offsets.len() as u32 })
     }
 
