@@ -7,7 +7,10 @@
 //!
 //! The raw baseline is a plain tonic service (routed by tonic's own router, nodelay on) answering
 //! `examples.v1.TestObject/ReadTemp`; the HERO side adds routing by `heros-name`, the realm check
-//! and the skeleton call. The benchmark suite (issue #3) will grow out of this.
+//! and the skeleton call. Client and server share one process here (and the server is built
+//! with `in_process(false)`, so the stub still goes over loopback); the full benchmark suite,
+//! with two processes, the TCP floor and Python HEROS, is `cargo run --release -p heros-bench`
+//! (BENCHMARKS.md).
 
 #[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
@@ -87,7 +90,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let calls: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(5000);
-    let server = heros::Server::builder().bind("127.0.0.1:0".parse()?).mdns(false).start().await?;
+    let server = heros::Server::builder().bind("127.0.0.1:0".parse()?).mdns(false).in_process(false).start().await?;
     let hero = server
         .share(heros::Hero::new("bench").interface(TestObjectServer::new(Object {
             testme: Attribute::new(0),

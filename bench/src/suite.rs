@@ -395,6 +395,16 @@ async fn python_side(
             better: Better::Higher,
         });
     }
+    if let Some(events) = number("events_per_s") {
+        report.row(Row {
+            figure: "Python HEROS events to one subscriber".into(),
+            unit: "events/s",
+            hero: events,
+            tonic: None,
+            floor: None,
+            better: Better::Higher,
+        });
+    }
     report.set("call_vs_python", hero_call.zip(call_p50).map(|(hero, python)| python / hero));
     let echo_ratio = hero_echo.zip(echo16m).map(|(hero, python)| hero / python);
     report.set("echo16m_vs_python", echo_ratio);
