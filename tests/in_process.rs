@@ -131,3 +131,28 @@ async fn a_method_timeout_from_the_proto_ends_a_slow_call() {
         hero.shutdown().await;
     }
 }
+
+/// A record that names one of this process's endpoints but a HERO that server does not host
+/// (another namespace or container can reuse an address) is dialled, not taken for ours.
+#[tokio::test]
+async fn an_address_of_ours_naming_a_hero_we_do_not_host_is_dialled() {
+    let server = in_process_server().await;
+    let _hero = common::share_test_hero(&server, "hero_a", 1).await;
+    let mut info = heros::proto::HeroInfo {
+        name: "elsewhere".into(),
+        realm: heros::DEFAULT_REALM.into(),
+        interfaces: vec!["examples.v1.TestObject".into()],
+        endpoints: server.endpoints().to_vec(),
+        ..Default::default()
+    };
+    let target = heros::Target::from_info(info.clone(), false).await.unwrap();
+    assert!(!target.is_in_process());
+    let error = target
+        .unary::<_, proto::HelloReply>("/examples.v1.TestObject/Hello", proto::HelloRequest {}, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::HeroNotFound { ref name, .. } if name == "elsewhere"), "{error:?}");
+    // The same address naming the HERO it does host is in-process.
+    info.name = "hero_a".into();
+    assert!(heros::Target::from_info(info, false).await.unwrap().is_in_process());
+}

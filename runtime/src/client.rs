@@ -52,13 +52,13 @@ enum Route {
 }
 
 impl Route {
-    /// In-process when a server of this process is at one of `endpoints`, else the first
-    /// endpoint that accepts a connection.
-    async fn to(endpoints: &[String]) -> Result<Route> {
-        if let Some(local) = LocalRoute::find(endpoints) {
+    /// In-process when a server of this process hosts the HERO at one of its endpoints, else
+    /// the first endpoint that accepts a connection.
+    async fn to(info: &HeroInfo) -> Result<Route> {
+        if let Some(local) = LocalRoute::find(&info.endpoints, &info.name, &info.realm) {
             return Ok(Route::Local(local));
         }
-        let (endpoint, connection) = dial_any(endpoints).await?;
+        let (endpoint, connection) = dial_any(&info.endpoints).await?;
         Ok(Route::Remote { endpoint, connection })
     }
 
@@ -115,7 +115,7 @@ impl Target {
 
     /// A target for a HERO whose record is already known (e.g. from an [`crate::Observer`]).
     pub async fn from_info(info: HeroInfo, rediscoverable: bool) -> Result<Target> {
-        let route = Route::to(&info.endpoints).await?;
+        let route = Route::to(&info).await?;
         Ok(Target {
             inner: Arc::new(TargetInner {
                 name_header: encode_header(&info.name),
@@ -232,7 +232,7 @@ impl Target {
             return None;
         }
         tracing::debug!(hero = self.name(), from = %current, to = ?info.endpoints, "HERO moved");
-        Route::to(&info.endpoints).await.ok()
+        Route::to(&info).await.ok()
     }
 }
 

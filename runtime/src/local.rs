@@ -36,14 +36,17 @@ pub(crate) struct LocalRoute {
 }
 
 impl LocalRoute {
-    /// The route to the server of this process listening at one of `endpoints`, if any.
-    pub(crate) fn find(endpoints: &[String]) -> Option<LocalRoute> {
+    /// The route to the server of this process that listens at one of `endpoints` and hosts
+    /// `name` in `realm`, if any. Checking the HERO too keeps a look-alike address (another
+    /// network namespace or container with the same IP and port) from being taken for ours.
+    pub(crate) fn find(endpoints: &[String], name: &str, realm: &str) -> Option<LocalRoute> {
         let servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
         endpoints.iter().find_map(|endpoint| {
-            servers
-                .iter()
-                .find(|(listening, table)| listening.contains(endpoint) && table.strong_count() > 0)
-                .map(|(_, table)| LocalRoute { table: table.clone(), endpoint: endpoint.clone() })
+            servers.iter().find_map(|(listening, table)| {
+                let table = table.upgrade().filter(|_| listening.contains(endpoint))?;
+                let hosted = table.get(name).is_some_and(|hero| hero.realm() == realm);
+                hosted.then(|| LocalRoute { table: Arc::downgrade(&table), endpoint: endpoint.clone() })
+            })
         })
     }
 
