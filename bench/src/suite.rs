@@ -167,14 +167,7 @@ pub(crate) async fn run(
 /// Sequential latency of the floor, raw tonic and the HERO, in interleaved blocks; returns the
 /// HERO call p50 (µs).
 async fn sequential(clients: &mut Clients, plan: &Plan, report: &mut Report) -> anyhow::Result<f64> {
-    let (mut floor, mut tonic, mut call, mut get, mut set) = Default::default();
-    let (floor, tonic, call, get, set): (
-        &mut Latencies,
-        &mut Latencies,
-        &mut Latencies,
-        &mut Latencies,
-        &mut Latencies,
-    ) = (&mut floor, &mut tonic, &mut call, &mut get, &mut set);
+    let [mut floor, mut tonic, mut call, mut get, mut set] = std::array::from_fn(|_| Latencies::default());
     // Warm up connections, allocators and caches.
     clients.floor(plan.block).await?;
     for _ in 0..plan.block {

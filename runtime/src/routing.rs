@@ -24,7 +24,7 @@ pub(crate) struct HeroEntry {
 }
 
 impl HeroEntry {
-    pub(crate) fn service(&self, interface: &str) -> Option<&dyn HeroService> {
+    fn service(&self, interface: &str) -> Option<&dyn HeroService> {
         self.services.iter().find(|s| s.interface().name == interface).map(|s| s.as_ref())
     }
 
@@ -41,7 +41,7 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
-    pub(crate) fn enter(entry: &Arc<HeroEntry>) -> InFlightGuard {
+    fn enter(entry: &Arc<HeroEntry>) -> InFlightGuard {
         entry.in_flight.count.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(entry.clone())
     }
