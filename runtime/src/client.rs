@@ -13,12 +13,14 @@ use http::HeaderValue;
 use crate::config::{Config, HeroUrl};
 use crate::connection::{Connection, DIAL_TIMEOUT};
 use crate::discovery::Discovery;
-use crate::error::{Error, Result};
+use crate::error::{Error, HandleProblem, Result};
+use crate::handles::client::ClientSession;
+use crate::handles::{Handle, StubSession};
 use crate::interface::Remote;
 use crate::local::LocalRoute;
-use crate::metadata::{encode_header, NAME_HEADER, REALM_HEADER};
+use crate::metadata::{encode_header, NAME_HEADER, REALM_HEADER, SESSION_HEADER};
 use crate::proto::registry_client::RegistryClient;
-use crate::proto::{DescribeHeroRequest, HeroInfo, ListHerosRequest};
+use crate::proto::{DescribeHeroRequest, Export, HandleStats, HandleStatsRequest, HeroInfo, ListHerosRequest};
 use crate::server::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// How long `connect(name)` waits for discovery by default.
@@ -163,10 +165,46 @@ impl Target {
         Req: prost::Message + Send + Sync + 'static,
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
-        let connection = match &*self.route().await {
+        self.unary_on(&*self.route().await, None, path, request, timeout).await
+    }
+
+    /// Calls a unary rpc that passes or returns handles, in this process's session with the
+    /// HERO's server (opened on first use).
+    pub async fn unary_in_session<Req, Rep>(
+        &self,
+        path: &'static str,
+        request: Req,
+        timeout: Option<Duration>,
+    ) -> Result<(Rep, StubSession)>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let route = self.route().await;
+        let session = self.session_on(&route).await?;
+        let reply = self.unary_on(&route, Some(session.header().clone()), path, request, timeout).await;
+        if let Err(Error::Handle { problem: HandleProblem::UnknownSession, .. }) = &reply {
+            session.mark_dead();
+        }
+        Ok((reply?, StubSession(session)))
+    }
+
+    async fn unary_on<Req, Rep>(
+        &self,
+        route: &Route,
+        session: Option<HeaderValue>,
+        path: &'static str,
+        request: Req,
+        timeout: Option<Duration>,
+    ) -> Result<Rep>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let connection = match route {
             Route::Remote { connection, .. } => connection.clone(),
             Route::Local(local) => {
-                let reply = local.unary(self.name(), self.realm(), path, request, timeout).await;
+                let reply = local.unary(self.name(), self.realm(), path, request, session, timeout).await;
                 return reply.map_err(|error| self.went_away(error));
             }
         };
@@ -178,6 +216,9 @@ impl Target {
         let headers = request.metadata_mut().as_mut();
         headers.insert(NAME_HEADER, self.inner.name_header.clone());
         headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        if let Some(session) = session {
+            headers.insert(SESSION_HEADER, session);
+        }
         if let Some(timeout) = timeout {
             request.set_timeout(timeout);
         }
@@ -201,6 +242,69 @@ impl Target {
         match reply {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => Err(self.went_away(Error::from_status(&status))),
+        }
+    }
+
+    /// This process's session with the HERO's server, opened on first use.
+    async fn session_on(&self, route: &Route) -> Result<Arc<ClientSession>> {
+        let key = match route {
+            Route::Remote { endpoint, .. } => (Some(tokio::runtime::Handle::current().id()), endpoint.clone()),
+            Route::Local(local) => (None, local.endpoint().to_owned()),
+        };
+        let slot = sessions().lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        let mut slot = slot.lock().await;
+        if let Some(session) = slot.as_ref().filter(|session| !session.is_dead()) {
+            return Ok(session.clone());
+        }
+        let opened = match route {
+            Route::Remote { connection, .. } => ClientSession::open_remote(connection).await,
+            Route::Local(local) => local.handles().and_then(|table| ClientSession::open_local(&table)),
+        };
+        let session = opened.map_err(|error| self.went_away(error))?;
+        *slot = Some(session.clone());
+        Ok(session)
+    }
+
+    /// The session handles with the HERO's server go through.
+    async fn session(&self) -> Result<Arc<ClientSession>> {
+        self.session_on(&*self.route().await).await
+    }
+
+    /// Puts a protobuf message on the HERO's server (remoteable's `store`) and returns a handle
+    /// to it, which methods taking a handle of the message's full name accept.
+    pub async fn store<M: prost::Name>(&self, message: &M) -> Result<Handle> {
+        let any = prost_types::Any { type_url: M::type_url(), value: message.encode_to_vec() };
+        self.session().await?.store(any).await
+    }
+
+    /// Exports `handle` under `name` on the HERO's server, so that other clients can `fetch` it.
+    pub async fn attach(&self, handle: &Handle, name: &str) -> Result<()> {
+        self.session().await?.attach(handle, name).await
+    }
+
+    /// Removes the export `name` from the HERO's server.
+    pub async fn detach(&self, name: &str) -> Result<()> {
+        self.session().await?.detach(name).await
+    }
+
+    /// A handle to the value exported as `name` on the HERO's server.
+    pub async fn fetch(&self, name: &str) -> Result<Handle> {
+        self.session().await?.fetch(name).await
+    }
+
+    /// The names exported on the HERO's server.
+    pub async fn browse(&self) -> Result<Vec<Export>> {
+        self.session().await?.browse().await
+    }
+
+    /// The handle table of the HERO's server, as its registry reports it.
+    pub async fn handle_stats(&self) -> Result<HandleStats> {
+        match &*self.route().await {
+            Route::Local(local) => Ok(local.handles()?.stats()),
+            Route::Remote { connection, .. } => {
+                let mut registry = RegistryClient::with_origin(connection.clone(), connection.origin());
+                Ok(registry.get_handle_stats(HandleStatsRequest {}).await?.into_inner())
+            }
         }
     }
 
@@ -264,7 +368,7 @@ pub async fn connect_timeout<R: Remote>(name: &str, timeout: Duration) -> Result
 
 /// Finds a HERO: the mDNS cache first (no round trip), then each of `HEROS_PEERS`, then waits
 /// for mDNS until `timeout`.
-async fn find(config: &Config, realm: &str, name: &str, timeout: Duration) -> Result<HeroInfo> {
+pub(crate) async fn find(config: &Config, realm: &str, name: &str, timeout: Duration) -> Result<HeroInfo> {
     crate::names::validate_name(name, realm)?;
     let discovery = if config.mdns { Some(Discovery::global(config)?) } else { None };
     if let Some(info) = discovery.as_ref().and_then(|d| d.lookup(realm, name)) {
@@ -346,6 +450,15 @@ async fn dial_any(endpoints: &[String]) -> Result<(String, Connection)> {
         }
     }
     Err(last_error)
+}
+
+type SessionSlot = Arc<tokio::sync::Mutex<Option<Arc<ClientSession>>>>;
+
+/// This process's sessions with servers, by runtime (none for in-process) and endpoint: one per
+/// server, so that a handle from one HERO can be passed to another HERO of the same server.
+fn sessions() -> &'static Mutex<HashMap<(Option<tokio::runtime::Id>, String), SessionSlot>> {
+    static SESSIONS: OnceLock<Mutex<HashMap<(Option<tokio::runtime::Id>, String), SessionSlot>>> = OnceLock::new();
+    SESSIONS.get_or_init(Default::default)
 }
 
 type Connections = Mutex<HashMap<(tokio::runtime::Id, String), Connection>>;

@@ -9,6 +9,7 @@
 //! | `HEROS_INTERFACES` | network interfaces (names or IPs) mDNS uses, comma-separated | all |
 //! | `HEROS_DISCOVERY` | `mdns` or `off` (no multicast at all; direct addresses only) | `mdns` |
 //! | `HEROS_IN_PROCESS` | `on`: a stub whose HERO is served by its own process calls it directly; `off`: over loopback gRPC | `on` |
+//! | `HEROS_LEASE_MS` | lease of a client session that holds no stream: its handles are released this long after its last use | `30000` |
 //! | `HEROS_MDNS_TTL` | seconds until a HERO that vanished without goodbye is dropped (0: record expiry, 120 s) | `30` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,6 +32,8 @@ pub struct Config {
     pub mdns: bool,
     /// Whether stubs in this process call the server's HEROs directly, without a socket.
     pub in_process: bool,
+    /// Lease of client sessions that hold no stream (`HEROS_LEASE_MS`).
+    pub lease: std::time::Duration,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             interfaces: Vec::new(),
             mdns: true,
             in_process: true,
+            lease: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -78,6 +82,12 @@ impl Config {
                 "off" | "none" | "0" => false,
                 other => return Err(Error::config(format!("HEROS_DISCOVERY: '{other}' is neither 'mdns' nor 'off'"))),
             };
+        }
+        if let Some(lease) = var("HEROS_LEASE_MS") {
+            let ms: u64 = lease.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+                Error::config(format!("HEROS_LEASE_MS: '{lease}' is not a positive number of milliseconds"))
+            })?;
+            config.lease = std::time::Duration::from_millis(ms);
         }
         if let Some(in_process) = var("HEROS_IN_PROCESS") {
             config.in_process = match in_process.to_ascii_lowercase().as_str() {
@@ -179,8 +189,10 @@ mod tests {
             ("HEROS_INTERFACES", "veth0,lo"),
             ("HEROS_DISCOVERY", "off"),
             ("HEROS_IN_PROCESS", "off"),
+            ("HEROS_LEASE_MS", "1500"),
         ])
         .unwrap();
+        assert_eq!(c.lease, std::time::Duration::from_millis(1500));
         assert_eq!(c.realm, "lab");
         assert_eq!(c.bind, "127.0.0.1:4711".parse().unwrap());
         assert_eq!(c.peers, vec!["http://198.18.0.1:50051", "http://host-b:1"]);
@@ -200,6 +212,8 @@ mod tests {
             ("HEROS_REALM", "a.b"),
             ("HEROS_DISCOVERY", "maybe"),
             ("HEROS_IN_PROCESS", "sometimes"),
+            ("HEROS_LEASE_MS", "0"),
+            ("HEROS_LEASE_MS", "soon"),
         ] {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");

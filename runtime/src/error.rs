@@ -140,6 +140,14 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// A handle or a client session was refused: see [`HandleProblem`] for each case.
+    #[error("{message}")]
+    Handle {
+        /// Which rule the handle broke.
+        problem: HandleProblem,
+        /// What happened, naming the handle and the argument.
+        message: String,
+    },
     /// Configuration (an environment variable, a URL, a name) is invalid.
     #[error("invalid configuration: {message}")]
     Config {
@@ -154,6 +162,77 @@ pub enum Error {
         /// The status message.
         message: String,
     },
+}
+
+/// Why a handle (or the session it belongs to) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandleProblem {
+    /// Not an id this server issued: malformed, or forged (INVALID_ARGUMENT, `HANDLE_INVALID`).
+    Invalid,
+    /// The value was released; ids are never reused (NOT_FOUND, `HANDLE_RELEASED`).
+    Released,
+    /// Issued by another server, or by an earlier run of this one (NOT_FOUND, `HANDLE_STALE`).
+    Stale,
+    /// Held by another client's session; share it with `attach` and `fetch` (PERMISSION_DENIED,
+    /// `HANDLE_FOREIGN`).
+    Foreign,
+    /// A handle to a value of another type than the argument takes (INVALID_ARGUMENT,
+    /// `HANDLE_TYPE`).
+    WrongType,
+    /// The call passes or returns a handle but names no session (FAILED_PRECONDITION,
+    /// `SESSION_REQUIRED`).
+    NoSession,
+    /// The session ended (its stream closed or its lease ran out) or never existed
+    /// (FAILED_PRECONDITION, `SESSION_UNKNOWN`).
+    UnknownSession,
+    /// Nothing is exported under that name (NOT_FOUND, `EXPORT_NOT_FOUND`).
+    UnknownExport,
+    /// The export name is taken (ALREADY_EXISTS, `EXPORT_EXISTS`).
+    ExportExists,
+}
+
+impl HandleProblem {
+    const ALL: [HandleProblem; 9] = [
+        HandleProblem::Invalid,
+        HandleProblem::Released,
+        HandleProblem::Stale,
+        HandleProblem::Foreign,
+        HandleProblem::WrongType,
+        HandleProblem::NoSession,
+        HandleProblem::UnknownSession,
+        HandleProblem::UnknownExport,
+        HandleProblem::ExportExists,
+    ];
+
+    /// The `ErrorDetail.kind` it travels as.
+    pub fn kind(self) -> &'static str {
+        match self {
+            HandleProblem::Invalid => "HANDLE_INVALID",
+            HandleProblem::Released => "HANDLE_RELEASED",
+            HandleProblem::Stale => "HANDLE_STALE",
+            HandleProblem::Foreign => "HANDLE_FOREIGN",
+            HandleProblem::WrongType => "HANDLE_TYPE",
+            HandleProblem::NoSession => "SESSION_REQUIRED",
+            HandleProblem::UnknownSession => "SESSION_UNKNOWN",
+            HandleProblem::UnknownExport => "EXPORT_NOT_FOUND",
+            HandleProblem::ExportExists => "EXPORT_EXISTS",
+        }
+    }
+
+    fn code(self) -> Code {
+        match self {
+            HandleProblem::Invalid | HandleProblem::WrongType => Code::InvalidArgument,
+            HandleProblem::Released | HandleProblem::Stale | HandleProblem::UnknownExport => Code::NotFound,
+            HandleProblem::Foreign => Code::PermissionDenied,
+            HandleProblem::NoSession | HandleProblem::UnknownSession => Code::FailedPrecondition,
+            HandleProblem::ExportExists => Code::AlreadyExists,
+        }
+    }
+
+    fn from_kind(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.kind() == kind)
+    }
 }
 
 fn list(names: &[String]) -> String {
@@ -173,6 +252,10 @@ impl Error {
     /// An argument the HERO refuses.
     pub fn invalid_argument(message: impl fmt::Display) -> Self {
         Error::InvalidArgument { message: message.to_string() }
+    }
+
+    pub(crate) fn handle(problem: HandleProblem, message: impl fmt::Display) -> Self {
+        Error::Handle { problem, message: message.to_string() }
     }
 
     pub(crate) fn config(message: impl fmt::Display) -> Self {
@@ -201,6 +284,7 @@ impl Error {
             Error::NameConflict { .. } => Code::AlreadyExists,
             Error::InvalidArgument { .. } | Error::Config { .. } => Code::InvalidArgument,
             Error::Unavailable { .. } => Code::Unavailable,
+            Error::Handle { problem, .. } => problem.code(),
             Error::Failed { .. } => Code::Unknown,
             Error::Rpc { code, .. } => *code,
         }
@@ -221,6 +305,7 @@ impl Error {
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Timeout { .. } => "TIMEOUT",
+            Error::Handle { problem, .. } => problem.kind(),
             Error::Failed { kind, .. } => kind,
             Error::Config { .. } => "CONFIG",
             Error::Rpc { .. } => "RPC",
@@ -281,6 +366,7 @@ impl Error {
                 | Error::Unavailable { message }
                 | Error::Timeout { message }
                 | Error::Config { message }
+                | Error::Handle { message, .. }
                 | Error::Rpc { message, .. } => message.clone(),
                 _ => message.clone(),
             },
@@ -363,6 +449,9 @@ impl Error {
             "CONFIG" => Error::Config { message },
             "RPC" => Error::Rpc { code, message },
             "" => return None,
+            kind if HandleProblem::from_kind(kind).is_some() => {
+                Error::Handle { problem: HandleProblem::from_kind(kind)?, message }
+            }
             kind => Error::Failed { kind: kind.to_owned(), message },
         })
     }
@@ -448,6 +537,9 @@ mod tests {
         round_trip(Error::Timeout { message: "2s".into() });
         round_trip(Error::failed("Overheated", "95 C is above 80 C"));
         round_trip(Error::Rpc { code: Code::DataLoss, message: "gone".into() });
+        for problem in HandleProblem::ALL {
+            round_trip(Error::handle(problem, format!("{problem:?} handle")));
+        }
     }
 
     #[test]

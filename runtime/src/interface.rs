@@ -11,6 +11,9 @@ use std::sync::Arc;
 use crate::attribute::Attribute;
 use crate::codec::ServerCodec;
 use crate::error::{Error, Result};
+use crate::handles::HandleScope;
+use crate::metadata::SESSION_HEADER;
+use crate::routing::HeroEntry;
 
 /// The response future of one call.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
@@ -108,7 +111,7 @@ pub trait HeroService: Send + Sync + 'static {
 
 /// One incoming call, as the router (or an in-process caller) hands it to a `HeroService`.
 pub struct Call {
-    pub(crate) hero: Arc<str>,
+    pub(crate) entry: Arc<HeroEntry>,
     pub(crate) request: Request,
 }
 
@@ -117,8 +120,8 @@ pub struct Call {
 pub(crate) enum Request {
     /// Over the network: decode the body, encode the reply.
     Http { request: http::Request<tonic::body::Body>, max_message_size: usize },
-    /// From this process: the request message as the stub built it.
-    Local(AnyMessage),
+    /// From this process: the request message as the stub built it, and the caller's session.
+    Local { message: AnyMessage, session: Option<http::HeaderValue> },
 }
 
 /// How generated code reaches one attribute of a HERO of type `T`.
@@ -138,6 +141,20 @@ pub struct AttributeAccess<T, M, V> {
 }
 
 impl Call {
+    /// The handle table and the caller's session, for methods that pass or return handles.
+    pub fn handles(&self) -> HandleScope {
+        let session = match &self.request {
+            Request::Http { request, .. } => request.headers().get(SESSION_HEADER).cloned(),
+            Request::Local { session, .. } => session.clone(),
+        };
+        HandleScope::new(self.entry.handles.clone(), session)
+    }
+
+    /// The realm of the HERO called (references it receives must point into it).
+    pub fn realm(&self) -> &str {
+        self.entry.realm()
+    }
+
     /// Serves a unary method: decode, run `method`, encode its reply or error.
     pub fn unary<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ResponseFuture
     where
@@ -153,8 +170,8 @@ impl Call {
                 let response = grpc.unary(UnaryFn(Some(method)), request).await;
                 Reply::Http(oversize_is_resource_exhausted(response, size))
             }),
-            Request::Local(request) => Box::pin(async move {
-                let reply = match request.downcast::<Req>() {
+            Request::Local { message, .. } => Box::pin(async move {
+                let reply = match message.downcast::<Req>() {
                     Ok(request) => method(*request).await.map(|reply| Box::new(reply) as AnyMessage),
                     Err(_) => Err(Error::invalid_argument(format!(
                         "an in-process call passed a message that is not {request_type}"
@@ -173,7 +190,7 @@ impl Call {
         M: prost::Message + Default + Send + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        let hero_name = self.hero.clone();
+        let hero_name = self.entry.name.clone();
         self.unary(access.message_type, move |message: M| async move {
             let cell = (access.cell)(&hero);
             if let Some(value) = (access.unwrap)(message) {

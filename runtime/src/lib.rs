@@ -9,6 +9,8 @@
 //! - `client`: `Target`, finding a HERO by name, the channel cache.
 //! - `local`: calls to a HERO of the same process, without a socket.
 //! - `discovery`: mDNS advertisement, the process's browser cache, `Observer`.
+//! - `handles`: the handle table, client sessions and leases, `Handle`.
+//! - `refs`: references to HEROs passed by value (nested HEROs, callbacks).
 //! - `attribute`: the `Attribute<T>` cell.
 //! - `error`: `Error` and its one mapping to and from gRPC status.
 //! - `config`, `names`, `metadata`: environment, naming rules, request headers.
@@ -22,12 +24,14 @@ pub mod config;
 mod connection;
 pub(crate) mod discovery;
 mod error;
+mod handles;
 mod interface;
 mod local;
 mod metadata;
 mod names;
 pub mod netns;
 pub mod proto;
+mod refs;
 mod registry;
 mod routing;
 mod server;
@@ -38,8 +42,10 @@ pub use config::{Config, HeroUrl};
 #[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs
 pub use discovery::testing as discovery_testing;
 pub use discovery::{DiscoveryEvent, Observer};
-pub use error::{detail_of, Error, Result};
+pub use error::{detail_of, Error, HandleProblem, Result};
+pub use handles::Handle;
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
-pub use metadata::{NAME_HEADER, REALM_HEADER};
+pub use metadata::{NAME_HEADER, REALM_HEADER, SESSION_HEADER};
 pub use names::{validate_name, validate_realm, DEFAULT_REALM};
+pub use refs::{AsHeroRef, REFERENCE_DISCOVERY_TIMEOUT};
 pub use server::{share, Hero, LocalHero, Server, ServerBuilder, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION};

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::handles::table::HandleTable;
 use crate::interface::Request;
 use crate::routing::{split_path, Dispatched, HeroTable};
 
@@ -50,6 +51,14 @@ impl LocalRoute {
         })
     }
 
+    /// The handle table of the server, unless it has shut down.
+    pub(crate) fn handles(&self) -> Result<Arc<HandleTable>> {
+        let table = self.table.upgrade().filter(|table| !table.is_closed());
+        table.map(|table| table.handles.clone()).ok_or_else(|| {
+            Error::unavailable(format!("the server at {} (in this process) has shut down", self.endpoint))
+        })
+    }
+
     /// The endpoint the server would be dialled at.
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
@@ -62,6 +71,7 @@ impl LocalRoute {
         realm: &str,
         path: &str,
         request: Req,
+        session: Option<http::HeaderValue>,
         timeout: Option<Duration>,
     ) -> Result<Rep>
     where
@@ -73,8 +83,13 @@ impl LocalRoute {
         })?;
         let (interface, method) = split_path(path)
             .ok_or_else(|| Error::invalid_argument(format!("'{path}' is not a gRPC path '/package.Service/Method'")))?;
-        let Dispatched { reply, in_flight } =
-            table.dispatch(Some(name), Some(realm), interface, method, Request::Local(Box::new(request)))?;
+        let Dispatched { reply, in_flight } = table.dispatch(
+            Some(name),
+            Some(realm),
+            interface,
+            method,
+            Request::Local { message: Box::new(request), session },
+        )?;
         drop(table);
         let reply = match timeout {
             None => reply.await,

@@ -15,6 +15,10 @@ pub const NAME_HEADER: &str = "heros-name";
 /// The realm the caller is in.
 pub const REALM_HEADER: &str = "heros-realm";
 
+/// The client session a call belongs to (32 hex digits): needed by calls that pass or return
+/// handles, and by the `heros.v1.Handles` service.
+pub const SESSION_HEADER: &str = "heros-session";
+
 /// `value` as a header: visible ASCII as is, everything else (and `%`) as `%XX`.
 pub(crate) fn encode_header(value: &str) -> HeaderValue {
     let mut encoded = String::with_capacity(value.len());

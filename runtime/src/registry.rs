@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 use crate::error::Error;
 use crate::interface::{Interface, MemberKind};
 use crate::proto::{
-    registry_server::Registry, AttributeDescription, DescribeHeroRequest, HeroDescription, InterfaceDescription,
-    ListHerosReply, ListHerosRequest, MethodDescription,
+    registry_server::Registry, AttributeDescription, DescribeHeroRequest, HandleStats, HandleStatsRequest,
+    HeroDescription, InterfaceDescription, ListHerosReply, ListHerosRequest, MethodDescription,
 };
 use crate::routing::HeroTable;
 
@@ -41,6 +41,10 @@ impl Registry for RegistryService {
         };
         let interfaces = entry.services.iter().map(|s| describe(s.interface())).collect();
         Ok(Response::new(HeroDescription { info: Some(entry.info.clone()), interfaces }))
+    }
+
+    async fn get_handle_stats(&self, _request: Request<HandleStatsRequest>) -> Result<Response<HandleStats>, Status> {
+        Ok(Response::new(self.table.handles.stats()))
     }
 }
 

@@ -11,8 +11,12 @@ use std::task::{Context, Poll};
 use tokio::sync::Notify;
 
 use crate::error::Error;
+use crate::handles::service::{HandleService, HANDLES_SERVICE, SESSIONS_SERVICE};
+use crate::handles::table::HandleTable;
 use crate::interface::{Call, HeroService, Request, ResponseFuture};
 use crate::metadata::{decode_value, NAME_HEADER, REALM_HEADER};
+use crate::proto::handles_server::HandlesServer;
+use crate::proto::sessions_server::SessionsServer;
 use crate::proto::HeroInfo;
 
 /// One HERO hosted by this server.
@@ -21,6 +25,8 @@ pub(crate) struct HeroEntry {
     pub(crate) info: HeroInfo,
     pub(crate) services: Vec<Box<dyn HeroService>>,
     pub(crate) in_flight: InFlight,
+    /// The server's handle table, for calls that pass or return handles.
+    pub(crate) handles: Arc<HandleTable>,
 }
 
 impl HeroEntry {
@@ -70,11 +76,12 @@ impl Drop for InFlightGuard {
 }
 
 /// The HEROs of one server, by name. Names are unique per server across realms.
-#[derive(Default)]
 pub(crate) struct HeroTable {
     heros: RwLock<BTreeMap<String, Arc<HeroEntry>>>,
     /// The server has shut down (in-process stubs must stop calling, as remote ones do).
     closed: AtomicBool,
+    /// Values handed out as handles by any HERO of the server.
+    pub(crate) handles: Arc<HandleTable>,
 }
 
 /// A call handed to its HERO: the reply to come, and the call's place among those in flight.
@@ -84,8 +91,13 @@ pub(crate) struct Dispatched {
 }
 
 impl HeroTable {
+    pub(crate) fn new(handles: Arc<HandleTable>) -> Self {
+        HeroTable { heros: RwLock::default(), closed: AtomicBool::new(false), handles }
+    }
+
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.handles.close();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -111,7 +123,7 @@ impl HeroTable {
                 implemented: entry.info.interfaces.clone(),
             });
         };
-        match service.call(method, Call { hero: entry.name.clone(), request }) {
+        match service.call(method, Call { entry: entry.clone(), request }) {
             Some(reply) => Ok(Dispatched { reply, in_flight: InFlight::enter(&entry) }),
             None => Err(Error::MethodNotFound {
                 hero: entry.name.to_string(),
@@ -212,6 +224,8 @@ impl HeroTable {
 pub(crate) struct Router {
     pub(crate) table: Arc<HeroTable>,
     pub(crate) registry: crate::proto::registry_server::RegistryServer<crate::registry::RegistryService>,
+    pub(crate) sessions: SessionsServer<HandleService>,
+    pub(crate) handles: HandlesServer<HandleService>,
     pub(crate) max_message_size: usize,
 }
 
@@ -235,6 +249,14 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
         if interface == crate::registry::SERVICE_NAME {
             let mut registry = self.registry.clone();
             return Box::pin(async move { tower::Service::call(&mut registry, request).await });
+        }
+        if interface == SESSIONS_SERVICE {
+            let mut sessions = self.sessions.clone();
+            return Box::pin(async move { tower::Service::call(&mut sessions, request).await });
+        }
+        if interface == HANDLES_SERVICE {
+            let mut handles = self.handles.clone();
+            return Box::pin(async move { tower::Service::call(&mut handles, request).await });
         }
         // Cloned (a reference count) so that the request can move into the call.
         let (name, realm) = (request.headers().get(NAME_HEADER).cloned(), request.headers().get(REALM_HEADER).cloned());

@@ -14,9 +14,13 @@ use crate::config::Config;
 use crate::connection::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 use crate::discovery::{Advertisement, Discovery};
 use crate::error::{Error, Result};
+use crate::handles::service::HandleService;
+use crate::handles::table::HandleTable;
 use crate::interface::HeroService;
 use crate::names::validate_name;
-use crate::proto::HeroInfo;
+use crate::proto::handles_server::HandlesServer;
+use crate::proto::sessions_server::SessionsServer;
+use crate::proto::{HandleStats, HeroInfo};
 use crate::registry::RegistryService;
 use crate::routing::{HeroEntry, HeroTable, InFlight, Router};
 
@@ -171,6 +175,13 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a client session that holds no stream lives after its last use (default:
+    /// `HEROS_LEASE_MS`, else 30 s). Its handles are released when it ends.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
     /// Largest message accepted or sent, in bytes (default 256 MiB). Larger ones are refused
     /// with RESOURCE_EXHAUSTED.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
@@ -227,12 +238,19 @@ impl Server {
             .map_err(|e| Error::config(format!("cannot listen on {}: {e}", config.bind)))?;
         let local_addr = listener.local_addr().map_err(|e| Error::config(format!("listening socket: {e}")))?;
         let endpoints = endpoints_of(local_addr);
-        let table = Arc::new(HeroTable::default());
+        let handles = Arc::new(HandleTable::new(config.lease));
+        let table = Arc::new(HeroTable::new(handles.clone()));
+        let handle_service = HandleService { table: handles.clone() };
         let router = Router {
             table: table.clone(),
             registry: crate::proto::registry_server::RegistryServer::new(RegistryService { table: table.clone() }),
+            sessions: SessionsServer::new(handle_service.clone()),
+            handles: HandlesServer::new(handle_service)
+                .max_decoding_message_size(max_message_size)
+                .max_encoding_message_size(max_message_size),
             max_message_size,
         };
+        tokio::spawn(expire_leases(Arc::downgrade(&handles)));
         // tonic routes by service name; HEROs come and go at run time, so one fallback service
         // takes every path and routes by itself.
         let router = router.map_request(|request: http::Request<axum::body::Body>| request.map(tonic::body::Body::new));
@@ -284,6 +302,11 @@ impl Server {
         &self.inner.config
     }
 
+    /// Its handle table: values, exports, and references per client session.
+    pub fn handle_stats(&self) -> HandleStats {
+        self.inner.table.handles.stats()
+    }
+
     /// The HEROs it hosts.
     pub fn heros(&self) -> Vec<HeroInfo> {
         self.inner.table.all().iter().map(|h| h.info.clone()).collect()
@@ -325,7 +348,13 @@ impl Server {
         if let Some(discovery) = &discovery {
             ensure_name_free(discovery, &realm, &name, &self.inner.endpoints).await?;
         }
-        let entry = Arc::new(HeroEntry { name: name.as_str().into(), info, services, in_flight: InFlight::default() });
+        let entry = Arc::new(HeroEntry {
+            name: name.as_str().into(),
+            info,
+            services,
+            in_flight: InFlight::default(),
+            handles: self.inner.table.handles.clone(),
+        });
         self.inner.table.insert(entry.clone())?;
         let advertisement = match &discovery {
             Some(discovery) => {
@@ -378,6 +407,22 @@ async fn ensure_name_free(discovery: &Discovery, realm: &str, name: &str, own: &
     }
     tracing::debug!(hero = name, realm, "a stale mDNS record of this name does not answer; taking the name");
     Ok(())
+}
+
+/// Ends client sessions whose lease ran out, until the server's table goes.
+async fn expire_leases(table: std::sync::Weak<HandleTable>) {
+    let Some(lease) = table.upgrade().map(|t| t.default_lease()) else { return };
+    // A session lives at most a quarter lease too long.
+    let mut tick = tokio::time::interval((lease / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let now = tick.tick().await;
+        let Some(table) = table.upgrade() else { return };
+        let expired = table.expire(now);
+        if expired > 0 {
+            tracing::debug!(expired, "client sessions' leases ran out; their handles are released");
+        }
+    }
 }
 
 /// Where a server bound to `addr` is reachable: that address, or each interface's for 0.0.0.0.

@@ -1,0 +1,117 @@
+//! References to HEROs, passed by value: a method may return one (nested HEROs) or take one (a
+//! callback into the caller, a HERO in a third process). The receiver turns a reference into a
+//! typed stub: by its endpoints first, with no discovery; by name when those no longer answer;
+//! and directly, without a socket, when the HERO lives in the receiver's own process.
+
+use std::time::Duration;
+
+use crate::client::Target;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::interface::Remote;
+use crate::proto::{HeroInfo, HeroRef};
+use crate::server::{LocalHero, PROTOCOL_VERSION};
+
+/// How long a reference whose endpoints do not answer waits for discovery to find it by name.
+pub const REFERENCE_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Anything that can be passed as a reference to a HERO: a [`LocalHero`] of this process, a stub
+/// of a remote one, a [`Target`], or a [`HeroRef`] itself.
+pub trait AsHeroRef {
+    /// The reference (its `interface` may be empty; the stub that sends it fills it in).
+    fn hero_ref(&self) -> HeroRef;
+}
+
+impl AsHeroRef for HeroRef {
+    fn hero_ref(&self) -> HeroRef {
+        self.clone()
+    }
+}
+
+impl AsHeroRef for LocalHero {
+    fn hero_ref(&self) -> HeroRef {
+        let info = self.info();
+        HeroRef {
+            name: info.name.clone(),
+            realm: info.realm.clone(),
+            interface: String::new(),
+            endpoints: info.endpoints.clone(),
+        }
+    }
+}
+
+impl AsHeroRef for Target {
+    fn hero_ref(&self) -> HeroRef {
+        let info = self.info();
+        let mut endpoints = info.endpoints.clone();
+        // The endpoint that answered first, so that receivers try it first too.
+        let current = self.endpoint();
+        endpoints.retain(|e| *e != current);
+        endpoints.insert(0, current);
+        HeroRef { name: info.name.clone(), realm: info.realm.clone(), interface: String::new(), endpoints }
+    }
+}
+
+impl<T: AsHeroRef + ?Sized> AsHeroRef for std::sync::Arc<T> {
+    fn hero_ref(&self) -> HeroRef {
+        (**self).hero_ref()
+    }
+}
+
+/// The reference `of` makes, used through `interface`.
+pub fn hero_ref_for(of: &(impl AsHeroRef + ?Sized), interface: &str) -> HeroRef {
+    let mut reference = of.hero_ref();
+    if reference.interface.is_empty() {
+        reference.interface = interface.to_owned();
+    }
+    reference
+}
+
+/// A typed stub for the reference passed as `argument` (or returned), which must point into
+/// `realm`.
+pub async fn resolve_ref<R: Remote>(reference: Option<HeroRef>, argument: &str, realm: &str) -> Result<R> {
+    let reference =
+        reference.ok_or_else(|| Error::invalid_argument(format!("'{argument}' needs a reference to a HERO")))?;
+    Ok(R::from_target(Target::from_ref(&reference, realm).await?))
+}
+
+impl Target {
+    /// A target for a HERO reference: at the endpoints it carries, else found again by name.
+    /// A reference into another realm than `realm` is refused.
+    pub async fn from_ref(reference: &HeroRef, realm: &str) -> Result<Target> {
+        if reference.realm != realm {
+            return Err(Error::RealmMismatch {
+                hero: reference.name.clone(),
+                hero_realm: reference.realm.clone(),
+                caller_realm: realm.to_owned(),
+            });
+        }
+        crate::names::validate_name(&reference.name, &reference.realm)?;
+        let config = Config::from_env()?;
+        let info = HeroInfo {
+            name: reference.name.clone(),
+            realm: reference.realm.clone(),
+            interfaces: if reference.interface.is_empty() { vec![] } else { vec![reference.interface.clone()] },
+            protocol_version: PROTOCOL_VERSION,
+            endpoints: reference.endpoints.clone(),
+            ..Default::default()
+        };
+        let unreachable = match Target::from_info(info, config.mdns).await {
+            Ok(target) => return Ok(target),
+            Err(Error::Unavailable { message }) if config.mdns || !config.peers.is_empty() => message,
+            Err(error) => return Err(error),
+        };
+        // The HERO moved (restarted elsewhere): look it up by name, as `connect` would.
+        tracing::debug!(hero = %reference.name, "reference endpoints do not answer ({unreachable}); finding it by name");
+        let found = crate::client::find(&config, realm, &reference.name, REFERENCE_DISCOVERY_TIMEOUT)
+            .await
+            .map_err(|error| match error {
+                Error::DiscoveryTimeout { .. } | Error::HeroNotFound { .. } => Error::unavailable(format!(
+                    "HERO '{}' is gone: its endpoints {:?} do not answer ({unreachable}) and discovery does not know it",
+                    reference.name, reference.endpoints
+                )),
+                other => other,
+            })?;
+        Target::from_info(found, config.mdns).await
+    }
+}
