@@ -3,7 +3,13 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     heros_codegen::compile(
-        &["schema/examples/testobject.proto", "tests/schema/lab/climate/v1/thermostat.proto"],
+        &[
+            "schema/examples/testobject.proto",
+            "schema/examples/nodes.proto",
+            "schema/examples/instrument.proto",
+            "schema/examples/callbacks.proto",
+            "tests/schema/lab/climate/v1/thermostat.proto",
+        ],
         &["schema", "tests/schema"],
     )?;
     Ok(())

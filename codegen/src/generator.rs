@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::model::{Interface, Member, Message, Role};
+use crate::model::{Field, Interface, Member, Message, Role, Special};
 use crate::rust_types::to_snake;
 
 /// Writes HERO code after prost's messages, for the services of the files asked for.
@@ -72,6 +72,112 @@ fn reply_shape(reply: &Message, reply_ty: &TokenStream) -> (ReplyShape, TokenStr
     }
 }
 
+/// A field's type in the skeleton's signature.
+fn skeleton_type(field: &Field, rt: &TokenStream) -> TokenStream {
+    match &field.special {
+        Special::None => path(&field.ty),
+        Special::Handle { assoc, .. } => {
+            let assoc = ident(assoc);
+            quote!(::std::sync::Arc<Self::#assoc>)
+        }
+        Special::StoredMessage { rust_path, .. } => path(rust_path),
+        Special::HeroRef { remote_path, .. } => {
+            let _ = rt;
+            path(remote_path)
+        }
+    }
+}
+
+/// What a skeleton returns for a special reply field.
+fn skeleton_return_type(field: &Field, rt: &TokenStream) -> TokenStream {
+    match &field.special {
+        Special::HeroRef { .. } => quote!(#rt::proto::HeroRef),
+        _ => skeleton_type(field, rt),
+    }
+}
+
+/// The server adapter's conversion of a special request field into what the skeleton takes.
+fn skeleton_resolve(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
+    let id = ident(&field.ident);
+    let name = field.ident.trim_start_matches("r#");
+    Some(match &field.special {
+        Special::None => return None,
+        Special::Handle { type_name, assoc } => {
+            let assoc = ident(assoc);
+            quote!(let #id = __scope.resolve::<T::#assoc>(#id, #name, #type_name)?;)
+        }
+        Special::StoredMessage { type_name, rust_path } => {
+            let ty = path(rust_path);
+            quote!(let #id = __scope.resolve_message::<#ty>(#id, #name, #type_name)?;)
+        }
+        Special::HeroRef { remote_path, .. } => {
+            let ty = path(remote_path);
+            quote!(let #id = #rt::codegen::resolve_ref::<#ty>(#id, #name, &__realm).await?;)
+        }
+    })
+}
+
+/// The server adapter's conversion of what the skeleton returned into the reply field.
+fn skeleton_export(field: &Field, rt: &TokenStream) -> TokenStream {
+    match &field.special {
+        Special::None => quote!(),
+        Special::Handle { type_name, .. } => {
+            quote!(let __value = ::core::option::Option::Some(__scope.export(__value, #type_name)?);)
+        }
+        Special::StoredMessage { .. } => {
+            quote!(let __value = ::core::option::Option::Some(__scope.export_message(&__value)?);)
+        }
+        Special::HeroRef { interface, .. } => {
+            quote!(let __value = ::core::option::Option::Some(#rt::codegen::hero_ref_for(&__value, #interface));)
+        }
+    }
+}
+
+/// A field's type in the stub's signature.
+fn stub_arg_type(field: &Field, rt: &TokenStream) -> TokenStream {
+    match &field.special {
+        Special::None => path(&field.ty),
+        Special::Handle { .. } | Special::StoredMessage { .. } => quote!(&#rt::Handle),
+        Special::HeroRef { .. } => quote!(&(impl #rt::AsHeroRef + ?::core::marker::Sized)),
+    }
+}
+
+/// What a stub returns for a special reply field.
+fn stub_return_type(field: &Field, rt: &TokenStream) -> TokenStream {
+    match &field.special {
+        Special::None => path(&field.ty),
+        Special::Handle { .. } | Special::StoredMessage { .. } => quote!(#rt::Handle),
+        Special::HeroRef { remote_path, .. } => path(remote_path),
+    }
+}
+
+/// The stub's conversion of a special argument into the request field.
+fn stub_convert_arg(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
+    let id = ident(&field.ident);
+    Some(match &field.special {
+        Special::None => return None,
+        Special::Handle { .. } | Special::StoredMessage { .. } => {
+            quote!(let #id = ::core::option::Option::Some(#id.to_message());)
+        }
+        Special::HeroRef { interface, .. } => {
+            quote!(let #id = ::core::option::Option::Some(#rt::codegen::hero_ref_for(#id, #interface));)
+        }
+    })
+}
+
+/// The stub's conversion of a special reply field into what it returns.
+fn stub_unwrap(field: &Field, value: TokenStream, rt: &TokenStream) -> TokenStream {
+    let name = field.ident.trim_start_matches("r#");
+    match &field.special {
+        Special::None => value,
+        Special::Handle { .. } | Special::StoredMessage { .. } => quote!(__session.adopt(#value, #name)?),
+        Special::HeroRef { remote_path, .. } => {
+            let ty = path(remote_path);
+            quote!(#rt::codegen::resolve_ref::<#ty>(#value, #name, self.target.realm()).await?)
+        }
+    }
+}
+
 pub(crate) fn generate_interface(
     interface: &Interface,
     service: &prost_build::Service,
@@ -87,7 +193,18 @@ pub(crate) fn generate_interface(
     check_stub_names(interface)?;
     let service_docs = docs(&service.comments.leading);
 
-    let mut trait_items = Vec::new();
+    let mut trait_items: Vec<TokenStream> = interface
+        .handle_types
+        .iter()
+        .map(|(assoc, type_name)| {
+            let assoc = ident(assoc);
+            let doc = format!(" The value this HERO keeps behind `{type_name}` handles (any `Send + Sync` type).");
+            quote! {
+                #[doc = #doc]
+                type #assoc: ::core::marker::Send + ::core::marker::Sync + 'static;
+            }
+        })
+        .collect();
     let mut dispatch_arms = Vec::new();
     let mut stub_methods = Vec::new();
     let mut member_descriptions = Vec::new();
@@ -111,13 +228,21 @@ pub(crate) fn generate_interface(
 
         match &member.role {
             Role::Method { timeout_ms } => {
-                let arg_idents: Vec<_> = member.request.fields.iter().map(|f| ident(&f.ident)).collect();
-                let arg_types: Vec<_> = member.request.fields.iter().map(|f| path(&f.ty)).collect();
+                let fields = &member.request.fields;
+                let arg_idents: Vec<_> = fields.iter().map(|f| ident(&f.ident)).collect();
+                let skeleton_arg_types: Vec<_> = fields.iter().map(|f| skeleton_type(f, &rt)).collect();
+                let stub_arg_types: Vec<_> = fields.iter().map(|f| stub_arg_type(f, &rt)).collect();
                 let (shape, returns) = reply_shape(&member.reply, &reply_ty);
+                let reply_field = match (&shape, member.reply.fields.as_slice()) {
+                    (ReplyShape::Field { .. }, [field]) if !matches!(field.special, Special::None) => Some(field),
+                    _ => None,
+                };
+                let skeleton_returns = reply_field.map(|f| skeleton_return_type(f, &rt)).unwrap_or(returns.clone());
+                let stub_returns = reply_field.map(|f| stub_return_type(f, &rt)).unwrap_or(returns.clone());
                 trait_items.push(quote! {
                     #member_docs
-                    fn #rust_name(&self, #(#arg_idents: #arg_types),*)
-                        -> impl ::core::future::Future<Output = #rt::Result<#returns>> + ::core::marker::Send;
+                    fn #rust_name(&self, #(#arg_idents: #skeleton_arg_types),*)
+                        -> impl ::core::future::Future<Output = #rt::Result<#skeleton_returns>> + ::core::marker::Send;
                 });
                 let unpack = if member.request.is_unit {
                     quote!(let () = __request;)
@@ -129,19 +254,34 @@ pub(crate) fn generate_interface(
                 let (wrap_reply, unwrap_reply) = match shape {
                     ReplyShape::Unit => (quote!(()), quote!(())),
                     ReplyShape::EmptyMessage => (quote!(#reply_ty {}), quote!(())),
-                    ReplyShape::Field { ident } => (quote!(#reply_ty { #ident: __value }), quote!(__reply.#ident)),
+                    ReplyShape::Field { ident } => {
+                        let unwrap = match reply_field {
+                            Some(field) => stub_unwrap(field, quote!(__reply.#ident), &rt),
+                            None => quote!(__reply.#ident),
+                        };
+                        (quote!(#reply_ty { #ident: __value }), unwrap)
+                    }
                     ReplyShape::Message => (quote!(__value), quote!(__reply)),
                 };
                 let bind_value = match member.reply.is_unit || member.reply.fields.is_empty() {
                     true => quote!(let () = __hero.#rust_name(#(#arg_idents),*).await?;),
                     false => quote!(let __value = __hero.#rust_name(#(#arg_idents),*).await?;),
                 };
+                let export_value = reply_field.map(|f| skeleton_export(f, &rt));
+                let resolve_args: Vec<_> = fields.iter().filter_map(|f| skeleton_resolve(f, &rt)).collect();
+                let takes_refs = fields.iter().any(|f| matches!(f.special, Special::HeroRef { .. }));
+                let scope = member.uses_session.then(|| quote!(let __scope = call.handles();));
+                let realm = takes_refs.then(|| quote!(let __realm = ::std::string::String::from(call.realm());));
                 dispatch_arms.push(quote! {
                     #proto_name => {
                         let __hero = ::std::sync::Arc::clone(&self.hero);
+                        #scope
+                        #realm
                         ::core::option::Option::Some(call.unary(#request_full, move |__request: #request_ty| async move {
                             #unpack
+                            #(#resolve_args)*
                             #bind_value
+                            #export_value
                             ::core::result::Result::Ok(#wrap_reply)
                         }))
                     }
@@ -151,14 +291,18 @@ pub(crate) fn generate_interface(
                 } else {
                     quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#timeout_ms as u64)))
                 };
-                let bind_reply = if member.reply.is_unit || member.reply.fields.is_empty() {
-                    quote!(let _: #reply_ty = self.target.unary(#rpc_path, #pack_request, #timeout).await?;)
+                let convert_args: Vec<_> = fields.iter().filter_map(|f| stub_convert_arg(f, &rt)).collect();
+                let reply_binding =
+                    if member.reply.is_unit || member.reply.fields.is_empty() { quote!(_) } else { quote!(__reply) };
+                let bind_reply = if member.uses_session {
+                    quote!(let (#reply_binding, __session): (#reply_ty, _) = self.target.unary_in_session(#rpc_path, #pack_request, #timeout).await?;)
                 } else {
-                    quote!(let __reply: #reply_ty = self.target.unary(#rpc_path, #pack_request, #timeout).await?;)
+                    quote!(let #reply_binding: #reply_ty = self.target.unary(#rpc_path, #pack_request, #timeout).await?;)
                 };
                 stub_methods.push(quote! {
                     #member_docs
-                    pub async fn #rust_name(&self, #(#arg_idents: #arg_types),*) -> #rt::Result<#returns> {
+                    pub async fn #rust_name(&self, #(#arg_idents: #stub_arg_types),*) -> #rt::Result<#stub_returns> {
+                        #(#convert_args)*
                         #bind_reply
                         ::core::result::Result::Ok(#unwrap_reply)
                     }
@@ -302,6 +446,12 @@ pub(crate) fn generate_interface(
             }
 
             #(#stub_methods)*
+        }
+
+        impl #rt::AsHeroRef for #remote_name {
+            fn hero_ref(&self) -> #rt::proto::HeroRef {
+                #rt::codegen::hero_ref_for(&self.target, #full_name)
+            }
         }
 
         impl #rt::codegen::Remote for #remote_name {

@@ -2,7 +2,9 @@
 //! each rpc's role (method, attribute, event) from the `heros.v1` options, which prost drops,
 //! and each message's fields as Rust arguments.
 
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value,
+};
 
 use crate::rust_types::{to_snake, TypeResolver};
 use crate::Error;
@@ -13,6 +15,9 @@ pub(crate) struct Interface {
     pub(crate) full_name: String,
     pub(crate) tags: Vec<String>,
     pub(crate) members: Vec<Member>,
+    /// Types of values the HERO keeps behind handles: (associated type of the skeleton, the
+    /// handle's type name), in order of first use.
+    pub(crate) handle_types: Vec<(String, String)>,
 }
 
 /// One rpc of the interface.
@@ -22,6 +27,8 @@ pub(crate) struct Member {
     pub(crate) request: Message,
     pub(crate) reply: Message,
     pub(crate) role: Role,
+    /// The request or reply has a `heros.v1.Handle` field: the call runs in a client session.
+    pub(crate) uses_session: bool,
 }
 
 /// What an rpc is to a HERO.
@@ -47,6 +54,24 @@ pub(crate) struct Field {
     pub(crate) ident: String,
     /// Its Rust type as prost declares it.
     pub(crate) ty: String,
+    /// A handle or a HERO reference that the skeleton and stub see as a value or a stub.
+    pub(crate) special: Special,
+}
+
+/// Fields that the generated code converts on their way in and out.
+#[derive(Clone)]
+pub(crate) enum Special {
+    /// An ordinary field, passed as prost declares it.
+    None,
+    /// `heros.v1.Handle` with `(heros.v1.handle).type_name`: the skeleton sees
+    /// `Arc<Self::{assoc}>`, the stub a `heros::Handle`.
+    Handle { type_name: String, assoc: String },
+    /// `heros.v1.Handle` whose type name is a message of the schema: a value put on the server
+    /// with `store`; the skeleton sees the message, the stub a `heros::Handle`.
+    StoredMessage { type_name: String, rust_path: String },
+    /// `heros.v1.HeroRef` with `(heros.v1.hero_ref).interface`: received as that interface's
+    /// typed stub, sent as anything that is `heros::AsHeroRef`.
+    HeroRef { interface: String, remote_path: String },
 }
 
 /// Reads the HERO view of `service` (in `package`) from the pool.
@@ -59,8 +84,23 @@ pub(crate) fn interface(
     let tags = extension(pool, &service.options(), "heros.v1.interface")
         .map(|opts| strings(&opts, "tags"))
         .unwrap_or_default();
-    let members = service.methods().map(|method| member(pool, package, &method, types)).collect::<Result<_, _>>()?;
-    Ok(Interface { full_name: service.full_name().to_owned(), tags, members })
+    let members: Vec<Member> =
+        service.methods().map(|method| member(pool, package, &method, types)).collect::<Result<_, _>>()?;
+    let mut handle_types: Vec<(String, String)> = Vec::new();
+    let fields = members.iter().flat_map(|m| m.request.fields.iter().chain(&m.reply.fields));
+    for field in fields {
+        if let Special::Handle { type_name, assoc } = &field.special {
+            match handle_types.iter().find(|(a, _)| a == assoc) {
+                Some((_, other)) if other != type_name => return Err(Error::Schema(format!(
+                    "{}: handle types {other} and {type_name} both become the associated type `{assoc}`; rename one",
+                    service.full_name()
+                ))),
+                Some(_) => {}
+                None => handle_types.push((assoc.clone(), type_name.clone())),
+            }
+        }
+    }
+    Ok(Interface { full_name: service.full_name().to_owned(), tags, members, handle_types })
 }
 
 fn member(
@@ -82,8 +122,13 @@ fn member(
             )));
         }
     }
-    let request = message(package, &method.input(), types);
-    let reply = message(package, &method.output(), types);
+    let request =
+        message(pool, package, &method.input(), types).map_err(|why| Error::Schema(format!("{where_}: {why}")))?;
+    let reply =
+        message(pool, package, &method.output(), types).map_err(|why| Error::Schema(format!("{where_}: {why}")))?;
+    let uses_session = [&method.input(), &method.output()]
+        .iter()
+        .any(|m| m.fields().any(|f| matches!(f.kind(), Kind::Message(k) if k.full_name() == HANDLE_MESSAGE)));
     if event.is_some() {
         return Err(Error::Unsupported(format!(
             "{where_}: events are not implemented yet in this version of heros-codegen"
@@ -111,7 +156,7 @@ fn member(
         }
         None => Role::Method { timeout_ms: method_options.map(|o| u32_field(&o, "timeout_ms")).unwrap_or(0) },
     };
-    Ok(Member { proto_name: method.name().to_owned(), request, reply, role })
+    Ok(Member { proto_name: method.name().to_owned(), request, reply, role, uses_session })
 }
 
 /// The `value` field of an attribute message: the only field, and one with presence, so that a
@@ -128,7 +173,65 @@ fn attribute_value(message: &MessageDescriptor) -> Result<prost_reflect::FieldDe
     }
 }
 
-fn message(package: &str, message: &MessageDescriptor, types: &TypeResolver) -> Message {
+const HANDLE_MESSAGE: &str = "heros.v1.Handle";
+const HERO_REF_MESSAGE: &str = "heros.v1.HeroRef";
+
+/// What a field is to the generated code: see [`Special`].
+fn special(
+    pool: &DescriptorPool,
+    package: &str,
+    field: &prost_reflect::FieldDescriptor,
+    types: &TypeResolver,
+) -> Result<Special, String> {
+    let Kind::Message(kind) = field.kind() else { return Ok(Special::None) };
+    if field.is_list() || field.is_map() {
+        return Ok(Special::None);
+    }
+    match kind.full_name() {
+        HANDLE_MESSAGE => {
+            let Some(options) = extension(pool, &field.options(), "heros.v1.handle") else { return Ok(Special::None) };
+            let type_name = string_field(&options, "type_name");
+            if type_name.is_empty() {
+                return Ok(Special::None);
+            }
+            if pool.get_message_by_name(&type_name).is_some() {
+                let rust_path = types.resolve_ident(package, &format!(".{type_name}"));
+                return Ok(Special::StoredMessage { type_name, rust_path });
+            }
+            let last = type_name.rsplit(['.', ':']).next().unwrap_or_default();
+            let assoc = crate::rust_types::to_upper_camel(last);
+            if assoc.is_empty() || assoc.starts_with("r#") || !assoc.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                return Err(format!("field '{}': handle type name '{type_name}' does not end in a name", field.name()));
+            }
+            Ok(Special::Handle { type_name, assoc })
+        }
+        HERO_REF_MESSAGE => {
+            let Some(options) = extension(pool, &field.options(), "heros.v1.hero_ref") else {
+                return Ok(Special::None);
+            };
+            let interface = string_field(&options, "interface");
+            if interface.is_empty() {
+                return Ok(Special::None);
+            }
+            if pool.get_service_by_name(&interface).is_none() {
+                return Err(format!(
+                    "field '{}' refers to interface {interface}, which is not in the schema (import its .proto)",
+                    field.name()
+                ));
+            }
+            let remote_path = format!("{}Remote", types.resolve_ident(package, &format!(".{interface}")));
+            Ok(Special::HeroRef { interface, remote_path })
+        }
+        _ => Ok(Special::None),
+    }
+}
+
+fn message(
+    pool: &DescriptorPool,
+    package: &str,
+    message: &MessageDescriptor,
+    types: &TypeResolver,
+) -> Result<Message, String> {
     let full_name = message.full_name().to_owned();
     let is_unit = full_name == "google.protobuf.Empty";
     let mut fields = Vec::new();
@@ -144,14 +247,19 @@ fn message(package: &str, message: &MessageDescriptor, types: &TypeResolver) -> 
                     fields.push(Field {
                         ident: to_snake(oneof.name()),
                         ty: format!("::core::option::Option<{module}::{enum_name}>"),
+                        special: Special::None,
                     });
                 }
             }
-            None => fields.push(Field { ident: to_snake(field.name()), ty: types.field_type(package, &field) }),
+            None => fields.push(Field {
+                ident: to_snake(field.name()),
+                ty: types.field_type(package, &field),
+                special: special(pool, package, &field, types)?,
+            }),
         }
     }
     let rust_path = types.resolve_ident(package, &format!(".{full_name}"));
-    Message { full_name, rust_path, is_unit, fields }
+    Ok(Message { full_name, rust_path, is_unit, fields })
 }
 
 /// prost puts a message's nested types in a module named after the message: `a::B` -> `a::b`.
@@ -179,6 +287,10 @@ fn bool_field(message: &DynamicMessage, name: &str) -> bool {
 
 fn u32_field(message: &DynamicMessage, name: &str) -> u32 {
     message.get_field_by_name(name).and_then(|v| v.as_u32()).unwrap_or(0)
+}
+
+fn string_field(message: &DynamicMessage, name: &str) -> String {
+    message.get_field_by_name(name).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 fn strings(message: &DynamicMessage, name: &str) -> Vec<String> {

@@ -123,7 +123,16 @@ fn describe_difference(path: &Path, golden: &str, generated: &str) -> String {
 
 #[test]
 fn testobject_example() {
-    check(&["schema/examples/testobject.proto"], &["schema"], &["examples.v1.rs"]);
+    check(
+        &[
+            "schema/examples/testobject.proto",
+            "schema/examples/nodes.proto",
+            "schema/examples/instrument.proto",
+            "schema/examples/callbacks.proto",
+        ],
+        &["schema"],
+        &["examples.v1.rs"],
+    );
 }
 
 #[test]

@@ -342,8 +342,999 @@ impl TestObjectRemote {
         ::heros::codegen::attribute_value(__reply.value, "firmware")
     }
 }
+impl ::heros::AsHeroRef for TestObjectRemote {
+    fn hero_ref(&self) -> ::heros::proto::HeroRef {
+        ::heros::codegen::hero_ref_for(&self.target, "examples.v1.TestObject")
+    }
+}
 impl ::heros::codegen::Remote for TestObjectRemote {
     const INTERFACE: &'static str = "examples.v1.TestObject";
+    fn from_target(target: ::heros::Target) -> Self {
+        Self { target }
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct NodeValue {
+    #[prost(int64, optional, tag = "1")]
+    pub value: ::core::option::Option<i64>,
+}
+impl ::heros::codegen::prost::Name for NodeValue {
+    const NAME: &'static str = "NodeValue";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.NodeValue".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.NodeValue".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct ChildRequest {
+    #[prost(uint32, tag = "1")]
+    pub index: u32,
+}
+impl ::heros::codegen::prost::Name for ChildRequest {
+    const NAME: &'static str = "ChildRequest";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.ChildRequest".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.ChildRequest".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct ChildReply {
+    #[prost(message, optional, tag = "1")]
+    pub child: ::core::option::Option<::heros::proto::HeroRef>,
+}
+impl ::heros::codegen::prost::Name for ChildReply {
+    const NAME: &'static str = "ChildReply";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.ChildReply".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.ChildReply".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct AddChildRequest {
+    #[prost(message, optional, tag = "1")]
+    pub child: ::core::option::Option<::heros::proto::HeroRef>,
+}
+impl ::heros::codegen::prost::Name for AddChildRequest {
+    const NAME: &'static str = "AddChildRequest";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.AddChildRequest".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.AddChildRequest".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct ChildCount {
+    #[prost(uint32, tag = "1")]
+    pub count: u32,
+}
+impl ::heros::codegen::prost::Name for ChildCount {
+    const NAME: &'static str = "ChildCount";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.ChildCount".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.ChildCount".into()
+    }
+}
+/// One node: a value and an ordered list of children.
+pub trait Node: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// The node's value.
+    fn value(&self) -> &::heros::Attribute<i64>;
+    /// The child at `index` (0-based).
+    fn child(
+        &self,
+        index: u32,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<::heros::proto::HeroRef>,
+    > + ::core::marker::Send;
+    /// Appends a child: any HERO implementing Node, in this process or another.
+    fn add_child(
+        &self,
+        child: NodeRemote,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<u32>,
+    > + ::core::marker::Send;
+    /// How many children the node has.
+    fn count_children(
+        &self,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<u32>,
+    > + ::core::marker::Send;
+}
+/// What `examples.v1.Node` offers, as the registry describes it.
+pub static NODE_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::Interface {
+    name: "examples.v1.Node",
+    doc: "One node: a value and an ordered list of children.",
+    tags: &[],
+    members: &[
+        ::heros::codegen::Member {
+            name: "Value",
+            kind: ::heros::codegen::MemberKind::Attribute {
+                readonly: false,
+            },
+            request_type: "examples.v1.NodeValue",
+            reply_type: "examples.v1.NodeValue",
+            doc: "The node's value.",
+        },
+        ::heros::codegen::Member {
+            name: "Child",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.ChildRequest",
+            reply_type: "examples.v1.ChildReply",
+            doc: "The child at `index` (0-based).",
+        },
+        ::heros::codegen::Member {
+            name: "AddChild",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.AddChildRequest",
+            reply_type: "examples.v1.ChildCount",
+            doc: "Appends a child: any HERO implementing Node, in this process or another.",
+        },
+        ::heros::codegen::Member {
+            name: "CountChildren",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "google.protobuf.Empty",
+            reply_type: "examples.v1.ChildCount",
+            doc: "How many children the node has.",
+        },
+    ],
+};
+/// Serves a [`Node`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
+pub struct NodeServer<T> {
+    hero: ::std::sync::Arc<T>,
+}
+impl<T: Node> NodeServer<T> {
+    /// Wraps the object that implements the interface.
+    pub fn new(hero: T) -> Self {
+        Self::from_arc(::std::sync::Arc::new(hero))
+    }
+    /// Wraps an object shared with other interfaces or with local code.
+    pub fn from_arc(hero: ::std::sync::Arc<T>) -> Self {
+        Self { hero }
+    }
+}
+impl<T: Node> ::heros::codegen::HeroService for NodeServer<T> {
+    fn interface(&self) -> &'static ::heros::codegen::Interface {
+        &NODE_INTERFACE
+    }
+    fn call(
+        &self,
+        method: &str,
+        call: ::heros::codegen::Call,
+    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        match method {
+            "Value" => {
+                ::core::option::Option::Some(
+                    call
+                        .attribute(
+                            ::std::sync::Arc::clone(&self.hero),
+                            ::heros::codegen::AttributeAccess {
+                                name: "value",
+                                message_type: "examples.v1.NodeValue",
+                                readonly: false,
+                                cell: |__hero: &T| __hero.value(),
+                                unwrap: |__message: NodeValue| __message.value,
+                                wrap: |__value| NodeValue {
+                                    value: ::core::option::Option::Some(__value),
+                                },
+                            },
+                        ),
+                )
+            }
+            "Child" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.ChildRequest",
+                            move |__request: ChildRequest| async move {
+                                let ChildRequest { index } = __request;
+                                let __value = __hero.child(index).await?;
+                                let __value = ::core::option::Option::Some(
+                                    ::heros::codegen::hero_ref_for(&__value, "examples.v1.Node"),
+                                );
+                                ::core::result::Result::Ok(ChildReply { child: __value })
+                            },
+                        ),
+                )
+            }
+            "AddChild" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                let __realm = ::std::string::String::from(call.realm());
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.AddChildRequest",
+                            move |__request: AddChildRequest| async move {
+                                let AddChildRequest { child } = __request;
+                                let child = ::heros::codegen::resolve_ref::<
+                                    NodeRemote,
+                                >(child, "child", &__realm)
+                                    .await?;
+                                let __value = __hero.add_child(child).await?;
+                                ::core::result::Result::Ok(ChildCount { count: __value })
+                            },
+                        ),
+                )
+            }
+            "CountChildren" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "google.protobuf.Empty",
+                            move |__request: ()| async move {
+                                let () = __request;
+                                let __value = __hero.count_children().await?;
+                                ::core::result::Result::Ok(ChildCount { count: __value })
+                            },
+                        ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+/// Typed remote stub of a HERO implementing `examples.v1.Node`; see [`Node`].
+#[derive(Clone, Debug)]
+pub struct NodeRemote {
+    target: ::heros::Target,
+}
+impl NodeRemote {
+    /// Finds the HERO by name (mDNS in the process realm, `HEROS_PEERS`, or a
+    /// `heros://host:port/name` URL) and connects to it.
+    pub async fn connect(name: &str) -> ::heros::Result<Self> {
+        ::heros::codegen::connect(name).await
+    }
+    /// Like [`Self::connect`], waiting at most `timeout` for discovery.
+    pub async fn connect_timeout(
+        name: &str,
+        timeout: ::core::time::Duration,
+    ) -> ::heros::Result<Self> {
+        ::heros::codegen::connect_timeout(name, timeout).await
+    }
+    /// The untyped connection (name, realm, endpoint) this stub calls through.
+    pub fn target(&self) -> &::heros::Target {
+        &self.target
+    }
+    /// The node's value.
+    pub async fn value(&self) -> ::heros::Result<i64> {
+        let __reply: NodeValue = self
+            .target
+            .unary(
+                "/examples.v1.Node/Value",
+                NodeValue {
+                    value: ::core::option::Option::None,
+                },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::heros::codegen::attribute_value(__reply.value, "value")
+    }
+    /// Sets `value`; see [`Self::value`].
+    pub async fn set_value(&self, value: i64) -> ::heros::Result<()> {
+        let _: NodeValue = self
+            .target
+            .unary(
+                "/examples.v1.Node/Value",
+                NodeValue {
+                    value: ::core::option::Option::Some(value),
+                },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(())
+    }
+    /// The child at `index` (0-based).
+    pub async fn child(&self, index: u32) -> ::heros::Result<NodeRemote> {
+        let __reply: ChildReply = self
+            .target
+            .unary(
+                "/examples.v1.Node/Child",
+                ChildRequest { index },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(
+            ::heros::codegen::resolve_ref::<
+                NodeRemote,
+            >(__reply.child, "child", self.target.realm())
+                .await?,
+        )
+    }
+    /// Appends a child: any HERO implementing Node, in this process or another.
+    pub async fn add_child(
+        &self,
+        child: &(impl ::heros::AsHeroRef + ?::core::marker::Sized),
+    ) -> ::heros::Result<u32> {
+        let child = ::core::option::Option::Some(
+            ::heros::codegen::hero_ref_for(child, "examples.v1.Node"),
+        );
+        let __reply: ChildCount = self
+            .target
+            .unary(
+                "/examples.v1.Node/AddChild",
+                AddChildRequest { child },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(__reply.count)
+    }
+    /// How many children the node has.
+    pub async fn count_children(&self) -> ::heros::Result<u32> {
+        let __reply: ChildCount = self
+            .target
+            .unary("/examples.v1.Node/CountChildren", (), ::core::option::Option::None)
+            .await?;
+        ::core::result::Result::Ok(__reply.count)
+    }
+}
+impl ::heros::AsHeroRef for NodeRemote {
+    fn hero_ref(&self) -> ::heros::proto::HeroRef {
+        ::heros::codegen::hero_ref_for(&self.target, "examples.v1.Node")
+    }
+}
+impl ::heros::codegen::Remote for NodeRemote {
+    const INTERFACE: &'static str = "examples.v1.Node";
+    fn from_target(target: ::heros::Target) -> Self {
+        Self { target }
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct OpenRequest {
+    #[prost(uint32, tag = "1")]
+    pub channel: u32,
+}
+impl ::heros::codegen::prost::Name for OpenRequest {
+    const NAME: &'static str = "OpenRequest";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.OpenRequest".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.OpenRequest".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct OpenReply {
+    #[prost(message, optional, tag = "1")]
+    pub session: ::core::option::Option<::heros::proto::Handle>,
+}
+impl ::heros::codegen::prost::Name for OpenReply {
+    const NAME: &'static str = "OpenReply";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.OpenReply".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.OpenReply".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct ReadRequest {
+    #[prost(message, optional, tag = "1")]
+    pub session: ::core::option::Option<::heros::proto::Handle>,
+}
+impl ::heros::codegen::prost::Name for ReadRequest {
+    const NAME: &'static str = "ReadRequest";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.ReadRequest".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.ReadRequest".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct ReadReply {
+    #[prost(double, tag = "1")]
+    pub value: f64,
+}
+impl ::heros::codegen::prost::Name for ReadReply {
+    const NAME: &'static str = "ReadReply";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.ReadReply".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.ReadReply".into()
+    }
+}
+/// Settings of a session, stored on the server by the client and passed by handle.
+#[derive(Clone, PartialEq, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct Settings {
+    #[prost(double, tag = "1")]
+    pub gain: f64,
+    #[prost(string, tag = "2")]
+    pub label: ::heros::codegen::prost::alloc::string::String,
+}
+impl ::heros::codegen::prost::Name for Settings {
+    const NAME: &'static str = "Settings";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.Settings".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.Settings".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct ConfigureRequest {
+    #[prost(message, optional, tag = "1")]
+    pub session: ::core::option::Option<::heros::proto::Handle>,
+    #[prost(message, optional, tag = "2")]
+    pub settings: ::core::option::Option<::heros::proto::Handle>,
+}
+impl ::heros::codegen::prost::Name for ConfigureRequest {
+    const NAME: &'static str = "ConfigureRequest";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.ConfigureRequest".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.ConfigureRequest".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct ConfigureReply {
+    #[prost(string, tag = "1")]
+    pub applied: ::heros::codegen::prost::alloc::string::String,
+}
+impl ::heros::codegen::prost::Name for ConfigureReply {
+    const NAME: &'static str = "ConfigureReply";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.ConfigureReply".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.ConfigureReply".into()
+    }
+}
+/// A lab instrument with channels to read.
+pub trait Instrument: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// The value this HERO keeps behind `examples.InstrumentSession` handles (any `Send + Sync` type).
+    type InstrumentSession: ::core::marker::Send + ::core::marker::Sync + 'static;
+    /// Opens a session on a channel. The session stays here; the caller gets a handle to it.
+    fn open(
+        &self,
+        channel: u32,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<::std::sync::Arc<Self::InstrumentSession>>,
+    > + ::core::marker::Send;
+    /// Reads the channel of an open session.
+    fn read(
+        &self,
+        session: ::std::sync::Arc<Self::InstrumentSession>,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<f64>,
+    > + ::core::marker::Send;
+    /// Applies settings that the caller put on the server with `store` to an open session.
+    fn configure(
+        &self,
+        session: ::std::sync::Arc<Self::InstrumentSession>,
+        settings: Settings,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<::heros::codegen::prost::alloc::string::String>,
+    > + ::core::marker::Send;
+}
+/// What `examples.v1.Instrument` offers, as the registry describes it.
+pub static INSTRUMENT_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::Interface {
+    name: "examples.v1.Instrument",
+    doc: "A lab instrument with channels to read.",
+    tags: &[],
+    members: &[
+        ::heros::codegen::Member {
+            name: "Open",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.OpenRequest",
+            reply_type: "examples.v1.OpenReply",
+            doc: "Opens a session on a channel. The session stays here; the caller gets a handle to it.",
+        },
+        ::heros::codegen::Member {
+            name: "Read",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.ReadRequest",
+            reply_type: "examples.v1.ReadReply",
+            doc: "Reads the channel of an open session.",
+        },
+        ::heros::codegen::Member {
+            name: "Configure",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.ConfigureRequest",
+            reply_type: "examples.v1.ConfigureReply",
+            doc: "Applies settings that the caller put on the server with `store` to an open session.",
+        },
+    ],
+};
+/// Serves a [`Instrument`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
+pub struct InstrumentServer<T> {
+    hero: ::std::sync::Arc<T>,
+}
+impl<T: Instrument> InstrumentServer<T> {
+    /// Wraps the object that implements the interface.
+    pub fn new(hero: T) -> Self {
+        Self::from_arc(::std::sync::Arc::new(hero))
+    }
+    /// Wraps an object shared with other interfaces or with local code.
+    pub fn from_arc(hero: ::std::sync::Arc<T>) -> Self {
+        Self { hero }
+    }
+}
+impl<T: Instrument> ::heros::codegen::HeroService for InstrumentServer<T> {
+    fn interface(&self) -> &'static ::heros::codegen::Interface {
+        &INSTRUMENT_INTERFACE
+    }
+    fn call(
+        &self,
+        method: &str,
+        call: ::heros::codegen::Call,
+    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        match method {
+            "Open" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                let __scope = call.handles();
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.OpenRequest",
+                            move |__request: OpenRequest| async move {
+                                let OpenRequest { channel } = __request;
+                                let __value = __hero.open(channel).await?;
+                                let __value = ::core::option::Option::Some(
+                                    __scope.export(__value, "examples.InstrumentSession")?,
+                                );
+                                ::core::result::Result::Ok(OpenReply { session: __value })
+                            },
+                        ),
+                )
+            }
+            "Read" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                let __scope = call.handles();
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.ReadRequest",
+                            move |__request: ReadRequest| async move {
+                                let ReadRequest { session } = __request;
+                                let session = __scope
+                                    .resolve::<
+                                        T::InstrumentSession,
+                                    >(session, "session", "examples.InstrumentSession")?;
+                                let __value = __hero.read(session).await?;
+                                ::core::result::Result::Ok(ReadReply { value: __value })
+                            },
+                        ),
+                )
+            }
+            "Configure" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                let __scope = call.handles();
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.ConfigureRequest",
+                            move |__request: ConfigureRequest| async move {
+                                let ConfigureRequest { session, settings } = __request;
+                                let session = __scope
+                                    .resolve::<
+                                        T::InstrumentSession,
+                                    >(session, "session", "examples.InstrumentSession")?;
+                                let settings = __scope
+                                    .resolve_message::<
+                                        Settings,
+                                    >(settings, "settings", "examples.v1.Settings")?;
+                                let __value = __hero.configure(session, settings).await?;
+                                ::core::result::Result::Ok(ConfigureReply {
+                                    applied: __value,
+                                })
+                            },
+                        ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+/// Typed remote stub of a HERO implementing `examples.v1.Instrument`; see [`Instrument`].
+#[derive(Clone, Debug)]
+pub struct InstrumentRemote {
+    target: ::heros::Target,
+}
+impl InstrumentRemote {
+    /// Finds the HERO by name (mDNS in the process realm, `HEROS_PEERS`, or a
+    /// `heros://host:port/name` URL) and connects to it.
+    pub async fn connect(name: &str) -> ::heros::Result<Self> {
+        ::heros::codegen::connect(name).await
+    }
+    /// Like [`Self::connect`], waiting at most `timeout` for discovery.
+    pub async fn connect_timeout(
+        name: &str,
+        timeout: ::core::time::Duration,
+    ) -> ::heros::Result<Self> {
+        ::heros::codegen::connect_timeout(name, timeout).await
+    }
+    /// The untyped connection (name, realm, endpoint) this stub calls through.
+    pub fn target(&self) -> &::heros::Target {
+        &self.target
+    }
+    /// Opens a session on a channel. The session stays here; the caller gets a handle to it.
+    pub async fn open(&self, channel: u32) -> ::heros::Result<::heros::Handle> {
+        let (__reply, __session): (OpenReply, _) = self
+            .target
+            .unary_in_session(
+                "/examples.v1.Instrument/Open",
+                OpenRequest { channel },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(__session.adopt(__reply.session, "session")?)
+    }
+    /// Reads the channel of an open session.
+    pub async fn read(&self, session: &::heros::Handle) -> ::heros::Result<f64> {
+        let session = ::core::option::Option::Some(session.to_message());
+        let (__reply, __session): (ReadReply, _) = self
+            .target
+            .unary_in_session(
+                "/examples.v1.Instrument/Read",
+                ReadRequest { session },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(__reply.value)
+    }
+    /// Applies settings that the caller put on the server with `store` to an open session.
+    pub async fn configure(
+        &self,
+        session: &::heros::Handle,
+        settings: &::heros::Handle,
+    ) -> ::heros::Result<::heros::codegen::prost::alloc::string::String> {
+        let session = ::core::option::Option::Some(session.to_message());
+        let settings = ::core::option::Option::Some(settings.to_message());
+        let (__reply, __session): (ConfigureReply, _) = self
+            .target
+            .unary_in_session(
+                "/examples.v1.Instrument/Configure",
+                ConfigureRequest {
+                    session,
+                    settings,
+                },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(__reply.applied)
+    }
+}
+impl ::heros::AsHeroRef for InstrumentRemote {
+    fn hero_ref(&self) -> ::heros::proto::HeroRef {
+        ::heros::codegen::hero_ref_for(&self.target, "examples.v1.Instrument")
+    }
+}
+impl ::heros::codegen::Remote for InstrumentRemote {
+    const INTERFACE: &'static str = "examples.v1.Instrument";
+    fn from_target(target: ::heros::Target) -> Self {
+        Self { target }
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct Notice {
+    #[prost(uint32, tag = "1")]
+    pub sequence: u32,
+    #[prost(string, tag = "2")]
+    pub text: ::heros::codegen::prost::alloc::string::String,
+}
+impl ::heros::codegen::prost::Name for Notice {
+    const NAME: &'static str = "Notice";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.Notice".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.Notice".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct CountdownRequest {
+    #[prost(message, optional, tag = "1")]
+    pub listener: ::core::option::Option<::heros::proto::HeroRef>,
+    #[prost(uint32, tag = "2")]
+    pub count: u32,
+}
+impl ::heros::codegen::prost::Name for CountdownRequest {
+    const NAME: &'static str = "CountdownRequest";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.CountdownRequest".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.CountdownRequest".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct CountdownReply {
+    #[prost(uint32, tag = "1")]
+    pub delivered: u32,
+}
+impl ::heros::codegen::prost::Name for CountdownReply {
+    const NAME: &'static str = "CountdownReply";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.CountdownReply".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.CountdownReply".into()
+    }
+}
+/// Whatever wants to be told: implemented by the client.
+pub trait Listener: ::core::marker::Send + ::core::marker::Sync + 'static {
+    fn notify(
+        &self,
+        sequence: u32,
+        text: ::heros::codegen::prost::alloc::string::String,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<()>,
+    > + ::core::marker::Send;
+}
+/// What `examples.v1.Listener` offers, as the registry describes it.
+pub static LISTENER_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::Interface {
+    name: "examples.v1.Listener",
+    doc: "Whatever wants to be told: implemented by the client.",
+    tags: &[],
+    members: &[
+        ::heros::codegen::Member {
+            name: "Notify",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.Notice",
+            reply_type: "google.protobuf.Empty",
+            doc: "",
+        },
+    ],
+};
+/// Serves a [`Listener`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
+pub struct ListenerServer<T> {
+    hero: ::std::sync::Arc<T>,
+}
+impl<T: Listener> ListenerServer<T> {
+    /// Wraps the object that implements the interface.
+    pub fn new(hero: T) -> Self {
+        Self::from_arc(::std::sync::Arc::new(hero))
+    }
+    /// Wraps an object shared with other interfaces or with local code.
+    pub fn from_arc(hero: ::std::sync::Arc<T>) -> Self {
+        Self { hero }
+    }
+}
+impl<T: Listener> ::heros::codegen::HeroService for ListenerServer<T> {
+    fn interface(&self) -> &'static ::heros::codegen::Interface {
+        &LISTENER_INTERFACE
+    }
+    fn call(
+        &self,
+        method: &str,
+        call: ::heros::codegen::Call,
+    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        match method {
+            "Notify" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.Notice",
+                            move |__request: Notice| async move {
+                                let Notice { sequence, text } = __request;
+                                let () = __hero.notify(sequence, text).await?;
+                                ::core::result::Result::Ok(())
+                            },
+                        ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+/// Typed remote stub of a HERO implementing `examples.v1.Listener`; see [`Listener`].
+#[derive(Clone, Debug)]
+pub struct ListenerRemote {
+    target: ::heros::Target,
+}
+impl ListenerRemote {
+    /// Finds the HERO by name (mDNS in the process realm, `HEROS_PEERS`, or a
+    /// `heros://host:port/name` URL) and connects to it.
+    pub async fn connect(name: &str) -> ::heros::Result<Self> {
+        ::heros::codegen::connect(name).await
+    }
+    /// Like [`Self::connect`], waiting at most `timeout` for discovery.
+    pub async fn connect_timeout(
+        name: &str,
+        timeout: ::core::time::Duration,
+    ) -> ::heros::Result<Self> {
+        ::heros::codegen::connect_timeout(name, timeout).await
+    }
+    /// The untyped connection (name, realm, endpoint) this stub calls through.
+    pub fn target(&self) -> &::heros::Target {
+        &self.target
+    }
+    pub async fn notify(
+        &self,
+        sequence: u32,
+        text: ::heros::codegen::prost::alloc::string::String,
+    ) -> ::heros::Result<()> {
+        let _: () = self
+            .target
+            .unary(
+                "/examples.v1.Listener/Notify",
+                Notice { sequence, text },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(())
+    }
+}
+impl ::heros::AsHeroRef for ListenerRemote {
+    fn hero_ref(&self) -> ::heros::proto::HeroRef {
+        ::heros::codegen::hero_ref_for(&self.target, "examples.v1.Listener")
+    }
+}
+impl ::heros::codegen::Remote for ListenerRemote {
+    const INTERFACE: &'static str = "examples.v1.Listener";
+    fn from_target(target: ::heros::Target) -> Self {
+        Self { target }
+    }
+}
+/// Calls back the listeners it is given.
+pub trait Notifier: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Notifies `listener` `count` times, in order, and returns how many notices it accepted.
+    fn countdown(
+        &self,
+        listener: ListenerRemote,
+        count: u32,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<u32>,
+    > + ::core::marker::Send;
+}
+/// What `examples.v1.Notifier` offers, as the registry describes it.
+pub static NOTIFIER_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::Interface {
+    name: "examples.v1.Notifier",
+    doc: "Calls back the listeners it is given.",
+    tags: &[],
+    members: &[
+        ::heros::codegen::Member {
+            name: "Countdown",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.CountdownRequest",
+            reply_type: "examples.v1.CountdownReply",
+            doc: "Notifies `listener` `count` times, in order, and returns how many notices it accepted.",
+        },
+    ],
+};
+/// Serves a [`Notifier`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
+pub struct NotifierServer<T> {
+    hero: ::std::sync::Arc<T>,
+}
+impl<T: Notifier> NotifierServer<T> {
+    /// Wraps the object that implements the interface.
+    pub fn new(hero: T) -> Self {
+        Self::from_arc(::std::sync::Arc::new(hero))
+    }
+    /// Wraps an object shared with other interfaces or with local code.
+    pub fn from_arc(hero: ::std::sync::Arc<T>) -> Self {
+        Self { hero }
+    }
+}
+impl<T: Notifier> ::heros::codegen::HeroService for NotifierServer<T> {
+    fn interface(&self) -> &'static ::heros::codegen::Interface {
+        &NOTIFIER_INTERFACE
+    }
+    fn call(
+        &self,
+        method: &str,
+        call: ::heros::codegen::Call,
+    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        match method {
+            "Countdown" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                let __realm = ::std::string::String::from(call.realm());
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.CountdownRequest",
+                            move |__request: CountdownRequest| async move {
+                                let CountdownRequest { listener, count } = __request;
+                                let listener = ::heros::codegen::resolve_ref::<
+                                    ListenerRemote,
+                                >(listener, "listener", &__realm)
+                                    .await?;
+                                let __value = __hero.countdown(listener, count).await?;
+                                ::core::result::Result::Ok(CountdownReply {
+                                    delivered: __value,
+                                })
+                            },
+                        ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+/// Typed remote stub of a HERO implementing `examples.v1.Notifier`; see [`Notifier`].
+#[derive(Clone, Debug)]
+pub struct NotifierRemote {
+    target: ::heros::Target,
+}
+impl NotifierRemote {
+    /// Finds the HERO by name (mDNS in the process realm, `HEROS_PEERS`, or a
+    /// `heros://host:port/name` URL) and connects to it.
+    pub async fn connect(name: &str) -> ::heros::Result<Self> {
+        ::heros::codegen::connect(name).await
+    }
+    /// Like [`Self::connect`], waiting at most `timeout` for discovery.
+    pub async fn connect_timeout(
+        name: &str,
+        timeout: ::core::time::Duration,
+    ) -> ::heros::Result<Self> {
+        ::heros::codegen::connect_timeout(name, timeout).await
+    }
+    /// The untyped connection (name, realm, endpoint) this stub calls through.
+    pub fn target(&self) -> &::heros::Target {
+        &self.target
+    }
+    /// Notifies `listener` `count` times, in order, and returns how many notices it accepted.
+    pub async fn countdown(
+        &self,
+        listener: &(impl ::heros::AsHeroRef + ?::core::marker::Sized),
+        count: u32,
+    ) -> ::heros::Result<u32> {
+        let listener = ::core::option::Option::Some(
+            ::heros::codegen::hero_ref_for(listener, "examples.v1.Listener"),
+        );
+        let __reply: CountdownReply = self
+            .target
+            .unary(
+                "/examples.v1.Notifier/Countdown",
+                CountdownRequest {
+                    listener,
+                    count,
+                },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(__reply.delivered)
+    }
+}
+impl ::heros::AsHeroRef for NotifierRemote {
+    fn hero_ref(&self) -> ::heros::proto::HeroRef {
+        ::heros::codegen::hero_ref_for(&self.target, "examples.v1.Notifier")
+    }
+}
+impl ::heros::codegen::Remote for NotifierRemote {
+    const INTERFACE: &'static str = "examples.v1.Notifier";
     fn from_target(target: ::heros::Target) -> Self {
         Self { target }
     }

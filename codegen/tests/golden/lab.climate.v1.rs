@@ -555,6 +555,11 @@ impl ThermostatRemote {
         ::heros::codegen::attribute_value(__reply.value, "serial")
     }
 }
+impl ::heros::AsHeroRef for ThermostatRemote {
+    fn hero_ref(&self) -> ::heros::proto::HeroRef {
+        ::heros::codegen::hero_ref_for(&self.target, "lab.climate.v1.Thermostat")
+    }
+}
 impl ::heros::codegen::Remote for ThermostatRemote {
     const INTERFACE: &'static str = "lab.climate.v1.Thermostat";
     fn from_target(target: ::heros::Target) -> Self {
