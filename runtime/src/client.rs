@@ -319,9 +319,20 @@ impl Target {
 
     /// The route to use; after a lost server, the HERO's current endpoint per discovery.
     async fn route(&self) -> Arc<Route> {
-        if self.inner.rediscoverable && self.inner.stale.swap(false, Ordering::AcqRel) {
-            if let Some(moved) = self.rediscover().await {
-                *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(moved);
+        if self.inner.stale.swap(false, Ordering::AcqRel) {
+            let moved = match self.inner.rediscoverable {
+                true => self.rediscover().await,
+                false => None,
+            };
+            // Not moved (or not rediscoverable): a new connection to where it was, since the
+            // old one died with its server (a server restarted at the same address answers).
+            let fresh = match moved {
+                Some(route) => Some(route),
+                None => Route::to(&self.inner.info).await.ok(),
+            };
+            match fresh {
+                Some(route) => *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(route),
+                None => self.inner.stale.store(true, Ordering::Release),
             }
         }
         self.current_route()

@@ -400,6 +400,9 @@ impl Error {
             // UNKNOWN "transport error" or CANCELLED "operation was canceled", depending on when
             // hyper noticed; the caller can do what it does for UNAVAILABLE.
             Code::Unknown if message.contains("transport error") => Error::Unavailable { message },
+            // tonic's client reports a connection that failed before the call as UNKNOWN
+            // "Service was not ready: ..." around our own UNAVAILABLE.
+            Code::Unknown if message.starts_with("Service was not ready") => Error::Unavailable { message },
             Code::Cancelled if message.contains("operation was canceled") => Error::Unavailable { message },
             // tonic's server ends a call whose `grpc-timeout` passed with CANCELLED.
             Code::Cancelled if message.contains("Timeout expired") => Error::Timeout { message },
@@ -548,6 +551,7 @@ mod tests {
         assert_eq!(error, Error::Unavailable { message: "tcp connect error".into() });
         assert!(error.is_transient());
         assert!(Error::from_status(&Status::unknown("transport error")).is_transient());
+        assert!(Error::from_status(&Status::unknown("Service was not ready: connection lost")).is_transient());
         assert!(Error::from_status(&Status::cancelled("operation was canceled")).is_transient());
         assert!(matches!(Error::from_status(&Status::cancelled("Timeout expired")), Error::Timeout { .. }));
         let error = Error::from_status(&Status::aborted("x"));

@@ -1,0 +1,119 @@
+//! Implementations of the example interfaces that pass handles and HERO references: an
+//! instrument whose sessions stay on the server, tree nodes, and a listener with its notifier.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use heros::{AsHeroRef, Attribute, Error, Result};
+
+use super::proto::{self, ListenerRemote, NodeRemote, Settings};
+
+/// An instrument. `live` counts the sessions that exist (dropped ones leave), so tests see
+/// values really go; each session carries `ballast` bytes so memory tests see them too.
+pub struct TestInstrument {
+    pub live: Arc<AtomicUsize>,
+    pub ballast: usize,
+}
+
+impl TestInstrument {
+    pub fn new(ballast: usize) -> Self {
+        TestInstrument { live: Arc::new(AtomicUsize::new(0)), ballast }
+    }
+}
+
+/// An open channel: nothing here could be sent over the wire as it is.
+pub struct ChannelSession {
+    pub channel: u32,
+    pub gain: Mutex<f64>,
+    #[allow(dead_code)] // held only for the memory it takes
+    ballast: Vec<u8>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Drop for ChannelSession {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl proto::Instrument for TestInstrument {
+    type InstrumentSession = ChannelSession;
+
+    async fn open(&self, channel: u32) -> Result<Arc<ChannelSession>> {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        // Touch every page, so that the ballast is resident and shows in the process's memory.
+        let ballast = vec![channel as u8 | 1; self.ballast];
+        Ok(Arc::new(ChannelSession { channel, gain: Mutex::new(1.0), ballast, live: self.live.clone() }))
+    }
+
+    async fn read(&self, session: Arc<ChannelSession>) -> Result<f64> {
+        let gain = *session.gain.lock().unwrap();
+        Ok(f64::from(session.channel) * gain)
+    }
+
+    async fn configure(&self, session: Arc<ChannelSession>, settings: Settings) -> Result<String> {
+        *session.gain.lock().unwrap() = settings.gain;
+        Ok(format!("{} on channel {}: gain {}", settings.label, session.channel, settings.gain))
+    }
+}
+
+/// A tree node: children are stubs, wherever the child HERO lives.
+pub struct TreeNode {
+    pub value: Attribute<i64>,
+    pub children: Mutex<Vec<NodeRemote>>,
+}
+
+impl TreeNode {
+    pub fn new(value: i64) -> Self {
+        TreeNode { value: Attribute::new(value), children: Mutex::new(Vec::new()) }
+    }
+}
+
+impl proto::Node for TreeNode {
+    fn value(&self) -> &Attribute<i64> {
+        &self.value
+    }
+
+    async fn child(&self, index: u32) -> Result<heros::proto::HeroRef> {
+        let children = self.children.lock().unwrap();
+        let child = children
+            .get(index as usize)
+            .ok_or_else(|| Error::invalid_argument(format!("no child {index}; the node has {}", children.len())))?;
+        Ok(child.hero_ref())
+    }
+
+    async fn add_child(&self, child: NodeRemote) -> Result<u32> {
+        let mut children = self.children.lock().unwrap();
+        children.push(child);
+        Ok(children.len() as u32)
+    }
+
+    async fn count_children(&self) -> Result<u32> {
+        Ok(self.children.lock().unwrap().len() as u32)
+    }
+}
+
+/// Records the notices it gets.
+#[derive(Default)]
+pub struct RecordingListener {
+    pub notices: Arc<Mutex<Vec<(u32, String)>>>,
+}
+
+impl proto::Listener for RecordingListener {
+    async fn notify(&self, sequence: u32, text: String) -> Result<()> {
+        self.notices.lock().unwrap().push((sequence, text));
+        Ok(())
+    }
+}
+
+/// Calls back the listener it is given.
+pub struct CountdownNotifier;
+
+impl proto::Notifier for CountdownNotifier {
+    async fn countdown(&self, listener: ListenerRemote, count: u32) -> Result<u32> {
+        for sequence in 0..count {
+            listener.notify(sequence, format!("{} left", count - sequence)).await?;
+        }
+        Ok(count)
+    }
+}
