@@ -112,7 +112,7 @@ fn skeleton_resolve(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
         }
         Special::HeroRef { remote_path, .. } => {
             let ty = path(remote_path);
-            quote!(let #id = #rt::codegen::resolve_ref::<#ty>(#id, #name, &__realm).await?;)
+            quote!(let #id = #rt::codegen::resolve_ref::<#ty>(#id, #name, &__refs).await?;)
         }
     })
 }
@@ -173,7 +173,7 @@ fn stub_unwrap(field: &Field, value: TokenStream, rt: &TokenStream) -> TokenStre
         Special::Handle { .. } | Special::StoredMessage { .. } => quote!(__session.adopt(#value, #name)?),
         Special::HeroRef { remote_path, .. } => {
             let ty = path(remote_path);
-            quote!(#rt::codegen::resolve_ref::<#ty>(#value, #name, self.target.realm()).await?)
+            quote!(#rt::codegen::resolve_ref::<#ty>(#value, #name, &self.target.ref_scope()).await?)
         }
     }
 }
@@ -271,7 +271,7 @@ pub(crate) fn generate_interface(
                 let resolve_args: Vec<_> = fields.iter().filter_map(|f| skeleton_resolve(f, &rt)).collect();
                 let takes_refs = fields.iter().any(|f| matches!(f.special, Special::HeroRef { .. }));
                 let scope = member.uses_session.then(|| quote!(let __scope = call.handles();));
-                let realm = takes_refs.then(|| quote!(let __realm = ::std::string::String::from(call.realm());));
+                let realm = takes_refs.then(|| quote!(let __refs = call.ref_scope();));
                 dispatch_arms.push(quote! {
                     #proto_name => {
                         let __hero = ::std::sync::Arc::clone(&self.hero);

@@ -91,10 +91,12 @@ pub(crate) fn interface(
     for field in fields {
         if let Special::Handle { type_name, assoc } = &field.special {
             match handle_types.iter().find(|(a, _)| a == assoc) {
-                Some((_, other)) if other != type_name => return Err(Error::Schema(format!(
+                Some((_, other)) if other != type_name => {
+                    return Err(Error::Schema(format!(
                     "{}: handle types {other} and {type_name} both become the associated type `{assoc}`; rename one",
                     service.full_name()
-                ))),
+                )))
+                }
                 Some(_) => {}
                 None => handle_types.push((assoc.clone(), type_name.clone())),
             }

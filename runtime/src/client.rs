@@ -150,6 +150,12 @@ impl Target {
         self.current_route().endpoint().to_owned()
     }
 
+    /// Whether the HERO is looked up again by name when its server goes away (found by name with
+    /// discovery on; not for `heros://` URLs).
+    pub fn is_rediscoverable(&self) -> bool {
+        self.inner.rediscoverable
+    }
+
     /// Whether calls go straight to a HERO of this process, without a socket.
     pub fn is_in_process(&self) -> bool {
         matches!(*self.current_route(), Route::Local(_))

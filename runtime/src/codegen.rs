@@ -10,4 +10,4 @@ pub use crate::interface::{
     attribute_value, AnyMessage, AttributeAccess, Call, HeroService, Interface, Member, MemberKind, Remote, Reply,
     ResponseFuture,
 };
-pub use crate::refs::{hero_ref_for, resolve_ref};
+pub use crate::refs::{hero_ref_for, resolve_ref, RefScope};

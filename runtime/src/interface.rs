@@ -13,6 +13,7 @@ use crate::codec::ServerCodec;
 use crate::error::{Error, Result};
 use crate::handles::HandleScope;
 use crate::metadata::SESSION_HEADER;
+use crate::refs::RefScope;
 use crate::routing::HeroEntry;
 
 /// The response future of one call.
@@ -150,9 +151,15 @@ impl Call {
         HandleScope::new(self.entry.handles.clone(), session)
     }
 
-    /// The realm of the HERO called (references it receives must point into it).
+    /// The realm of the HERO called.
     pub fn realm(&self) -> &str {
         self.entry.realm()
+    }
+
+    /// How references the HERO receives are resolved: into its realm, with discovery if its
+    /// server uses it.
+    pub fn ref_scope(&self) -> RefScope {
+        RefScope { realm: self.entry.realm().to_owned(), discover: self.entry.discover }
     }
 
     /// Serves a unary method: decode, run `method`, encode its reply or error.

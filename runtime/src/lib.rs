@@ -47,5 +47,5 @@ pub use handles::Handle;
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
 pub use metadata::{NAME_HEADER, REALM_HEADER, SESSION_HEADER};
 pub use names::{validate_name, validate_realm, DEFAULT_REALM};
-pub use refs::{AsHeroRef, REFERENCE_DISCOVERY_TIMEOUT};
+pub use refs::{AsHeroRef, RefScope, REFERENCE_DISCOVERY_TIMEOUT};
 pub use server::{share, Hero, LocalHero, Server, ServerBuilder, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION};

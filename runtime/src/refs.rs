@@ -22,6 +22,14 @@ pub trait AsHeroRef {
     fn hero_ref(&self) -> HeroRef;
 }
 
+impl Target {
+    /// How references this stub receives are resolved: in its realm, with discovery if the
+    /// stub itself may rediscover its HERO.
+    pub fn ref_scope(&self) -> RefScope {
+        RefScope { realm: self.realm().to_owned(), discover: self.is_rediscoverable() }
+    }
+}
+
 impl AsHeroRef for HeroRef {
     fn hero_ref(&self) -> HeroRef {
         self.clone()
@@ -67,18 +75,29 @@ pub fn hero_ref_for(of: &(impl AsHeroRef + ?Sized), interface: &str) -> HeroRef 
     reference
 }
 
+/// Where references are received: the realm they must point into, and whether the receiver may
+/// use discovery to find a HERO whose endpoints no longer answer.
+#[derive(Debug, Clone)]
+pub struct RefScope {
+    /// The receiver's realm.
+    pub realm: String,
+    /// Whether mDNS (or `HEROS_PEERS`) may be asked.
+    pub discover: bool,
+}
+
 /// A typed stub for the reference passed as `argument` (or returned), which must point into
-/// `realm`.
-pub async fn resolve_ref<R: Remote>(reference: Option<HeroRef>, argument: &str, realm: &str) -> Result<R> {
+/// the receiver's realm.
+pub async fn resolve_ref<R: Remote>(reference: Option<HeroRef>, argument: &str, scope: &RefScope) -> Result<R> {
     let reference =
         reference.ok_or_else(|| Error::invalid_argument(format!("'{argument}' needs a reference to a HERO")))?;
-    Ok(R::from_target(Target::from_ref(&reference, realm).await?))
+    Ok(R::from_target(Target::from_ref(&reference, scope).await?))
 }
 
 impl Target {
-    /// A target for a HERO reference: at the endpoints it carries, else found again by name.
-    /// A reference into another realm than `realm` is refused.
-    pub async fn from_ref(reference: &HeroRef, realm: &str) -> Result<Target> {
+    /// A target for a HERO reference: at the endpoints it carries, else (if `scope` allows)
+    /// found again by name. A reference into another realm than the scope's is refused.
+    pub async fn from_ref(reference: &HeroRef, scope: &RefScope) -> Result<Target> {
+        let realm = scope.realm.as_str();
         if reference.realm != realm {
             return Err(Error::RealmMismatch {
                 hero: reference.name.clone(),
@@ -87,7 +106,11 @@ impl Target {
             });
         }
         crate::names::validate_name(&reference.name, &reference.realm)?;
-        let config = Config::from_env()?;
+        let mut config = Config::from_env()?;
+        config.mdns &= scope.discover;
+        if !scope.discover {
+            config.peers.clear();
+        }
         let info = HeroInfo {
             name: reference.name.clone(),
             realm: reference.realm.clone(),

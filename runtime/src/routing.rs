@@ -27,6 +27,8 @@ pub(crate) struct HeroEntry {
     pub(crate) in_flight: InFlight,
     /// The server's handle table, for calls that pass or return handles.
     pub(crate) handles: Arc<HandleTable>,
+    /// Whether references this HERO receives may be looked up by name (the server uses mDNS).
+    pub(crate) discover: bool,
 }
 
 impl HeroEntry {

@@ -354,6 +354,7 @@ impl Server {
             services,
             in_flight: InFlight::default(),
             handles: self.inner.table.handles.clone(),
+            discover: self.inner.config.mdns || !self.inner.config.peers.is_empty(),
         });
         self.inner.table.insert(entry.clone())?;
         let advertisement = match &discovery {

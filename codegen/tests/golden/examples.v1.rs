@@ -557,7 +557,7 @@ impl<T: Node> ::heros::codegen::HeroService for NodeServer<T> {
             }
             "AddChild" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);
-                let __realm = ::std::string::String::from(call.realm());
+                let __refs = call.ref_scope();
                 ::core::option::Option::Some(
                     call
                         .unary(
@@ -566,7 +566,7 @@ impl<T: Node> ::heros::codegen::HeroService for NodeServer<T> {
                                 let AddChildRequest { child } = __request;
                                 let child = ::heros::codegen::resolve_ref::<
                                     NodeRemote,
-                                >(child, "child", &__realm)
+                                >(child, "child", &__refs)
                                     .await?;
                                 let __value = __hero.add_child(child).await?;
                                 ::core::result::Result::Ok(ChildCount { count: __value })
@@ -655,7 +655,7 @@ impl NodeRemote {
         ::core::result::Result::Ok(
             ::heros::codegen::resolve_ref::<
                 NodeRemote,
-            >(__reply.child, "child", self.target.realm())
+            >(__reply.child, "child", &self.target.ref_scope())
                 .await?,
         )
     }
@@ -1260,7 +1260,7 @@ impl<T: Notifier> ::heros::codegen::HeroService for NotifierServer<T> {
         match method {
             "Countdown" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);
-                let __realm = ::std::string::String::from(call.realm());
+                let __refs = call.ref_scope();
                 ::core::option::Option::Some(
                     call
                         .unary(
@@ -1269,7 +1269,7 @@ impl<T: Notifier> ::heros::codegen::HeroService for NotifierServer<T> {
                                 let CountdownRequest { listener, count } = __request;
                                 let listener = ::heros::codegen::resolve_ref::<
                                     ListenerRemote,
-                                >(listener, "listener", &__realm)
+                                >(listener, "listener", &__refs)
                                     .await?;
                                 let __value = __hero.countdown(listener, count).await?;
                                 ::core::result::Result::Ok(CountdownReply {
