@@ -190,3 +190,28 @@ fn peers_reach_heros_without_mdns() {
         let _ = stdin.flush();
     });
 }
+
+#[test]
+fn a_reference_whose_hero_moved_is_followed_by_name() {
+    in_private_network(|| async {
+        use heros::{AsHeroRef, RefScope, Remote, Target};
+        let hero = HeroProcess::start("mover", &[]);
+        assert!(hero.ready(), "{}", hero.first_line);
+        let stub = TestObjectRemote::connect("mover").await.unwrap();
+        let reference = stub.hero_ref();
+        assert_eq!(reference.interface, "examples.v1.TestObject");
+        hero.kill(); // no goodbye: the reference's endpoint is simply dead
+        let reborn = HeroProcess::start("mover", &[]);
+        assert!(reborn.ready(), "{}", reborn.first_line);
+
+        let with_discovery = RefScope { realm: "heros".into(), discover: true };
+        let target = common::within(10, Target::from_ref(&reference, &with_discovery)).await.expect("found by name");
+        assert!(!reference.endpoints.contains(&target.endpoint()), "a new endpoint: {}", target.endpoint());
+        assert_eq!(TestObjectRemote::from_target(target).hello().await.unwrap(), "world");
+
+        // A receiver without discovery has only the endpoints, which do not answer.
+        let without = RefScope { realm: "heros".into(), discover: false };
+        let error = Target::from_ref(&reference, &without).await.unwrap_err();
+        assert!(matches!(error, Error::Unavailable { .. }), "{error:?}");
+    });
+}

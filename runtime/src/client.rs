@@ -357,6 +357,17 @@ impl Target {
     }
 }
 
+/// The HERO of `stale` at other endpoints than the record lists: from mDNS (waiting up to
+/// `timeout` for a fresh record) or from `HEROS_PEERS`.
+pub(crate) async fn find_moved(config: &Config, stale: &HeroInfo, timeout: Duration) -> Option<HeroInfo> {
+    if config.mdns {
+        let discovery = Discovery::global(config).ok()?;
+        return fresh_record(&discovery, stale, tokio::time::Instant::now() + timeout).await;
+    }
+    let found = find(config, &stale.realm, &stale.name, timeout).await.ok()?;
+    (found.endpoints != stale.endpoints).then_some(found)
+}
+
 /// Waits until discovery knows `stale`'s HERO at other endpoints, or `deadline`.
 async fn fresh_record(discovery: &Discovery, stale: &HeroInfo, deadline: tokio::time::Instant) -> Option<HeroInfo> {
     let mut changes = discovery.subscribe();

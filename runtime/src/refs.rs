@@ -119,22 +119,19 @@ impl Target {
             endpoints: reference.endpoints.clone(),
             ..Default::default()
         };
-        let unreachable = match Target::from_info(info, config.mdns).await {
+        let unreachable = match Target::from_info(info.clone(), config.mdns).await {
             Ok(target) => return Ok(target),
             Err(Error::Unavailable { message }) if config.mdns || !config.peers.is_empty() => message,
             Err(error) => return Err(error),
         };
         // The HERO moved (restarted elsewhere): look it up by name, as `connect` would.
         tracing::debug!(hero = %reference.name, "reference endpoints do not answer ({unreachable}); finding it by name");
-        let found = crate::client::find(&config, realm, &reference.name, REFERENCE_DISCOVERY_TIMEOUT)
-            .await
-            .map_err(|error| match error {
-                Error::DiscoveryTimeout { .. } | Error::HeroNotFound { .. } => Error::unavailable(format!(
-                    "HERO '{}' is gone: its endpoints {:?} do not answer ({unreachable}) and discovery does not know it",
-                    reference.name, reference.endpoints
-                )),
-                other => other,
-            })?;
+        let found = crate::client::find_moved(&config, &info, REFERENCE_DISCOVERY_TIMEOUT).await.ok_or_else(|| {
+            Error::unavailable(format!(
+                "HERO '{}' is gone: its endpoints {:?} do not answer ({unreachable}), and discovery knows it nowhere else",
+                reference.name, reference.endpoints
+            ))
+        })?;
         Target::from_info(found, config.mdns).await
     }
 }
