@@ -121,8 +121,12 @@ fn skeleton_resolve(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
 fn skeleton_export(field: &Field, rt: &TokenStream) -> TokenStream {
     match &field.special {
         Special::None => quote!(),
-        Special::Handle { type_name, .. } => {
-            quote!(let __value = ::core::option::Option::Some(__scope.export(__value, #type_name)?);)
+        Special::Handle { type_name, assoc } => {
+            let repr = repr_method(assoc);
+            quote! {
+                let __repr = __hero.#repr(&__value);
+                let __value = ::core::option::Option::Some(__scope.export(__value, #type_name, __repr)?);
+            }
         }
         Special::StoredMessage { .. } => {
             quote!(let __value = ::core::option::Option::Some(__scope.export_message(&__value)?);)
@@ -131,6 +135,11 @@ fn skeleton_export(field: &Field, rt: &TokenStream) -> TokenStream {
             quote!(let __value = ::core::option::Option::Some(#rt::codegen::hero_ref_for(&__value, #interface));)
         }
     }
+}
+
+/// The skeleton's provided method that describes values of a handle type.
+fn repr_method(assoc: &str) -> syn::Ident {
+    format_ident!("{}_repr", heck::ToSnakeCase::to_snake_case(assoc))
 }
 
 /// A field's type in the stub's signature.
@@ -170,10 +179,10 @@ fn stub_unwrap(field: &Field, value: TokenStream, rt: &TokenStream) -> TokenStre
     let name = field.ident.trim_start_matches("r#");
     match &field.special {
         Special::None => value,
-        Special::Handle { .. } | Special::StoredMessage { .. } => quote!(__session.adopt(#value, #name)?),
+        Special::Handle { .. } | Special::StoredMessage { .. } => quote!(__session.adopt(#value, #name)),
         Special::HeroRef { remote_path, .. } => {
             let ty = path(remote_path);
-            quote!(#rt::codegen::resolve_ref::<#ty>(#value, #name, &self.target.ref_scope()).await?)
+            quote!(#rt::codegen::resolve_ref::<#ty>(#value, #name, &self.target.ref_scope()).await)
         }
     }
 }
@@ -191,6 +200,15 @@ pub(crate) fn generate_interface(
         format_ident!("{}_INTERFACE", heck::ToShoutySnakeCase::to_shouty_snake_case(service.name.as_str()));
     let full_name = &interface.full_name;
     check_stub_names(interface)?;
+    for (assoc, type_name) in &interface.handle_types {
+        let repr = repr_method(assoc).to_string();
+        if let Some(member) = interface.members.iter().find(|m| to_snake(&m.proto_name) == repr) {
+            return Err(format!(
+                "{full_name}: rpc {} clashes with `{repr}`, the skeleton's description of {type_name} handles; rename it",
+                member.proto_name
+            ));
+        }
+    }
     let service_docs = docs(&service.comments.leading);
 
     let mut trait_items: Vec<TokenStream> = interface
@@ -199,9 +217,18 @@ pub(crate) fn generate_interface(
         .map(|(assoc, type_name)| {
             let assoc = ident(assoc);
             let doc = format!(" The value this HERO keeps behind `{type_name}` handles (any `Send + Sync` type).");
+            let repr = repr_method(&assoc.to_string());
+            let repr_doc = format!(
+                " How handles to `{type_name}` describe their value to callers (default: the type name and a number)."
+            );
             quote! {
                 #[doc = #doc]
                 type #assoc: ::core::marker::Send + ::core::marker::Sync + 'static;
+                #[doc = #repr_doc]
+                fn #repr(&self, value: &Self::#assoc) -> ::core::option::Option<::std::string::String> {
+                    let _ = value;
+                    ::core::option::Option::None
+                }
             }
         })
         .collect();
@@ -252,16 +279,17 @@ pub(crate) fn generate_interface(
                 let pack_request =
                     if member.request.is_unit { quote!(()) } else { quote!(#request_ty { #(#arg_idents),* }) };
                 let (wrap_reply, unwrap_reply) = match shape {
-                    ReplyShape::Unit => (quote!(()), quote!(())),
-                    ReplyShape::EmptyMessage => (quote!(#reply_ty {}), quote!(())),
+                    ReplyShape::Unit => (quote!(()), quote!(::core::result::Result::Ok(()))),
+                    ReplyShape::EmptyMessage => (quote!(#reply_ty {}), quote!(::core::result::Result::Ok(()))),
                     ReplyShape::Field { ident } => {
                         let unwrap = match reply_field {
+                            // Already a Result: returned as it is.
                             Some(field) => stub_unwrap(field, quote!(__reply.#ident), &rt),
-                            None => quote!(__reply.#ident),
+                            None => quote!(::core::result::Result::Ok(__reply.#ident)),
                         };
                         (quote!(#reply_ty { #ident: __value }), unwrap)
                     }
-                    ReplyShape::Message => (quote!(__value), quote!(__reply)),
+                    ReplyShape::Message => (quote!(__value), quote!(::core::result::Result::Ok(__reply))),
                 };
                 let bind_value = match member.reply.is_unit || member.reply.fields.is_empty() {
                     true => quote!(let () = __hero.#rust_name(#(#arg_idents),*).await?;),
@@ -304,7 +332,7 @@ pub(crate) fn generate_interface(
                     pub async fn #rust_name(&self, #(#arg_idents: #stub_arg_types),*) -> #rt::Result<#stub_returns> {
                         #(#convert_args)*
                         #bind_reply
-                        ::core::result::Result::Ok(#unwrap_reply)
+                        #unwrap_reply
                     }
                 });
                 member_descriptions.push(quote! {

@@ -303,7 +303,8 @@ impl Target {
         self.session().await?.browse().await
     }
 
-    /// The handle table of the HERO's server, as its registry reports it.
+    /// The handle table of the HERO's server, as its registry reports it: every value the server
+    /// keeps for any of its HEROs and any client, with references per client session.
     pub async fn handle_stats(&self) -> Result<HandleStats> {
         match &*self.route().await {
             Route::Local(local) => Ok(local.handles()?.stats()),
@@ -481,11 +482,12 @@ async fn dial_any(endpoints: &[String]) -> Result<(String, Connection)> {
 }
 
 type SessionSlot = Arc<tokio::sync::Mutex<Option<Arc<ClientSession>>>>;
+type Sessions = Mutex<HashMap<(Option<tokio::runtime::Id>, String), SessionSlot>>;
 
 /// This process's sessions with servers, by runtime (none for in-process) and endpoint: one per
 /// server, so that a handle from one HERO can be passed to another HERO of the same server.
-fn sessions() -> &'static Mutex<HashMap<(Option<tokio::runtime::Id>, String), SessionSlot>> {
-    static SESSIONS: OnceLock<Mutex<HashMap<(Option<tokio::runtime::Id>, String), SessionSlot>>> = OnceLock::new();
+fn sessions() -> &'static Sessions {
+    static SESSIONS: OnceLock<Sessions> = OnceLock::new();
     SESSIONS.get_or_init(Default::default)
 }
 

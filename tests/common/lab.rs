@@ -39,6 +39,10 @@ impl Drop for ChannelSession {
 impl proto::Instrument for TestInstrument {
     type InstrumentSession = ChannelSession;
 
+    fn instrument_session_repr(&self, session: &ChannelSession) -> Option<String> {
+        Some(format!("channel {} session", session.channel))
+    }
+
     async fn open(&self, channel: u32) -> Result<Arc<ChannelSession>> {
         self.live.fetch_add(1, Ordering::SeqCst);
         // Touch every page, so that the ballast is resident and shows in the process's memory.

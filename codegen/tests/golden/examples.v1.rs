@@ -652,12 +652,10 @@ impl NodeRemote {
                 ::core::option::Option::None,
             )
             .await?;
-        ::core::result::Result::Ok(
-            ::heros::codegen::resolve_ref::<
-                NodeRemote,
-            >(__reply.child, "child", &self.target.ref_scope())
-                .await?,
-        )
+        ::heros::codegen::resolve_ref::<
+            NodeRemote,
+        >(__reply.child, "child", &self.target.ref_scope())
+            .await
     }
     /// Appends a child: any HERO implementing Node, in this process or another.
     pub async fn add_child(
@@ -818,6 +816,14 @@ impl ::heros::codegen::prost::Name for ConfigureReply {
 pub trait Instrument: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// The value this HERO keeps behind `examples.InstrumentSession` handles (any `Send + Sync` type).
     type InstrumentSession: ::core::marker::Send + ::core::marker::Sync + 'static;
+    /// How handles to `examples.InstrumentSession` describe their value to callers (default: the type name and a number).
+    fn instrument_session_repr(
+        &self,
+        value: &Self::InstrumentSession,
+    ) -> ::core::option::Option<::std::string::String> {
+        let _ = value;
+        ::core::option::Option::None
+    }
     /// Opens a session on a channel. The session stays here; the caller gets a handle to it.
     fn open(
         &self,
@@ -904,8 +910,10 @@ impl<T: Instrument> ::heros::codegen::HeroService for InstrumentServer<T> {
                             move |__request: OpenRequest| async move {
                                 let OpenRequest { channel } = __request;
                                 let __value = __hero.open(channel).await?;
+                                let __repr = __hero.instrument_session_repr(&__value);
                                 let __value = ::core::option::Option::Some(
-                                    __scope.export(__value, "examples.InstrumentSession")?,
+                                    __scope
+                                        .export(__value, "examples.InstrumentSession", __repr)?,
                                 );
                                 ::core::result::Result::Ok(OpenReply { session: __value })
                             },
@@ -992,7 +1000,7 @@ impl InstrumentRemote {
                 ::core::option::Option::None,
             )
             .await?;
-        ::core::result::Result::Ok(__session.adopt(__reply.session, "session")?)
+        __session.adopt(__reply.session, "session")
     }
     /// Reads the channel of an open session.
     pub async fn read(&self, session: &::heros::Handle) -> ::heros::Result<f64> {

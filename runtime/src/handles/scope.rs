@@ -37,9 +37,15 @@ impl HandleScope {
         SessionId::parse(text)
     }
 
-    /// Keeps `value` for the caller and returns its handle, typed `type_name`.
-    pub fn export<T: Send + Sync + 'static>(&self, value: Arc<T>, type_name: &str) -> Result<proto::Handle> {
-        self.table.export(self.session()?, value, type_name, None)
+    /// Keeps `value` for the caller and returns its handle, typed `type_name` and described by
+    /// `repr` (default: the type name and the entry's number).
+    pub fn export<T: Send + Sync + 'static>(
+        &self,
+        value: Arc<T>,
+        type_name: &str,
+        repr: Option<String>,
+    ) -> Result<proto::Handle> {
+        self.table.export(self.session()?, value, type_name, repr)
     }
 
     /// The value behind the handle passed as `argument`, which must be a `type_name` held by the
