@@ -361,3 +361,54 @@ fn a_proto_without_package_is_generated_too() {
     assert_eq!(files.len(), 1, "{:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
     assert!(files[0].1.contains("pub trait Bare"), "{}", files[0].1);
 }
+
+/// Like [`generate_err`], with `heros/v1/core.proto` imported for handles and references.
+fn generate_err_with_core(test: &str, service: &str, messages: &str) -> Error {
+    let messages = messages.to_owned();
+    let service = service.to_owned();
+    let dir = ProtoDir::new(test);
+    let proto = dir.write(
+        "t/v1/svc.proto",
+        &format!(
+            "syntax = \"proto3\";\npackage t.v1;\nimport \"heros/v1/options.proto\";\nimport \"heros/v1/core.proto\";\n\n\
+             service Svc {{\n{service}\n}}\n\n{messages}\n"
+        ),
+    );
+    match dir.generate(&proto) {
+        Ok(files) => panic!("{test}: expected an error, got {} generated file(s)", files.len()),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_reference_must_name_an_interface_of_the_schema() {
+    let error = generate_err_with_core(
+        "ref_unknown_interface",
+        "  rpc Peer(PeerRequest) returns (PeerRequest);",
+        "message PeerRequest { heros.v1.HeroRef peer = 1 [(heros.v1.hero_ref).interface = \"t.v1.Nowhere\"]; }",
+    );
+    assert!(matches!(error, Error::Schema(_)), "{error:?}");
+    assert_mentions(&error, &["rpc t.v1.Svc.Peer", "field 'peer'", "t.v1.Nowhere", "not in the schema"]);
+}
+
+#[test]
+fn handle_types_must_not_share_an_associated_type() {
+    let error = generate_err_with_core(
+        "handle_assoc_clash",
+        "  rpc A(HoldsA) returns (HoldsB);",
+        "message HoldsA { heros.v1.Handle a = 1 [(heros.v1.handle).type_name = \"lab.Session\"]; }\n\
+         message HoldsB { heros.v1.Handle b = 1 [(heros.v1.handle).type_name = \"other.Session\"]; }",
+    );
+    assert!(matches!(error, Error::Schema(_)), "{error:?}");
+    assert_mentions(&error, &["lab.Session", "other.Session", "`Session`"]);
+}
+
+#[test]
+fn an_rpc_must_not_take_the_name_of_a_handle_description() {
+    let error = generate_err_with_core(
+        "handle_repr_clash",
+        "  rpc Open(Opened) returns (Opened);\n  rpc SessionRepr(Opened) returns (Opened);",
+        "message Opened { heros.v1.Handle s = 1 [(heros.v1.handle).type_name = \"lab.Session\"]; }",
+    );
+    assert_mentions(&error, &["rpc SessionRepr", "session_repr", "lab.Session"]);
+}
