@@ -45,11 +45,21 @@ impl Drop for ProtoDir {
 /// Generates `service` (the body of `service Svc { .. }`) with `messages` in package `t.v1`,
 /// expecting an error.
 fn generate_err(test: &str, service: &str, messages: &str) -> Error {
+    generate_err_importing(test, &[], service, messages)
+}
+
+/// Like [`generate_err`], with `heros/v1/core.proto` imported for handles and references.
+fn generate_err_with_core(test: &str, service: &str, messages: &str) -> Error {
+    generate_err_importing(test, &["heros/v1/core.proto"], service, messages)
+}
+
+fn generate_err_importing(test: &str, imports: &[&str], service: &str, messages: &str) -> Error {
     let dir = ProtoDir::new(test);
+    let imports: String = imports.iter().map(|i| format!("import \"{i}\";\n")).collect();
     let proto = dir.write(
         "t/v1/svc.proto",
         &format!(
-            "syntax = \"proto3\";\npackage t.v1;\nimport \"heros/v1/options.proto\";\n\n\
+            "syntax = \"proto3\";\npackage t.v1;\nimport \"heros/v1/options.proto\";\n{imports}\n\
              service Svc {{\n{service}\n}}\n\n{messages}\n"
         ),
     );
@@ -360,24 +370,6 @@ fn a_proto_without_package_is_generated_too() {
     let files = dir.generate(&proto).unwrap();
     assert_eq!(files.len(), 1, "{:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
     assert!(files[0].1.contains("pub trait Bare"), "{}", files[0].1);
-}
-
-/// Like [`generate_err`], with `heros/v1/core.proto` imported for handles and references.
-fn generate_err_with_core(test: &str, service: &str, messages: &str) -> Error {
-    let messages = messages.to_owned();
-    let service = service.to_owned();
-    let dir = ProtoDir::new(test);
-    let proto = dir.write(
-        "t/v1/svc.proto",
-        &format!(
-            "syntax = \"proto3\";\npackage t.v1;\nimport \"heros/v1/options.proto\";\nimport \"heros/v1/core.proto\";\n\n\
-             service Svc {{\n{service}\n}}\n\n{messages}\n"
-        ),
-    );
-    match dir.generate(&proto) {
-        Ok(files) => panic!("{test}: expected an error, got {} generated file(s)", files.len()),
-        Err(e) => e,
-    }
 }
 
 #[test]
