@@ -322,17 +322,24 @@ async fn a_held_session_ends_with_its_stream_and_renew_keeps_a_leased_one() {
     drop(hold);
     table_reaches(&server, 0).await;
 
-    // Renewing keeps a leased session alive past its lease.
+    // Renewing restarts the lease (on a server with a lease long enough that a slow machine
+    // cannot let it run out between the steps).
+    let server = Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).lease(Duration::from_secs(5));
+    let server = server.start().await.unwrap();
+    let _hero = share_instrument(&server, TestInstrument::new(0)).await;
     let leased = RawClient::open(&server, 0).await;
     leased.open_channel(&server, 1).await.unwrap();
-    for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        SessionsClient::new(leased.channel.clone())
-            .renew(heros::proto::SessionRequest { id: leased.session.clone() })
-            .await
-            .unwrap();
-    }
-    assert_eq!(server.handle_stats().entries, 1, "renewed for 600 ms with a 300 ms lease");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.handle_stats().sessions[0].expires_in_ms;
+    assert!(before <= 4700, "the lease runs while idle: {before} ms left");
+    let renewed = SessionsClient::new(leased.channel.clone())
+        .renew(heros::proto::SessionRequest { id: leased.session.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(renewed.lease_ms, 5000);
+    let after = server.handle_stats().sessions[0].expires_in_ms;
+    assert!(after > before + 200, "renewed: {before} ms left before, {after} ms after");
     SessionsClient::new(leased.channel.clone())
         .close(heros::proto::SessionRequest { id: leased.session.clone() })
         .await
