@@ -17,14 +17,12 @@ mod proto {
     heros::include_proto!("examples.v1");
 }
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+#[path = "support/second_process.rs"]
+mod second_process;
+
 use std::sync::{Arc, Mutex};
 
 use proto::{Listener, ListenerRemote, ListenerServer, Notifier, NotifierRemote, NotifierServer};
-
-/// Set in the environment of the second process.
-const NOTIFIER_PROCESS: &str = "CALLBACKS_NOTIFIER";
 
 /// The client's listener: keeps the notices it is sent.
 #[derive(Default)]
@@ -84,46 +82,6 @@ async fn listen() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves when stdin reaches its end: the first process stops the notifier by closing the pipe
-/// (which also happens when it dies, so the notifier never outlives it).
-async fn stdin_closed() {
-    let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
-}
-
 fn main() -> anyhow::Result<()> {
-    let notifier_process = std::env::var_os(NOTIFIER_PROCESS).is_some();
-    // Before any thread exists, so that the runtime's threads and the notifier inherit it.
-    if !notifier_process && std::env::var("HEROS_NETNS").as_deref() != Ok("host") {
-        heros::netns::enter_private_network()
-            .map_err(|e| anyhow::anyhow!("{e}\n(run as root, or set HEROS_NETNS=host to use the real network)"))?;
-        println!("callbacks: in a private network namespace (only lo, multicast stays here)");
-    }
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("HEROS_LOG")).init();
-    let runtime = tokio::runtime::Runtime::new()?;
-    if notifier_process {
-        return runtime.block_on(serve_notifier(stdin_closed()));
-    }
-
-    let mut notifier = Command::new(std::env::current_exe()?)
-        .env(NOTIFIER_PROCESS, "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut output = BufReader::new(notifier.stdout.take().expect("piped"));
-    let mut ready = String::new();
-    output.read_line(&mut ready)?;
-    if ready.is_empty() {
-        anyhow::bail!("the notifier process ended before it was ready: {:?}", notifier.wait()?);
-    }
-    print!("[notifier process] {ready}");
-    // Shows at once what the notifier prints while it calls back.
-    let echo = std::thread::spawn(move || {
-        output.lines().map_while(Result::ok).for_each(|l| println!("[notifier process] {l}"))
-    });
-
-    let result = runtime.block_on(listen());
-    drop(notifier.stdin.take());
-    notifier.wait()?;
-    let _ = echo.join();
-    result
+    second_process::run("callbacks", "notifier", serve_notifier, listen)
 }

@@ -18,16 +18,14 @@ mod proto {
     heros::include_proto!("examples.v1");
 }
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+#[path = "support/second_process.rs"]
+mod second_process;
+
 use std::sync::Mutex;
 
 use heros::proto::HeroRef;
 use heros::{AsHeroRef, Attribute, LocalHero};
 use proto::{Node, NodeRemote, NodeServer};
-
-/// Set in the environment of the second process.
-const TREE_PROCESS: &str = "NESTED_HEROS_TREE";
 
 /// One node: its value, and references to its children, which may live in any process.
 struct TreeNode {
@@ -148,45 +146,6 @@ async fn explore() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves when stdin reaches its end: the first process stops the tree by closing the pipe
-/// (which also happens when it dies, so the tree never outlives it).
-async fn stdin_closed() {
-    let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
-}
-
 fn main() -> anyhow::Result<()> {
-    let tree_process = std::env::var_os(TREE_PROCESS).is_some();
-    // Before any thread exists, so that the runtime's threads and the tree process inherit it.
-    if !tree_process && std::env::var("HEROS_NETNS").as_deref() != Ok("host") {
-        heros::netns::enter_private_network()
-            .map_err(|e| anyhow::anyhow!("{e}\n(run as root, or set HEROS_NETNS=host to use the real network)"))?;
-        println!("nested_heros: in a private network namespace (only lo, multicast stays here)");
-    }
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("HEROS_LOG")).init();
-    let runtime = tokio::runtime::Runtime::new()?;
-    if tree_process {
-        return runtime.block_on(serve_tree(stdin_closed()));
-    }
-
-    let mut tree = Command::new(std::env::current_exe()?)
-        .env(TREE_PROCESS, "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut output = BufReader::new(tree.stdout.take().expect("piped"));
-    let mut ready = String::new();
-    output.read_line(&mut ready)?;
-    if ready.is_empty() {
-        anyhow::bail!("the tree process ended before it was ready: {:?}", tree.wait()?);
-    }
-    print!("[tree process] {ready}");
-    // What the tree prints while this process calls it (the root reading the guest) shows at once.
-    let echo =
-        std::thread::spawn(move || output.lines().map_while(Result::ok).for_each(|l| println!("[tree process] {l}")));
-
-    let result = runtime.block_on(explore());
-    drop(tree.stdin.take());
-    tree.wait()?;
-    let _ = echo.join();
-    result
+    second_process::run("nested_heros", "tree", serve_tree, explore)
 }

@@ -17,15 +17,14 @@ mod proto {
     heros::include_proto!("examples.v1");
 }
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+#[path = "support/second_process.rs"]
+mod second_process;
+
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use proto::{Instrument, InstrumentRemote, InstrumentServer, Settings};
-
-/// Set in the environment of the second process.
-const INSTRUMENT_PROCESS: &str = "UNSERIALIZABLE_INSTRUMENT";
 
 /// An open session: a channel, its gain, and the log file every reading goes to. An open file is
 /// a descriptor of this process and means nothing anywhere else, so the session cannot be sent.
@@ -127,46 +126,6 @@ async fn use_instrument() -> anyhow::Result<()> {
     }
 }
 
-/// Resolves when stdin reaches its end: the first process stops the instrument by closing the
-/// pipe (which also happens when it dies, so the instrument never outlives it).
-async fn stdin_closed() {
-    let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
-}
-
 fn main() -> anyhow::Result<()> {
-    let instrument_process = std::env::var_os(INSTRUMENT_PROCESS).is_some();
-    // Before any thread exists, so that the runtime's threads and the instrument inherit it.
-    if !instrument_process && std::env::var("HEROS_NETNS").as_deref() != Ok("host") {
-        heros::netns::enter_private_network()
-            .map_err(|e| anyhow::anyhow!("{e}\n(run as root, or set HEROS_NETNS=host to use the real network)"))?;
-        println!("unserializable: in a private network namespace (only lo, multicast stays here)");
-    }
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("HEROS_LOG")).init();
-    let runtime = tokio::runtime::Runtime::new()?;
-    if instrument_process {
-        return runtime.block_on(serve_instrument(stdin_closed()));
-    }
-
-    let mut server = Command::new(std::env::current_exe()?)
-        .env(INSTRUMENT_PROCESS, "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut output = BufReader::new(server.stdout.take().expect("piped"));
-    let mut ready = String::new();
-    output.read_line(&mut ready)?;
-    if ready.is_empty() {
-        anyhow::bail!("the instrument process ended before it was ready: {:?}", server.wait()?);
-    }
-    print!("[instrument process] {ready}");
-    // Shows at once what the instrument prints meanwhile (sessions closing on release).
-    let echo = std::thread::spawn(move || {
-        output.lines().map_while(Result::ok).for_each(|l| println!("[instrument process] {l}"))
-    });
-
-    let result = runtime.block_on(use_instrument());
-    drop(server.stdin.take());
-    server.wait()?;
-    let _ = echo.join();
-    result
+    second_process::run("unserializable", "instrument", serve_instrument, use_instrument)
 }

@@ -1,9 +1,17 @@
-//! The README's main demo, run as a user runs it: `quickstart` moves into its own private network
-//! namespace, starts the HERO process and calls it by name over mDNS.
+//! The examples, run as a user runs them: each moves into its own private network namespace,
+//! starts its second process and calls it by name over mDNS. `quickstart` is the README's main
+//! demo; the two-process examples of issue #4 (nested HEROs, handles, callbacks) must end by
+//! themselves, printing the values that only the working feature produces.
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
+/// Longer than any example needs (about 2 s each), short enough to catch one that hangs.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The executable of example `name`, built first if this test run has not built it.
 fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
     let exe = std::env::current_exe().unwrap();
@@ -14,6 +22,55 @@ fn example(name: &str) -> PathBuf {
         assert!(status.success(), "building example {name}");
     }
     path
+}
+
+/// Runs example `name` and returns its stdout, after checking that it ended by itself within
+/// [`DEADLINE`] and succeeded; `None` when it cannot make a network namespace (not root).
+fn run(name: &str) -> Option<String> {
+    let mut child = Command::new(example(name))
+        .env_remove("HEROS_NETNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > DEADLINE {
+            // Its second process ends too: its stdin, a pipe from this one, closes.
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    if stderr.contains("cannot create a private network namespace") {
+        println!("skipping: {stderr}");
+        return None;
+    }
+    let status =
+        status.unwrap_or_else(|| panic!("{name} still ran after {DEADLINE:?}; stdout:\n{stdout}\nstderr:\n{stderr}"));
+    assert!(status.success(), "{name}: {status}; stdout:\n{stdout}\nstderr:\n{stderr}");
+    Some(stdout)
+}
+
+fn assert_lines(stdout: &str, expected: &[&str]) {
+    for line in expected {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
 }
 
 #[test]
@@ -36,4 +93,71 @@ fn quickstart_runs_both_sides_of_the_usage_guide() {
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
+}
+
+#[test]
+fn nested_heros_walks_a_tree_in_another_process_and_grafts_a_node_onto_it() {
+    let Some(stdout) = run("nested_heros") else { return };
+    assert_lines(
+        &stdout,
+        &[
+            "[tree process] READY: 7 node HEROs, the root at heros://",
+            // Two references resolved in a row: the grandchild's value comes from the other process.
+            "root.child(0).child(1) is 'root-0-1', value 101\n",
+            // The walk reaches every node by `child(i)` only.
+            "  root = 1\n",
+            "          root-1-1 = 111\n",
+            // The root, in the tree process, called the guest in this process through the reference.
+            "[tree process] 'root' was given 'guest' and read its value through the reference: 42\n",
+            "root.add_child(&guest) -> root has 3 children\n",
+            // The reference made the round trip and resolves to the guest served here.
+            "root.child(2) is 'guest', value 43 after set_value(43) through it\n",
+            "      guest = 43  (served by this process)\n",
+            "[tree process] the tree has left",
+        ],
+    );
+}
+
+#[test]
+fn unserializable_sessions_are_used_by_handle_and_released_when_dropped() {
+    let Some(stdout) = run("unserializable") else { return };
+    assert_lines(
+        &stdout,
+        &[
+            "handle table at first: 0 entries, 0 references",
+            "open -> handle examples.InstrumentSession 'examples.InstrumentSession #",
+            // Each handle reaches its own session: channels 1 and 2 read differently.
+            "read(first) = 1.100, read(second) = 1.200\n",
+            "store(Settings) -> handle examples.v1.Settings 'examples.v1.Settings (",
+            // The stored settings reached the session behind the handle.
+            "configure(first, settings) -> channel 1: gain 10 ('calibrated')\n",
+            "read(first) = 11.000 after configure\n",
+            "handle table with two sessions and the settings: 3 entries, 3 references",
+            // Dropping the handles released the sessions on the instrument's side.
+            "[instrument process] session on channel 1 closed",
+            "[instrument process] session on channel 2 closed",
+            "ms after dropping the handles: 0 entries, 0 references",
+            "[instrument process] 'instrument' has left",
+        ],
+    );
+}
+
+#[test]
+fn callbacks_reach_the_clients_own_listener() {
+    let Some(stdout) = run("callbacks") else { return };
+    assert_lines(
+        &stdout,
+        &[
+            "(not advertised)",
+            "[notifier process] notifier: calling back 'listener' at http://",
+            // Printed by this process's listener, called from the notifier's process.
+            "listener: notice 1: T minus 3\n",
+            "listener: notice 2: T minus 2\n",
+            "listener: notice 3: T minus 1\n",
+            "countdown(&listener, 3) -> 3 delivered\n",
+            // In order: each notice was answered before the next was sent.
+            r#"notices received: [(1, "T minus 3"), (2, "T minus 2"), (3, "T minus 1")]"#,
+            "[notifier process] 'notifier' has left",
+        ],
+    );
 }
