@@ -1,22 +1,34 @@
 //! The benchmark HERO and the server process that hosts it next to the baselines.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use heros::Attribute;
+use heros::{AsHeroRef, Attribute};
 
 use crate::proto::{Bench, BenchServer};
 
 /// Implements `bench.v1.Bench` with no work beyond what each method says.
 pub(crate) struct BenchHero {
     counter: Attribute<i64>,
+    /// What `Child` returns: the second HERO of the server process, if there is one.
+    child: Option<heros::proto::HeroRef>,
 }
 
 impl BenchHero {
     pub(crate) fn server() -> BenchServer<BenchHero> {
-        BenchServer::new(BenchHero { counter: Attribute::new(0) })
+        BenchServer::new(BenchHero { counter: Attribute::new(0), child: None })
+    }
+
+    /// A benchmark HERO whose `Child` returns a reference to `child`.
+    fn with_child(child: &impl AsHeroRef) -> BenchServer<BenchHero> {
+        BenchServer::new(BenchHero { counter: Attribute::new(0), child: Some(child.hero_ref()) })
     }
 }
 
 impl Bench for BenchHero {
+    /// The smallest value a handle can keep.
+    type Thing = u64;
+
     async fn add(&self, a: f64, b: f64) -> heros::Result<f64> {
         Ok(a + b)
     }
@@ -28,17 +40,70 @@ impl Bench for BenchHero {
     fn counter(&self) -> &Attribute<i64> {
         &self.counter
     }
+
+    async fn open(&self, value: u64) -> heros::Result<Arc<u64>> {
+        Ok(Arc::new(value))
+    }
+
+    async fn read(&self, thing: Arc<u64>) -> heros::Result<u64> {
+        Ok(*thing)
+    }
+
+    async fn child(&self) -> heros::Result<heros::proto::HeroRef> {
+        self.child.clone().ok_or_else(|| heros::Error::invalid_argument("this benchmark HERO has no child"))
+    }
+
+    async fn footprint(&self) -> heros::Result<u64> {
+        trim_heap();
+        resident_bytes().map_err(|error| heros::Error::failed("RSS", format!("reading /proc/self/status: {error}")))
+    }
+}
+
+/// Gives freed heap pages back to the kernel, so that RSS shows what is really in use.
+#[allow(unsafe_code)] // one libc call without preconditions
+fn trim_heap() {
+    // SAFETY: malloc_trim takes no pointers; it only walks the allocator's own free lists (under
+    // the allocator's locks), which is sound at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// This process's resident memory (VmRSS), in bytes.
+fn resident_bytes() -> std::io::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| std::io::Error::other("no VmRSS line in kB"))
 }
 
 /// The server process: the floor, raw tonic and the HERO side by side, in one process and one
-/// runtime, so that the baselines and the HERO meet the same scheduler. Prints one line with
-/// their addresses, then serves until its stdin closes.
+/// runtime, so that the baselines and the HERO meet the same scheduler. A second benchmark HERO,
+/// `bench-child`, is what the first one's `Child` refers to. Prints one line with their
+/// addresses, then serves until its stdin closes.
 pub(crate) async fn serve_all() -> anyhow::Result<()> {
     let floor = crate::floor::serve()?;
     let raw = crate::raw::serve().await?;
     let server = heros::Server::builder().bind("127.0.0.1:0".parse()?).mdns(false).start().await?;
-    let hero = server.share(heros::Hero::new("bench").interface(BenchHero::server())).await?;
+    let child = server.share(heros::Hero::new("bench-child").interface(BenchHero::server())).await?;
+    let hero = server.share(heros::Hero::new("bench").interface(BenchHero::with_child(&child))).await?;
     println!("READY floor={floor} tonic={raw} hero={}", hero.url());
+    crate::roles::wait_for_stdin_to_close().await;
+    hero.shutdown().await;
+    child.shutdown().await;
+    Ok(())
+}
+
+/// A server process with one benchmark HERO and nothing else, for the handle table's memory:
+/// no payloads have passed through it, so its RSS grows with what the table holds.
+pub(crate) async fn serve_table() -> anyhow::Result<()> {
+    let server = heros::Server::builder().bind("127.0.0.1:0".parse()?).mdns(false).start().await?;
+    let hero = server.share(heros::Hero::new("bench-table").interface(BenchHero::server())).await?;
+    println!("READY hero={}", hero.url());
     crate::roles::wait_for_stdin_to_close().await;
     hero.shutdown().await;
     Ok(())

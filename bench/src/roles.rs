@@ -25,6 +25,7 @@ pub(crate) fn run_role_if_child() -> Option<anyhow::Result<()>> {
     Some(runtime.block_on(async move {
         match role.as_str() {
             "server" => crate::hero::serve_all().await,
+            "table-server" => crate::hero::serve_table().await,
             "discovery-hero" => crate::discovery::hero_role(&args.next().context("HERO name")?).await,
             "discovery-client" => crate::discovery::client_role(&args.next().context("HERO name")?).await,
             other => bail!("unknown {ROLE_VARIABLE} '{other}'"),

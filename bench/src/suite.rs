@@ -27,6 +27,8 @@ struct Plan {
     /// Echoes per payload size.
     echoes: [(usize, usize); 4],
     discovery_rounds: usize,
+    /// Handles the client holds at once while the server's memory is measured.
+    table_entries: usize,
 }
 
 const KIB: usize = 1024;
@@ -42,6 +44,7 @@ impl Plan {
                 in_flight_rounds: 1,
                 echoes: [(KIB, 3), (MIB, 2), (16 * MIB, 1), (64 * MIB, 1)],
                 discovery_rounds: 1,
+                table_entries: 2_000,
             },
             Size::Quick => Plan {
                 rounds: 8,
@@ -50,6 +53,7 @@ impl Plan {
                 in_flight_rounds: 3,
                 echoes: [(KIB, 300), (MIB, 20), (16 * MIB, 5), (64 * MIB, 3)],
                 discovery_rounds: 1,
+                table_entries: 20_000,
             },
             Size::Full => Plan {
                 rounds: 20,
@@ -58,6 +62,7 @@ impl Plan {
                 in_flight_rounds: 3,
                 echoes: [(KIB, 2000), (MIB, 60), (16 * MIB, 15), (64 * MIB, 5)],
                 discovery_rounds: 5,
+                table_entries: 100_000,
             },
         }
     }
@@ -70,7 +75,7 @@ struct Progress {
 }
 
 impl Progress {
-    const STEPS: usize = 7;
+    const STEPS: usize = 9;
 
     fn next(&mut self, what: &str) {
         self.step += 1;
@@ -131,6 +136,13 @@ pub(crate) async fn run(
     progress.next("echo 1 KiB, 1 MiB, 16 MiB, 64 MiB");
     echo(&clients, &plan, &mut report).await?;
 
+    progress.next("handles: open + pass back + release against 2 calls; bytes per table entry (own server)");
+    handle_cycles(&clients, &plan, &mut report).await?;
+    table_footprint(&plan, &mut report).await?;
+
+    progress.next("nested calls: through a stub from a reference, and child() + resolve + call");
+    nested(&clients, &plan, &mut report).await?;
+
     progress.next("same-process call");
     same_process(call_p50, &plan, &mut report).await?;
     server.stop().await?;
@@ -160,7 +172,7 @@ pub(crate) async fn run(
     progress.next("Python HEROS");
     python_side(options, python, &mut report).await;
     report.set("events_per_s", None);
-    report.notes.push("events, handles and nested calls are not measured yet (issues #4 and #5)".into());
+    report.notes.push("events are not measured yet (issue #5)".into());
     Ok(report)
 }
 
@@ -308,6 +320,191 @@ async fn echo(clients: &Clients, plan: &Plan, report: &mut Report) -> anyhow::Re
             report.target("16 MiB echo vs raw tonic (Vec<u8>)", Some(hero / tonic), 2.0, Better::Higher);
         }
     }
+    Ok(())
+}
+
+/// One handle's life: the server keeps a value and returns a handle (`Open`), the handle is
+/// passed back (`Read`), and the last clone drops (a release, sent in the background).
+async fn handle_cycle(hero: &BenchRemote, value: u64) -> anyhow::Result<()> {
+    let thing = hero.open(value).await?;
+    anyhow::ensure!(hero.read(&thing).await? == value, "a handle came back to another value");
+    drop(thing);
+    Ok(())
+}
+
+/// Waits until the server's handle table is empty: releases leave in the background, so a loop
+/// of handles is only done when they have all arrived.
+async fn table_empty(hero: &BenchRemote) -> anyhow::Result<()> {
+    let wait = async {
+        while hero.target().handle_stats().await?.entries > 0 {
+            tokio::task::yield_now().await;
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .context("the server's handle table did not empty within 30 s of the last release")?
+}
+
+/// Handle cycles per second (open, pass back, release, and the wait until the table is empty
+/// again), in blocks alternating with blocks of twice as many plain `Add` calls.
+async fn handle_cycles(clients: &Clients, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let hero = &clients.hero;
+    // Warm up; the first handle call also opens this process's session with the server.
+    for value in 0..plan.block as u64 {
+        handle_cycle(hero, value).await?;
+    }
+    table_empty(hero).await?;
+    let (mut cycles, mut pairs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..plan.rounds {
+        let started = Instant::now();
+        for value in 0..plan.block as u64 {
+            handle_cycle(hero, value).await?;
+        }
+        table_empty(hero).await?;
+        let cycle_time = started.elapsed();
+        let started = Instant::now();
+        for _ in 0..2 * plan.block {
+            assert_eq!(hero.add(1.0, 2.0).await?, 3.0);
+        }
+        let pair_time = started.elapsed();
+        cycles.push(plan.block as f64 / cycle_time.as_secs_f64());
+        pairs.push(plan.block as f64 / pair_time.as_secs_f64());
+        ratios.push(cycle_time.as_secs_f64() / pair_time.as_secs_f64());
+    }
+    let (cycles, pairs, ratio) = (median(&cycles), median(&pairs), median(&ratios));
+    report.row(Row {
+        figure: format!("handle open + pass back + release ({ratio:.2}x 2 calls)"),
+        unit: "cycles/s",
+        hero: cycles,
+        tonic: None,
+        floor: None,
+        better: Better::Higher,
+    });
+    report.row(Row {
+        figure: "2 plain calls, the same blocks".into(),
+        unit: "cycles/s",
+        hero: pairs,
+        tonic: None,
+        floor: None,
+        better: Better::Higher,
+    });
+    report.set("handle_cycles_per_s", cycles);
+    report.set("handle_two_calls_per_s", pairs);
+    report.set("handle_cycle_vs_two_calls", ratio);
+    Ok(())
+}
+
+/// Opens `count` handles, 32 calls in flight, and returns them all.
+async fn hold_handles(hero: &BenchRemote, count: usize) -> anyhow::Result<Vec<heros::Handle>> {
+    const IN_FLIGHT: usize = 32;
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|worker| {
+            let (stub, share) = (hero.clone(), (count + IN_FLIGHT - 1 - worker) / IN_FLIGHT);
+            tokio::spawn(async move {
+                let mut held = Vec::with_capacity(share);
+                for value in 0..share as u64 {
+                    held.push(stub.open(value).await?);
+                }
+                Ok::<_, heros::Error>(held)
+            })
+        })
+        .collect();
+    let mut handles = Vec::with_capacity(count);
+    for worker in workers {
+        handles.extend(worker.await??);
+    }
+    Ok(handles)
+}
+
+/// The server's resident memory per handle table entry: its RSS (after `malloc_trim`) before
+/// and while this process holds `table_entries` handles to a `u64` each. Measured on a server
+/// process of its own: the main one has moved large payloads, after which glibc keeps freed
+/// memory resident (raised trim thresholds, arena tops `malloc_trim` does not give back) and
+/// new entries would fill it unseen.
+async fn table_footprint(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let mut server = ChildProcess::start("table-server", &[])?;
+    let ready = server.line().await?;
+    let hero = BenchRemote::connect(field(&ready, "hero")?).await.context("connecting to the table HERO")?;
+    // Warm up the connection, the session and the allocator's arenas, with few entries at once.
+    for _ in 0..4 {
+        drop(hold_handles(&hero, 256).await?);
+        table_empty(&hero).await?;
+    }
+    let before = hero.footprint().await?;
+    let handles = hold_handles(&hero, plan.table_entries).await?;
+    let entries = hero.target().handle_stats().await?.entries;
+    anyhow::ensure!(
+        entries == plan.table_entries as u64,
+        "the table holds {entries} entries, not {}",
+        plan.table_entries
+    );
+    let after = hero.footprint().await?;
+    drop(handles);
+    table_empty(&hero).await?;
+    drop(hero);
+    server.stop().await?;
+    let per_entry = (after as f64 - before as f64) / plan.table_entries as f64;
+    report.row(Row {
+        figure: format!("server memory per handle ({}k held)", plan.table_entries / 1000),
+        unit: "bytes",
+        hero: per_entry,
+        tonic: None,
+        floor: None,
+        better: Better::Lower,
+    });
+    report.set("handle_entry_bytes", per_entry);
+    Ok(())
+}
+
+/// Calls to a HERO reached through a reference that another HERO returned: through a stub
+/// resolved once, and with `child()` and the resolution every time; both against plain calls
+/// on the root HERO, in alternating blocks.
+async fn nested(clients: &Clients, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let root = &clients.hero;
+    let child = root.child().await?;
+    anyhow::ensure!(child.target().name() == "bench-child", "Child returned '{}'", child.target().name());
+    let [mut plain, mut nested, mut full] = std::array::from_fn(|_| Latencies::default());
+    let add = |stub: &BenchRemote| {
+        let stub = stub.clone();
+        async move { assert_eq!(stub.add(1.0, 2.0).await.expect("HERO add"), 3.0) }
+    };
+    let resolve_and_add = || async {
+        let child = root.child().await.expect("HERO child");
+        assert_eq!(child.add(1.0, 2.0).await.expect("nested add"), 3.0);
+    };
+    // Warm up.
+    for _ in 0..plan.block / 2 {
+        add(&child).await;
+        resolve_and_add().await;
+    }
+    for _ in 0..plan.rounds {
+        plain.take(plan.block, || add(root)).await;
+        nested.take(plan.block, || add(&child)).await;
+        full.take(plan.block / 2, resolve_and_add).await;
+    }
+    let (plain, nested, full) = (plain.p50_us(), nested.p50_us(), full.p50_us());
+    report.row(Row {
+        figure: format!("nested call p50 ({:.2}x plain call)", nested / plain),
+        unit: "µs",
+        hero: nested,
+        tonic: None,
+        floor: None,
+        better: Better::Lower,
+    });
+    report.row(Row {
+        figure: format!("child() + resolve + call p50 ({:.2}x plain call)", full / plain),
+        unit: "µs",
+        hero: full,
+        tonic: None,
+        floor: None,
+        better: Better::Lower,
+    });
+    report.set("nested_plain_p50_us", plain);
+    report.set("nested_call_p50_us", nested);
+    report.set("nested_vs_plain", nested / plain);
+    report.set("nested_resolve_and_call_p50_us", full);
+    report.set("nested_resolve_and_call_vs_plain", full / plain);
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The keys BENCHMARKS.md and issue #3 promise, each a number after a smoke run.
+/// The keys BENCHMARKS.md and issues #3 and #4 promise, each a number after a smoke run.
 const NUMBERS: &[&str] = &[
     "call_p50_us",
     "tonic_p50_us",
@@ -22,6 +22,15 @@ const NUMBERS: &[&str] = &[
     "echo16m_mbps",
     "echo16m_vs_tonic",
     "echo64m_mbps",
+    "handle_cycles_per_s",
+    "handle_two_calls_per_s",
+    "handle_cycle_vs_two_calls",
+    "handle_entry_bytes",
+    "nested_plain_p50_us",
+    "nested_call_p50_us",
+    "nested_vs_plain",
+    "nested_resolve_and_call_p50_us",
+    "nested_resolve_and_call_vs_plain",
     "local_call_p50_us",
     "loopback_vs_local",
     "discovery_first_call_ms",
@@ -43,7 +52,7 @@ fn the_smallest_run_measures_every_figure() {
         .expect("heros-bench starts");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "heros-bench failed: {stderr}");
-    assert!(stderr.contains("[7/7]"), "progress is shown on stderr: {stderr}");
+    assert!(stderr.contains("[9/9]"), "progress is shown on stderr: {stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
     for key in NUMBERS {
         let value = &report[key];
