@@ -205,12 +205,16 @@ impl StubSession {
     }
 }
 
-/// Sends releases as they come, merging those that queued up meanwhile into one call.
+/// How long releases gather before they go out together.
+const RELEASE_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Sends releases in batches: one call per [`RELEASE_BATCH_WINDOW`] at most.
 async fn release_in_batches(connection: Connection, session: HeaderValue, mut pending: mpsc::UnboundedReceiver<Bytes>) {
     let mut handles = HandlesClient::with_origin(connection.clone(), connection.origin());
     while let Some(first) = pending.recv().await {
-        // Drops come in bursts (a Vec of handles going out of scope): let the burst queue up.
-        tokio::task::yield_now().await;
+        // Gather what drops in the next moment (a loop dropping one handle per call, or a Vec
+        // going out of scope) into one call: releases are not urgent, calls are.
+        tokio::time::sleep(RELEASE_BATCH_WINDOW).await;
         let mut counts: HashMap<Bytes, u32> = HashMap::from([(first, 1)]);
         while let Ok(next) = pending.try_recv() {
             *counts.entry(next).or_insert(0) += 1;

@@ -8,6 +8,7 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -68,6 +69,9 @@ const ID_LEN: usize = 32;
 pub(crate) struct HandleTable {
     /// Random per server run: a handle from another server or an earlier run is told apart.
     instance: [u8; 8],
+    /// Secret keys of the nonces: an entry's nonce is a keyed hash of its number, so it needs
+    /// neither a system call per handle nor room in the entry, and cannot be guessed.
+    nonce_keys: [std::hash::RandomState; 2],
     default_lease: Duration,
     state: Mutex<State>,
     /// Ends every `Hold` stream when the server shuts down, so graceful shutdown does not wait.
@@ -82,18 +86,56 @@ struct State {
     entries: HashMap<u64, Entry>,
     sessions: HashMap<SessionId, Session>,
     exports: BTreeMap<String, u64>,
+    /// One shared copy of each type name.
+    type_names: HashSet<Arc<str>>,
     closed: bool,
 }
 
 struct Entry {
     value: Value,
     type_name: Arc<str>,
-    repr: Arc<str>,
-    nonce: [u8; 16],
-    /// References per session number.
-    holders: HashMap<u64, u32>,
+    /// The HERO's description; `None` for the default, made when asked.
+    repr: Option<Box<str>>,
+    /// References per session number (nearly always one session: a list beats a map).
+    holders: Vec<(u64, u32)>,
     /// Names this entry is exported under; each keeps it alive.
     exports: u32,
+}
+
+impl Entry {
+    fn holds(&self, session: u64) -> bool {
+        self.holders.iter().any(|(s, _)| *s == session)
+    }
+
+    fn add_holder(&mut self, session: u64) {
+        match self.holders.iter_mut().find(|(s, _)| *s == session) {
+            Some((_, count)) => *count += 1,
+            None => self.holders.push((session, 1)),
+        }
+    }
+
+    /// Takes `count` references of `session` away; true when it holds none any more.
+    fn remove_holder(&mut self, session: u64, count: u32) -> bool {
+        let Some(at) = self.holders.iter().position(|(s, _)| *s == session) else { return false };
+        let held = &mut self.holders[at].1;
+        *held = held.saturating_sub(count.max(1));
+        if *held > 0 {
+            return false;
+        }
+        self.holders.swap_remove(at);
+        true
+    }
+
+    fn unused(&self) -> bool {
+        self.holders.is_empty() && self.exports == 0
+    }
+
+    fn repr(&self, number: u64) -> String {
+        match &self.repr {
+            Some(repr) => repr.to_string(),
+            None => format!("{} #{number}", self.type_name),
+        }
+    }
 }
 
 struct Session {
@@ -116,6 +158,7 @@ impl HandleTable {
     pub(crate) fn new(default_lease: Duration) -> Self {
         HandleTable {
             instance: random_bytes(),
+            nonce_keys: [std::hash::RandomState::new(), std::hash::RandomState::new()],
             default_lease,
             state: Mutex::new(State::default()),
             closing: tokio::sync::watch::channel(false).0,
@@ -184,13 +227,12 @@ impl HandleTable {
         let number = state.next_entry;
         let session_number = state.session_mut(session)?.number;
         state.next_entry += 1;
-        let repr = repr.unwrap_or_else(|| format!("{type_name} #{number}"));
+        let type_name = state.intern(type_name);
         let entry = Entry {
             value,
-            type_name: type_name.into(),
-            repr: repr.into(),
-            nonce: random_bytes(),
-            holders: HashMap::from([(session_number, 1)]),
+            type_name,
+            repr: repr.map(String::into_boxed_str),
+            holders: vec![(session_number, 1)],
             exports: 0,
         };
         let handle = self.handle_of(number, &entry);
@@ -203,8 +245,17 @@ impl HandleTable {
         let mut id = Vec::with_capacity(ID_LEN);
         id.extend_from_slice(&self.instance);
         id.extend_from_slice(&number.to_be_bytes());
-        id.extend_from_slice(&entry.nonce);
-        proto::Handle { type_name: entry.type_name.to_string(), repr: entry.repr.to_string(), id: Bytes::from(id) }
+        id.extend_from_slice(&self.nonce(number));
+        proto::Handle { type_name: entry.type_name.to_string(), repr: entry.repr(number), id: Bytes::from(id) }
+    }
+
+    /// The secret part of entry `number`'s id: SipHash, keyed with two random keys, of the number.
+    fn nonce(&self, number: u64) -> [u8; 16] {
+        let mut nonce = [0u8; 16];
+        for (half, key) in nonce.chunks_exact_mut(8).zip(&self.nonce_keys) {
+            half.copy_from_slice(&key.hash_one(number).to_le_bytes());
+        }
+        nonce
     }
 
     /// The value behind `handle`, if `session` holds it.
@@ -212,7 +263,7 @@ impl HandleTable {
         let mut state = self.state();
         let session_number = state.session_mut(session)?.number;
         let (number, entry) = self.entry(&state, &handle.id)?;
-        if !entry.holders.contains_key(&session_number) {
+        if !entry.holds(session_number) {
             return Err(Error::handle(
                 HandleProblem::Foreign,
                 format!(
@@ -246,7 +297,7 @@ impl HandleTable {
         let entry = state.entries.get(&number).ok_or_else(|| {
             Error::handle(HandleProblem::Released, format!("handle {number} was released; its value is gone"))
         })?;
-        if entry.nonce[..] != id[16..] {
+        if self.nonce(number)[..] != id[16..] {
             return Err(forged());
         }
         Ok((number, entry))
@@ -259,7 +310,7 @@ impl HandleTable {
             let mut state = self.state();
             let session_number = state.session_mut(session)?.number;
             let Ok((number, _)) = self.entry(&state, id) else { return Ok(()) };
-            state.unref(number, session_number, count)
+            state.unref(number, session, session_number, count)
         };
         drop(dropped);
         Ok(())
@@ -273,7 +324,7 @@ impl HandleTable {
         let mut state = self.state();
         let session_number = state.session_mut(session)?.number;
         let (number, entry) = self.entry(&state, &handle.id)?;
-        if !entry.holders.contains_key(&session_number) {
+        if !entry.holds(session_number) {
             return Err(Error::handle(HandleProblem::Foreign, "only a session that holds a handle may attach it"));
         }
         if state.exports.contains_key(name) {
@@ -293,7 +344,7 @@ impl HandleTable {
             let number = state.exports.remove(name).ok_or_else(|| unknown_export(name))?;
             let entry = state.entries.get_mut(&number).expect("exports point at entries");
             entry.exports -= 1;
-            (entry.exports == 0 && entry.holders.is_empty()).then(|| state.entries.remove(&number))
+            entry.unused().then(|| state.remove_entry(number))
         };
         drop(dropped);
         Ok(())
@@ -305,7 +356,7 @@ impl HandleTable {
         let session_number = state.session_mut(session)?.number;
         let number = *state.exports.get(name).ok_or_else(|| unknown_export(name))?;
         let entry = state.entries.get_mut(&number).expect("exports point at entries");
-        *entry.holders.entry(session_number).or_insert(0) += 1;
+        entry.add_holder(session_number);
         let handle = self.handle_of(number, entry);
         state.session_mut(session)?.entries.insert(number);
         Ok(handle)
@@ -319,11 +370,7 @@ impl HandleTable {
             .iter()
             .map(|(name, number)| {
                 let entry = &state.entries[number];
-                proto::Export {
-                    name: name.clone(),
-                    type_name: entry.type_name.to_string(),
-                    repr: entry.repr.to_string(),
-                }
+                proto::Export { name: name.clone(), type_name: entry.type_name.to_string(), repr: entry.repr(*number) }
             })
             .collect()
     }
@@ -367,7 +414,7 @@ impl HandleTable {
         HandleStats {
             entries: state.entries.len() as u64,
             exports: state.exports.len() as u64,
-            references: state.entries.values().flat_map(|e| e.holders.values()).map(|&n| u64::from(n)).sum(),
+            references: state.entries.values().flat_map(|e| &e.holders).map(|(_, n)| u64::from(*n)).sum(),
             sessions,
         }
     }
@@ -403,6 +450,24 @@ fn unknown_export(name: &str) -> Error {
 }
 
 impl State {
+    fn intern(&mut self, type_name: &str) -> Arc<str> {
+        if let Some(shared) = self.type_names.get(type_name) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = type_name.into();
+        self.type_names.insert(shared.clone());
+        shared
+    }
+
+    /// Removes an entry, and gives the map's memory back when it has emptied out.
+    fn remove_entry(&mut self, number: u64) -> Option<Entry> {
+        let entry = self.entries.remove(&number);
+        if self.entries.capacity() > 1024 && self.entries.len() < self.entries.capacity() / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
+        entry
+    }
+
     /// The session, its lease renewed by this use.
     fn session_mut(&mut self, id: SessionId) -> Result<&mut Session> {
         let session = self.sessions.get_mut(&id).ok_or_else(|| {
@@ -417,20 +482,20 @@ impl State {
 
     /// Removes `count` references of session `holder` from entry `number`; returns the entry if
     /// that was the last reference of all.
-    fn unref(&mut self, number: u64, holder: u64, count: u32) -> Option<Entry> {
+    fn unref(&mut self, number: u64, session: SessionId, holder: u64, count: u32) -> Option<Entry> {
         let entry = self.entries.get_mut(&number)?;
-        let held = entry.holders.get_mut(&holder)?;
-        *held = held.saturating_sub(count.max(1));
-        if *held > 0 {
+        if !entry.remove_holder(holder, count) {
             return None;
         }
-        entry.holders.remove(&holder);
-        let unused = entry.holders.is_empty() && entry.exports == 0;
-        if let Some(session) = self.sessions.values_mut().find(|s| s.number == holder) {
+        let unused = entry.unused();
+        if let Some(session) = self.sessions.get_mut(&session) {
             session.entries.remove(&number);
+            if session.entries.capacity() > 1024 && session.entries.len() < session.entries.capacity() / 4 {
+                session.entries.shrink_to(session.entries.len() * 2);
+            }
         }
         if unused {
-            self.entries.remove(&number)
+            self.remove_entry(number)
         } else {
             None
         }
@@ -441,9 +506,9 @@ impl State {
         let mut dropped = Vec::new();
         for number in session.entries {
             let Some(entry) = self.entries.get_mut(&number) else { continue };
-            entry.holders.remove(&session.number);
-            if entry.holders.is_empty() && entry.exports == 0 {
-                dropped.extend(self.entries.remove(&number));
+            entry.remove_holder(session.number, u32::MAX);
+            if entry.unused() {
+                dropped.extend(self.remove_entry(number));
             }
         }
         dropped
