@@ -14,9 +14,10 @@ use crate::config::{Config, HeroUrl};
 use crate::connection::{Connection, DIAL_TIMEOUT};
 use crate::discovery::Discovery;
 use crate::error::{Error, HandleProblem, Result};
+use crate::event_stream::EventStream;
 use crate::handles::client::ClientSession;
 use crate::handles::{Handle, StubSession};
-use crate::interface::Remote;
+use crate::interface::{EventFrames, Remote};
 use crate::local::LocalRoute;
 use crate::metadata::{encode_header, NAME_HEADER, REALM_HEADER, SESSION_HEADER};
 use crate::proto::registry_client::RegistryClient;
@@ -247,6 +248,39 @@ impl Target {
         };
         match reply {
             Ok(response) => Ok(response.into_inner()),
+            Err(status) => Err(self.went_away(Error::from_status(&status))),
+        }
+    }
+
+    /// Subscribes to an event: every message the HERO emits from now on (see [`EventStream`]).
+    pub async fn subscribe<Req, M>(&self, path: &'static str, request: Req) -> Result<EventStream<M>>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        M: prost::Message + Default + Clone + Unpin + Send + Sync + 'static,
+    {
+        let connection = match &*self.route().await {
+            Route::Remote { connection, .. } => connection.clone(),
+            Route::Local(local) => {
+                let frames =
+                    local.unary::<Req, EventFrames<M>>(self.name(), self.realm(), path, request, None, None).await;
+                return frames.map(EventStream::local).map_err(|error| self.went_away(error));
+            }
+        };
+        let mut grpc = connection
+            .grpc()
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
+        let mut request = tonic::Request::new(request);
+        let headers = request.metadata_mut().as_mut();
+        headers.insert(NAME_HEADER, self.inner.name_header.clone());
+        headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        let subscribed = async move {
+            grpc.ready().await?;
+            let codec = crate::codec::EventClientCodec::<Req, M>::default();
+            grpc.server_streaming(request, PathAndQuery::from_static(path), codec).await
+        };
+        match subscribed.await {
+            Ok(response) => Ok(EventStream::remote(response.into_inner())),
             Err(status) => Err(self.went_away(Error::from_status(&status))),
         }
     }

@@ -104,3 +104,120 @@ impl<E: Message> Encoder for ReservingEncoder<E> {
         BufferSettings::default()
     }
 }
+
+/// Field number of the missed-events count that a best-effort event message may carry ahead of
+/// its own fields (docs/PROTOCOL.md, "Events"): the highest protobuf allows, so that no
+/// interface's own field can be it, and other-language clients see it as an unknown field.
+#[cfg_attr(not(test), allow(dead_code))] // spelled out for readers; MISSED_KEY is what is used
+pub(crate) const MISSED_FIELD: u32 = 536_870_911;
+
+/// The encoded key of [`MISSED_FIELD`] (varint wire type).
+const MISSED_KEY: [u8; 5] = [0xF8, 0xFF, 0xFF, 0xFF, 0x0F];
+
+/// Encodes event frames (the missed count first, when there is one), decodes the subscribe
+/// request `D`.
+pub(crate) struct EventServerCodec<M, D> {
+    request_type: &'static str,
+    _types: PhantomData<fn(M) -> D>,
+}
+
+impl<M, D> EventServerCodec<M, D> {
+    pub(crate) fn new(request_type: &'static str) -> Self {
+        EventServerCodec { request_type, _types: PhantomData }
+    }
+}
+
+impl<M, D> Codec for EventServerCodec<M, D>
+where
+    M: Message + Send + Sync + 'static,
+    D: Message + Default + Send + 'static,
+{
+    type Encode = crate::event::Frame<M>;
+    type Decode = D;
+    type Encoder = FrameEncoder<M>;
+    type Decoder = RequestDecoder<D>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        FrameEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RequestDecoder { request_type: self.request_type, _type: PhantomData }
+    }
+}
+
+pub(crate) struct FrameEncoder<M>(PhantomData<fn(M)>);
+
+impl<M: Message> Encoder for FrameEncoder<M> {
+    type Item = crate::event::Frame<M>;
+    type Error = Status;
+
+    fn encode(&mut self, frame: Self::Item, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buf.reserve(frame.message.encoded_len() + 15);
+        if frame.missed > 0 {
+            bytes::BufMut::put_slice(buf, &MISSED_KEY);
+            prost::encoding::encode_varint(frame.missed, buf);
+        }
+        frame.message.encode(buf).map_err(|error| Status::internal(format!("encoding: {error}")))
+    }
+}
+
+/// Encodes the subscribe request `E`, decodes event messages `M` with their missed count.
+pub(crate) struct EventClientCodec<E, M>(PhantomData<fn(E) -> M>);
+
+impl<E, M> Default for EventClientCodec<E, M> {
+    fn default() -> Self {
+        EventClientCodec(PhantomData)
+    }
+}
+
+impl<E, M> Codec for EventClientCodec<E, M>
+where
+    E: Message + Send + 'static,
+    M: Message + Default + Send + 'static,
+{
+    type Encode = E;
+    type Decode = (u64, M);
+    type Encoder = ReservingEncoder<E>;
+    type Decoder = FrameDecoder<M>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ReservingEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        FrameDecoder(PhantomData)
+    }
+}
+
+pub(crate) struct FrameDecoder<M>(PhantomData<fn() -> M>);
+
+impl<M: Message + Default> Decoder for FrameDecoder<M> {
+    type Item = (u64, M);
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<(u64, M)>, Status> {
+        use bytes::Buf;
+        let mut bytes = buf.copy_to_bytes(buf.remaining());
+        let mut missed = 0;
+        if bytes.starts_with(&MISSED_KEY) {
+            bytes.advance(MISSED_KEY.len());
+            missed = prost::encoding::decode_varint(&mut bytes)
+                .map_err(|e| Status::internal(format!("bad missed-events count: {e}")))?;
+        }
+        let message = M::decode(bytes).map_err(|e| Status::internal(format!("event does not decode: {e}")))?;
+        Ok(Some((missed, message)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_missed_key_is_the_missed_field_as_a_varint() {
+        let mut key = Vec::new();
+        prost::encoding::encode_key(MISSED_FIELD, prost::encoding::WireType::Varint, &mut key);
+        assert_eq!(key, MISSED_KEY);
+    }
+}

@@ -7,7 +7,7 @@ pub use crate::attribute::Attribute;
 pub use crate::client::{connect, connect_timeout};
 pub use crate::handles::{HandleScope, StubSession};
 pub use crate::interface::{
-    attribute_value, AnyMessage, AttributeAccess, Call, HeroService, Interface, Member, MemberKind, Remote, Reply,
-    ResponseFuture,
+    attribute_value, AnyMessage, AttributeAccess, Call, EventAccess, HeroService, Interface, Member, MemberKind,
+    Remote, Reply, ResponseFuture,
 };
 pub use crate::refs::{hero_ref_for, resolve_ref, RefScope};

@@ -9,8 +9,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::attribute::Attribute;
-use crate::codec::ServerCodec;
+use crate::codec::{EventServerCodec, ServerCodec};
 use crate::error::{Error, Result};
+use crate::event::{Delivery, Event, Frame, Subscription};
 use crate::handles::HandleScope;
 use crate::metadata::SESSION_HEADER;
 use crate::refs::RefScope;
@@ -93,6 +94,11 @@ pub enum MemberKind {
         /// Setting is refused.
         readonly: bool,
     },
+    /// An event: a server stream of every message the HERO emits.
+    Event {
+        /// Nothing is dropped (else best-effort).
+        reliable: bool,
+    },
 }
 
 impl Interface {
@@ -141,7 +147,41 @@ pub struct AttributeAccess<T, M, V> {
     pub wrap: fn(V) -> M,
 }
 
+/// How generated code reaches one event of a HERO of type `T`.
+pub struct EventAccess<T, M> {
+    /// Best-effort or reliable, from the `.proto`.
+    pub delivery: Delivery,
+    /// Messages buffered per subscriber (0: the runtime's default).
+    pub buffer: usize,
+    /// The HERO's cell.
+    pub cell: fn(&T) -> &Event<M>,
+}
+
 impl Call {
+    /// Serves a subscription to an event: a stream of every message emitted from now on, until
+    /// the subscriber goes away or the HERO leaves (then the stream ends with UNAVAILABLE).
+    pub fn event<T, Req, M>(self, request_type: &'static str, hero: Arc<T>, access: EventAccess<T, M>) -> ResponseFuture
+    where
+        T: Send + Sync + 'static,
+        Req: prost::Message + Default + Send + 'static,
+        M: prost::Message + Send + Sync + 'static,
+    {
+        let frames = EventFrames {
+            subscription: (access.cell)(&hero).subscribe(access.delivery, access.buffer),
+            leaving: Box::pin(self.entry.leaving()),
+            hero: self.entry.name.clone(),
+            ended: false,
+        };
+        match self.request {
+            Request::Http { request, max_message_size: size } => Box::pin(async move {
+                let codec = EventServerCodec::<M, Req>::new(request_type);
+                let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
+                Reply::Http(grpc.server_streaming(StreamFn(Some(frames)), request).await)
+            }),
+            Request::Local { .. } => Box::pin(async move { Reply::Local(Ok(Box::new(frames) as AnyMessage)) }),
+        }
+    }
+
     /// The handle table and the caller's session, for methods that pass or return handles.
     pub fn handles(&self) -> HandleScope {
         let session = match &self.request {
@@ -251,6 +291,54 @@ where
             let method = method.ok_or_else(|| tonic::Status::internal("unary method called twice"))?;
             method(request.into_inner()).await.map(tonic::Response::new).map_err(|e| e.to_status())
         })
+    }
+}
+
+/// The frames of one subscription, ending with UNAVAILABLE when the HERO leaves.
+pub(crate) struct EventFrames<M> {
+    subscription: Subscription<M>,
+    leaving: Pin<Box<dyn Future<Output = ()> + Send>>,
+    hero: Arc<str>,
+    ended: bool,
+}
+
+impl<M> tokio_stream::Stream for EventFrames<M> {
+    type Item = Result<Frame<M>, tonic::Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(Some(frame)) = Pin::new(&mut self.subscription).poll_next(cx) {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if self.leaving.as_mut().poll(cx).is_ready() {
+            self.ended = true;
+            let message = format!("HERO '{}' left; its events stopped", self.hero);
+            return Poll::Ready(Some(Err(Error::unavailable(message).to_status())));
+        }
+        Poll::Pending
+    }
+}
+
+/// A stream as tonic's `ServerStreamingService` (tonic calls it exactly once per request).
+struct StreamFn<S>(Option<S>);
+
+impl<Req, M, S> tonic::server::ServerStreamingService<Req> for StreamFn<S>
+where
+    Req: Send + 'static,
+    M: Send + 'static,
+    S: tokio_stream::Stream<Item = Result<Frame<M>, tonic::Status>> + Send + 'static,
+{
+    type Response = Frame<M>;
+    type ResponseStream = S;
+    type Future = std::future::Ready<Result<tonic::Response<S>, tonic::Status>>;
+
+    fn call(&mut self, _request: tonic::Request<Req>) -> Self::Future {
+        std::future::ready(
+            self.0.take().map(tonic::Response::new).ok_or_else(|| tonic::Status::internal("subscribed twice")),
+        )
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `discovery`: mDNS advertisement, the process's browser cache, `Observer`.
 //! - `handles`: the handle table, client sessions and leases, `Handle`.
 //! - `refs`: references to HEROs passed by value (nested HEROs, callbacks).
+//! - `event`, `event_stream`: `Event<T>` (what a HERO emits through) and the subscriber's side.
 //! - `attribute`: the `Attribute<T>` cell.
 //! - `error`: `Error` and its one mapping to and from gRPC status.
 //! - `config`, `names`, `metadata`: environment, naming rules, request headers.
@@ -24,6 +25,8 @@ pub mod config;
 mod connection;
 pub(crate) mod discovery;
 mod error;
+mod event;
+mod event_stream;
 mod handles;
 mod interface;
 mod local;
@@ -43,6 +46,8 @@ pub use config::{Config, HeroUrl};
 pub use discovery::testing as discovery_testing;
 pub use discovery::{DiscoveryEvent, Observer};
 pub use error::{detail_of, Error, HandleProblem, Result};
+pub use event::{Delivery, Event, DEFAULT_EVENT_BUFFER};
+pub use event_stream::{Connected, EventStream, Received};
 pub use handles::Handle;
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
 pub use metadata::{NAME_HEADER, REALM_HEADER, SESSION_HEADER};

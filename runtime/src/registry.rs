@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 use crate::error::Error;
 use crate::interface::{Interface, MemberKind};
 use crate::proto::{
-    registry_server::Registry, AttributeDescription, DescribeHeroRequest, HandleStats, HandleStatsRequest,
-    HeroDescription, InterfaceDescription, ListHerosReply, ListHerosRequest, MethodDescription,
+    registry_server::Registry, AttributeDescription, Delivery, DescribeHeroRequest, EventDescription, HandleStats,
+    HandleStatsRequest, HeroDescription, InterfaceDescription, ListHerosReply, ListHerosRequest, MethodDescription,
 };
 use crate::routing::HeroTable;
 
@@ -64,6 +64,13 @@ pub(crate) fn describe(interface: &Interface) -> InterfaceDescription {
                 name: member.name.to_owned(),
                 value_type: member.request_type.to_owned(),
                 readonly,
+                doc: member.doc.to_owned(),
+            }),
+            MemberKind::Event { reliable } => description.events.push(EventDescription {
+                name: member.name.to_owned(),
+                request_type: member.request_type.to_owned(),
+                message_type: member.reply_type.to_owned(),
+                delivery: if reliable { Delivery::Reliable } else { Delivery::BestEffort } as i32,
                 doc: member.doc.to_owned(),
             }),
         }

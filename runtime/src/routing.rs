@@ -29,6 +29,8 @@ pub(crate) struct HeroEntry {
     pub(crate) handles: Arc<HandleTable>,
     /// Whether references this HERO receives may be looked up by name (the server uses mDNS).
     pub(crate) discover: bool,
+    /// Set when the HERO leaves: its event streams end.
+    pub(crate) left: tokio::sync::watch::Sender<bool>,
 }
 
 impl HeroEntry {
@@ -38,6 +40,19 @@ impl HeroEntry {
 
     pub(crate) fn realm(&self) -> &str {
         &self.info.realm
+    }
+
+    /// Ends the HERO's event streams.
+    pub(crate) fn leave(&self) {
+        self.left.send_replace(true);
+    }
+
+    /// Resolves when the HERO has left.
+    pub(crate) fn leaving(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut left = self.left.subscribe();
+        async move {
+            let _ = left.wait_for(|left| *left).await;
+        }
     }
 }
 
@@ -100,6 +115,9 @@ impl HeroTable {
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.handles.close();
+        for entry in self.all() {
+            entry.leave();
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {

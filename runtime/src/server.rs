@@ -119,6 +119,7 @@ impl LocalHero {
             advertisement.withdraw().await;
         }
         self.table.remove(&self.entry.name);
+        self.entry.leave();
         if tokio::time::timeout(DRAIN_TIMEOUT, self.entry.in_flight.drained()).await.is_err() {
             tracing::warn!(hero = %self.entry.name, "calls still in flight after {DRAIN_TIMEOUT:?}; leaving anyway");
         }
@@ -130,6 +131,7 @@ impl Drop for LocalHero {
         // The advertisement's own Drop sends the goodbye.
         self.advertisement.lock().unwrap_or_else(|e| e.into_inner()).take();
         self.table.remove(&self.entry.name);
+        self.entry.leave();
     }
 }
 
@@ -355,6 +357,7 @@ impl Server {
             in_flight: InFlight::default(),
             handles: self.inner.table.handles.clone(),
             discover: self.inner.config.mdns || !self.inner.config.peers.is_empty(),
+            left: tokio::sync::watch::Sender::new(false),
         });
         self.inner.table.insert(entry.clone())?;
         let advertisement = match &discovery {

@@ -1,0 +1,208 @@
+//! `Event<T>`: the cell a HERO emits an event through (HEROS's `@event`). Every subscriber gets
+//! each emitted message, by the delivery the `.proto` chose for the event:
+//!
+//! - best-effort: a bounded buffer per subscriber; when it is full the message is dropped for that
+//!   subscriber only and counted, and the next message it does get carries the count, so loss is
+//!   never silent;
+//! - reliable: nothing is dropped; `emit` waits until every subscriber has room (a slow
+//!   subscriber slows the emitter down).
+//!
+//! A subscriber that goes away (its stream dropped, the client gone) is forgotten at the next emit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::sync::mpsc;
+
+/// Subscriber buffer of best-effort events when the `.proto` says none (`buffer: 0`).
+pub const DEFAULT_EVENT_BUFFER: usize = 256;
+
+/// How an event reaches subscribers (from `(heros.v1.event).delivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Bounded buffer; a subscriber that falls behind is told how many it missed.
+    BestEffort,
+    /// Nothing dropped; the emitter waits for slow subscribers.
+    Reliable,
+}
+
+/// One message on its way to one subscriber, with the number of messages that subscriber missed
+/// just before it (best-effort only).
+#[derive(Debug, Clone)]
+pub struct Frame<T> {
+    /// Messages dropped for this subscriber since the previous frame.
+    pub missed: u64,
+    /// The message.
+    pub message: Arc<T>,
+}
+
+/// An event a HERO emits. Keep one per event in the HERO and return it from the skeleton's
+/// accessor; call [`Event::emit`] to publish.
+pub struct Event<T> {
+    subscribers: Mutex<Vec<Subscriber<T>>>,
+}
+
+struct Subscriber<T> {
+    sender: mpsc::Sender<Frame<T>>,
+    missed: Arc<AtomicU64>,
+    delivery: Delivery,
+}
+
+impl<T> Clone for Subscriber<T> {
+    fn clone(&self) -> Self {
+        Subscriber { sender: self.sender.clone(), missed: self.missed.clone(), delivery: self.delivery }
+    }
+}
+
+impl<T> Default for Event<T> {
+    fn default() -> Self {
+        Event { subscribers: Mutex::new(Vec::new()) }
+    }
+}
+
+impl<T> std::fmt::Debug for Event<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event").field("subscribers", &self.subscriber_count()).finish()
+    }
+}
+
+impl<T> Event<T> {
+    /// How many subscribers are connected.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|s| !s.sender.is_closed()).count()
+    }
+}
+
+impl<T: Send + Sync + 'static> Event<T> {
+    /// An event nobody subscribes to yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Publishes `message` to every subscriber; returns how many it reached. For reliable
+    /// subscribers this waits until each has room.
+    pub async fn emit(&self, message: T) -> usize {
+        let message = Arc::new(message);
+        // Sent outside the lock: a reliable subscriber may make this wait.
+        let subscribers: Vec<Subscriber<T>> = self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut reached = 0;
+        let mut gone = false;
+        for subscriber in &subscribers {
+            let frame = Frame { missed: 0, message: message.clone() };
+            match subscriber.delivery {
+                Delivery::Reliable => match subscriber.sender.send(frame).await {
+                    Ok(()) => reached += 1,
+                    Err(_) => gone = true,
+                },
+                Delivery::BestEffort => match subscriber.sender.try_reserve() {
+                    Ok(permit) => {
+                        let missed = subscriber.missed.swap(0, Ordering::AcqRel);
+                        permit.send(Frame { missed, ..frame });
+                        reached += 1;
+                    }
+                    Err(mpsc::error::TrySendError::Full(())) => {
+                        subscriber.missed.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(())) => gone = true,
+                },
+            }
+        }
+        if gone {
+            self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| !s.sender.is_closed());
+        }
+        reached
+    }
+
+    /// A new subscription; `buffer` 0 means [`DEFAULT_EVENT_BUFFER`].
+    pub fn subscribe(&self, delivery: Delivery, buffer: usize) -> Subscription<T> {
+        let buffer = if buffer == 0 { DEFAULT_EVENT_BUFFER } else { buffer };
+        let (sender, receiver) = mpsc::channel(buffer);
+        let missed = Arc::new(AtomicU64::new(0));
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subscribers.retain(|s| !s.sender.is_closed());
+        subscribers.push(Subscriber { sender, missed: missed.clone(), delivery });
+        Subscription { receiver, missed }
+    }
+}
+
+/// The frames of one subscriber, as a `Stream`. When it ends nothing more was missed silently:
+/// a count left over (messages dropped after the last frame) comes as a last frame's `missed`
+/// only if another message follows; [`Subscription::missed_since_last`] reads it directly.
+pub struct Subscription<T> {
+    receiver: mpsc::Receiver<Frame<T>>,
+    missed: Arc<AtomicU64>,
+}
+
+impl<T> Subscription<T> {
+    /// Messages dropped for this subscriber since its last frame.
+    pub fn missed_since_last(&self) -> u64 {
+        self.missed.load(Ordering::Acquire)
+    }
+}
+
+impl<T> tokio_stream::Stream for Subscription<T> {
+    type Item = Frame<T>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame<T>>> {
+        self.receiver.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_stream::StreamExt;
+
+    #[tokio::test]
+    async fn every_subscriber_gets_every_message() {
+        let event = Event::new();
+        let mut subscriptions: Vec<_> = (0..3).map(|_| event.subscribe(Delivery::BestEffort, 8)).collect();
+        assert_eq!(event.emit(7_u32).await, 3);
+        for subscription in &mut subscriptions {
+            let frame = subscription.next().await.unwrap();
+            assert_eq!((*frame.message, frame.missed), (7, 0));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_best_effort_buffer_drops_and_counts() {
+        let event = Event::new();
+        let mut slow = event.subscribe(Delivery::BestEffort, 2);
+        for n in 0..5_u32 {
+            event.emit(n).await;
+        }
+        assert_eq!(slow.missed_since_last(), 3);
+        assert_eq!(*slow.next().await.unwrap().message, 0);
+        assert_eq!(*slow.next().await.unwrap().message, 1);
+        event.emit(5).await;
+        let frame = slow.next().await.unwrap();
+        assert_eq!((*frame.message, frame.missed), (5, 3), "the next message tells what was lost");
+    }
+
+    #[tokio::test]
+    async fn a_reliable_subscriber_slows_the_emitter_and_loses_nothing() {
+        let event = Arc::new(Event::new());
+        let mut slow = event.subscribe(Delivery::Reliable, 1);
+        event.emit(0_u32).await;
+        let blocked = tokio::spawn({
+            let event = event.clone();
+            async move { event.emit(1).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!blocked.is_finished(), "the emitter waits for room");
+        assert_eq!(*slow.next().await.unwrap().message, 0);
+        assert_eq!(blocked.await.unwrap(), 1);
+        assert_eq!(*slow.next().await.unwrap().message, 1);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_left_is_forgotten() {
+        let event = Event::new();
+        let gone = event.subscribe(Delivery::Reliable, 1);
+        let _stays = event.subscribe(Delivery::BestEffort, 1);
+        drop(gone);
+        assert_eq!(event.emit(1_u8).await, 1);
+        assert_eq!(event.subscriber_count(), 1);
+    }
+}
