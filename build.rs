@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "schema/examples/nodes.proto",
             "schema/examples/instrument.proto",
             "schema/examples/callbacks.proto",
+            "schema/examples/furnace.proto",
             "tests/schema/lab/climate/v1/thermostat.proto",
         ],
         &["schema", "tests/schema"],

@@ -345,6 +345,63 @@ pub(crate) fn generate_interface(
                     }
                 });
             }
+            Role::Event { reliable, buffer } => {
+                let message_ty = reply_ty.clone();
+                trait_items.push(quote! {
+                    #member_docs
+                    fn #rust_name(&self) -> &#rt::Event<#message_ty>;
+                });
+                let delivery =
+                    if *reliable { quote!(#rt::Delivery::Reliable) } else { quote!(#rt::Delivery::BestEffort) };
+                let buffer = *buffer as usize;
+                dispatch_arms.push(quote! {
+                    #proto_name => ::core::option::Option::Some(call.event::<T, #request_ty, #message_ty>(
+                        #request_full,
+                        ::std::sync::Arc::clone(&self.hero),
+                        #rt::codegen::EventAccess {
+                            delivery: #delivery,
+                            buffer: #buffer,
+                            cell: |__hero: &T| __hero.#rust_name(),
+                        },
+                    )),
+                });
+                let event_name = heck::ToSnakeCase::to_snake_case(member.proto_name.as_str());
+                let subscribe = format_ident!("subscribe_{}", event_name);
+                let connect = format_ident!("connect_{}", event_name);
+                let request_value = if member.request.is_unit {
+                    quote!(())
+                } else {
+                    quote!(<#request_ty as ::core::default::Default>::default())
+                };
+                let subscribe_doc = format!(
+                    " Subscribes to `{event_name}`: every message emitted from now on; see [`{}::{}`].",
+                    trait_name, rust_name
+                );
+                let connect_doc = format!(" Calls `callback` with every `{event_name}` message (and word of missed ones) until the returned value is dropped.");
+                stub_methods.push(quote! {
+                    #[doc = #subscribe_doc]
+                    pub async fn #subscribe(&self) -> #rt::Result<#rt::EventStream<#message_ty>> {
+                        self.target.subscribe(#rpc_path, #request_value).await
+                    }
+
+                    #[doc = #connect_doc]
+                    pub async fn #connect(
+                        &self,
+                        callback: impl ::core::ops::FnMut(#rt::Received<#message_ty>) + ::core::marker::Send + 'static,
+                    ) -> #rt::Result<#rt::Connected> {
+                        ::core::result::Result::Ok(self.#subscribe().await?.connect(callback))
+                    }
+                });
+                member_descriptions.push(quote! {
+                    #rt::codegen::Member {
+                        name: #proto_name,
+                        kind: #rt::codegen::MemberKind::Event { reliable: #reliable },
+                        request_type: #request_full,
+                        reply_type: #reply_full,
+                        doc: #doc,
+                    }
+                });
+            }
             Role::Attribute { readonly, value_type } => {
                 let value_ty = path(value_type);
                 // The name in messages and docs: the snake-case name without a raw-identifier `r#`.
@@ -504,8 +561,10 @@ fn check_stub_names(interface: &Interface) -> Result<(), String> {
     for member in &interface.members {
         let snake = heck::ToSnakeCase::to_snake_case(member.proto_name.as_str());
         let mut names = vec![snake.clone()];
-        if let Role::Attribute { readonly: false, .. } = member.role {
-            names.push(format!("set_{snake}"));
+        match member.role {
+            Role::Attribute { readonly: false, .. } => names.push(format!("set_{snake}")),
+            Role::Event { .. } => names = vec![format!("subscribe_{snake}"), format!("connect_{snake}")],
+            _ => {}
         }
         for name in names {
             let owner = format!("rpc {}", member.proto_name);

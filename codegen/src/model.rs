@@ -33,8 +33,18 @@ pub(crate) struct Member {
 
 /// What an rpc is to a HERO.
 pub(crate) enum Role {
-    Method { timeout_ms: u32 },
-    Attribute { readonly: bool, value_type: String },
+    Method {
+        timeout_ms: u32,
+    },
+    Attribute {
+        readonly: bool,
+        value_type: String,
+    },
+    /// A server stream of every message the HERO emits; `buffer` 0 means the runtime's default.
+    Event {
+        reliable: bool,
+        buffer: u32,
+    },
 }
 
 /// A request or reply message and its fields as Rust arguments.
@@ -131,15 +141,33 @@ fn member(
     let uses_session = [&method.input(), &method.output()]
         .iter()
         .any(|m| m.fields().any(|f| matches!(f.kind(), Kind::Message(k) if k.full_name() == HANDLE_MESSAGE)));
-    if event.is_some() {
+    if method.is_client_streaming() {
         return Err(Error::Unsupported(format!(
-            "{where_}: events are not implemented yet in this version of heros-codegen"
+            "{where_}: client-streaming rpcs are not supported; HERO events are server-streaming rpcs marked with option (heros.v1.event)"
         )));
     }
-    if method.is_client_streaming() || method.is_server_streaming() {
-        return Err(Error::Unsupported(format!(
-            "{where_}: streaming rpcs are not supported yet; server-streaming rpcs marked with option (heros.v1.event) will be HERO events (issue #5)"
-        )));
+    match (&event, method.is_server_streaming()) {
+        (Some(_), false) => {
+            return Err(Error::Schema(format!(
+                "{where_}: an event must be a server-streaming rpc (`returns (stream {})`)",
+                method.output().full_name()
+            )))
+        }
+        (None, true) => {
+            return Err(Error::Unsupported(format!(
+                "{where_}: server-streaming rpcs are HERO events only when marked with option (heros.v1.event)"
+            )))
+        }
+        _ => {}
+    }
+    if let Some(event) = event {
+        if attribute.is_some() {
+            return Err(Error::Schema(format!("{where_}: an rpc cannot be both an attribute and an event")));
+        }
+        // DELIVERY_RELIABLE = 2 in options.proto.
+        let reliable = event.get_field_by_name("delivery").and_then(|v| v.as_enum_number()) == Some(2);
+        let role = Role::Event { reliable, buffer: u32_field(&event, "buffer") };
+        return Ok(Member { proto_name: method.name().to_owned(), request, reply, role, uses_session: false });
     }
     let role = match attribute {
         Some(attribute) => {

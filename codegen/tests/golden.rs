@@ -129,6 +129,7 @@ fn testobject_example() {
             "schema/examples/nodes.proto",
             "schema/examples/instrument.proto",
             "schema/examples/callbacks.proto",
+            "schema/examples/furnace.proto",
         ],
         &["schema"],
         &["examples.v1.rs"],

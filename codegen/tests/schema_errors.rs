@@ -154,14 +154,14 @@ fn plain_server_streaming_is_refused() {
 }
 
 #[test]
-fn events_are_not_implemented_yet() {
+fn an_event_must_be_a_server_stream() {
     let error = generate_err(
-        "event",
-        "  rpc Changed(ChangedRequest) returns (stream Change) { option (heros.v1.event) = {}; }",
+        "event_unary",
+        "  rpc Changed(ChangedRequest) returns (Change) { option (heros.v1.event) = {}; }",
         "message ChangedRequest {}\nmessage Change { double value = 1; }",
     );
-    assert!(matches!(error, Error::Unsupported(_)), "{error:?}");
-    assert_mentions(&error, &["rpc t.v1.Svc.Changed", "events are not implemented"]);
+    assert!(matches!(error, Error::Schema(_)), "{error:?}");
+    assert_mentions(&error, &["rpc t.v1.Svc.Changed", "server-streaming", "stream t.v1.Change"]);
 }
 
 #[test]

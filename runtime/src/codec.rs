@@ -114,6 +114,14 @@ pub(crate) const MISSED_FIELD: u32 = 536_870_911;
 /// The encoded key of [`MISSED_FIELD`] (varint wire type).
 const MISSED_KEY: [u8; 5] = [0xF8, 0xFF, 0xFF, 0xFF, 0x0F];
 
+/// Field number of a missed-events count sent on its own: the message holds nothing else and is
+/// not an event (the subscriber caught up after losing some, and nothing new came since).
+#[cfg_attr(not(test), allow(dead_code))] // spelled out for readers; MISSED_ONLY_KEY is what is used
+pub(crate) const MISSED_ONLY_FIELD: u32 = 536_870_910;
+
+/// The encoded key of [`MISSED_ONLY_FIELD`] (varint wire type).
+const MISSED_ONLY_KEY: [u8; 5] = [0xF0, 0xFF, 0xFF, 0xFF, 0x0F];
+
 /// Encodes event frames (the missed count first, when there is one), decodes the subscribe
 /// request `D`.
 pub(crate) struct EventServerCodec<M, D> {
@@ -153,12 +161,17 @@ impl<M: Message> Encoder for FrameEncoder<M> {
     type Error = Status;
 
     fn encode(&mut self, frame: Self::Item, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.reserve(frame.message.encoded_len() + 15);
+        let Some(message) = frame.message else {
+            bytes::BufMut::put_slice(buf, &MISSED_ONLY_KEY);
+            prost::encoding::encode_varint(frame.missed, buf);
+            return Ok(());
+        };
+        buf.reserve(message.encoded_len() + 15);
         if frame.missed > 0 {
             bytes::BufMut::put_slice(buf, &MISSED_KEY);
             prost::encoding::encode_varint(frame.missed, buf);
         }
-        frame.message.encode(buf).map_err(|error| Status::internal(format!("encoding: {error}")))
+        message.encode(buf).map_err(|error| Status::internal(format!("encoding: {error}")))
     }
 }
 
@@ -177,7 +190,7 @@ where
     M: Message + Default + Send + 'static,
 {
     type Encode = E;
-    type Decode = (u64, M);
+    type Decode = (u64, Option<M>);
     type Encoder = ReservingEncoder<E>;
     type Decoder = FrameDecoder<M>;
 
@@ -193,20 +206,24 @@ where
 pub(crate) struct FrameDecoder<M>(PhantomData<fn() -> M>);
 
 impl<M: Message + Default> Decoder for FrameDecoder<M> {
-    type Item = (u64, M);
+    type Item = (u64, Option<M>);
     type Error = Status;
 
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<(u64, M)>, Status> {
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<(u64, Option<M>)>, Status> {
         use bytes::Buf;
         let mut bytes = buf.copy_to_bytes(buf.remaining());
+        let only_missed = bytes.starts_with(&MISSED_ONLY_KEY);
         let mut missed = 0;
-        if bytes.starts_with(&MISSED_KEY) {
+        if only_missed || bytes.starts_with(&MISSED_KEY) {
             bytes.advance(MISSED_KEY.len());
             missed = prost::encoding::decode_varint(&mut bytes)
                 .map_err(|e| Status::internal(format!("bad missed-events count: {e}")))?;
         }
+        if only_missed {
+            return Ok(Some((missed, None)));
+        }
         let message = M::decode(bytes).map_err(|e| Status::internal(format!("event does not decode: {e}")))?;
-        Ok(Some((missed, message)))
+        Ok(Some((missed, Some(message))))
     }
 }
 
@@ -219,5 +236,8 @@ mod tests {
         let mut key = Vec::new();
         prost::encoding::encode_key(MISSED_FIELD, prost::encoding::WireType::Varint, &mut key);
         assert_eq!(key, MISSED_KEY);
+        key.clear();
+        prost::encoding::encode_key(MISSED_ONLY_FIELD, prost::encoding::WireType::Varint, &mut key);
+        assert_eq!(key, MISSED_ONLY_KEY);
     }
 }

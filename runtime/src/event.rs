@@ -28,13 +28,14 @@ pub enum Delivery {
 }
 
 /// One message on its way to one subscriber, with the number of messages that subscriber missed
-/// just before it (best-effort only).
+/// just before it (best-effort only). A frame without a message only reports misses: the
+/// subscriber caught up after losing some, and nothing new has been emitted since.
 #[derive(Debug, Clone)]
 pub struct Frame<T> {
     /// Messages dropped for this subscriber since the previous frame.
     pub missed: u64,
     /// The message.
-    pub message: Arc<T>,
+    pub message: Option<Arc<T>>,
 }
 
 /// An event a HERO emits. Keep one per event in the HERO and return it from the skeleton's
@@ -89,7 +90,7 @@ impl<T: Send + Sync + 'static> Event<T> {
         let mut reached = 0;
         let mut gone = false;
         for subscriber in &subscribers {
-            let frame = Frame { missed: 0, message: message.clone() };
+            let frame = Frame { missed: 0, message: Some(message.clone()) };
             match subscriber.delivery {
                 Delivery::Reliable => match subscriber.sender.send(frame).await {
                     Ok(()) => reached += 1,
@@ -126,9 +127,9 @@ impl<T: Send + Sync + 'static> Event<T> {
     }
 }
 
-/// The frames of one subscriber, as a `Stream`. When it ends nothing more was missed silently:
-/// a count left over (messages dropped after the last frame) comes as a last frame's `missed`
-/// only if another message follows; [`Subscription::missed_since_last`] reads it directly.
+/// The frames of one subscriber, as a `Stream`. Once its buffer is empty, a count of messages
+/// dropped meanwhile comes as a frame of its own, so loss is reported even if nothing more is
+/// ever emitted.
 pub struct Subscription<T> {
     receiver: mpsc::Receiver<Frame<T>>,
     missed: Arc<AtomicU64>,
@@ -145,7 +146,19 @@ impl<T> tokio_stream::Stream for Subscription<T> {
     type Item = Frame<T>;
 
     fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame<T>>> {
-        self.receiver.poll_recv(cx)
+        match self.receiver.poll_recv(cx) {
+            Poll::Pending => {
+                // Misses are counted only while the buffer is full, so an empty buffer has
+                // taken all the frames that came before them.
+                let missed = self.missed.swap(0, Ordering::AcqRel);
+                if missed > 0 {
+                    Poll::Ready(Some(Frame { missed, message: None }))
+                } else {
+                    Poll::Pending
+                }
+            }
+            ready => ready,
+        }
     }
 }
 
@@ -161,7 +174,7 @@ mod tests {
         assert_eq!(event.emit(7_u32).await, 3);
         for subscription in &mut subscriptions {
             let frame = subscription.next().await.unwrap();
-            assert_eq!((*frame.message, frame.missed), (7, 0));
+            assert_eq!((frame.message.as_deref(), frame.missed), (Some(&7), 0));
         }
     }
 
@@ -173,11 +186,18 @@ mod tests {
             event.emit(n).await;
         }
         assert_eq!(slow.missed_since_last(), 3);
-        assert_eq!(*slow.next().await.unwrap().message, 0);
-        assert_eq!(*slow.next().await.unwrap().message, 1);
+        assert_eq!(slow.next().await.unwrap().message.as_deref(), Some(&0));
+        assert_eq!(slow.next().await.unwrap().message.as_deref(), Some(&1));
         event.emit(5).await;
         let frame = slow.next().await.unwrap();
-        assert_eq!((*frame.message, frame.missed), (5, 3), "the next message tells what was lost");
+        assert_eq!((frame.message.as_deref(), frame.missed), (Some(&5), 3), "the next message tells what was lost");
+        for n in 6..9_u32 {
+            event.emit(n).await;
+        }
+        slow.next().await.unwrap();
+        slow.next().await.unwrap();
+        let frame = slow.next().await.unwrap();
+        assert_eq!((frame.message, frame.missed), (None, 1), "caught up: the loss is reported by itself");
     }
 
     #[tokio::test]
@@ -191,9 +211,9 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!blocked.is_finished(), "the emitter waits for room");
-        assert_eq!(*slow.next().await.unwrap().message, 0);
+        assert_eq!(slow.next().await.unwrap().message.as_deref(), Some(&0));
         assert_eq!(blocked.await.unwrap(), 1);
-        assert_eq!(*slow.next().await.unwrap().message, 1);
+        assert_eq!(slow.next().await.unwrap().message.as_deref(), Some(&1));
     }
 
     #[tokio::test]

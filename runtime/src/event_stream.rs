@@ -17,8 +17,8 @@ use crate::interface::EventFrames;
 pub enum Received<M> {
     /// An emitted message.
     Event(M),
-    /// A best-effort event's subscriber fell behind: this many messages were dropped for it just
-    /// before the next `Event`.
+    /// A best-effort event's subscriber fell behind: this many messages were dropped for it
+    /// (just before the next `Event`, if any).
     Missed(u64),
 }
 
@@ -32,7 +32,7 @@ impl<M> Received<M> {
     }
 }
 
-type Frames<M> = Pin<Box<dyn Stream<Item = Result<(u64, M)>> + Send>>;
+type Frames<M> = Pin<Box<dyn Stream<Item = Result<(u64, Option<M>)>> + Send>>;
 
 /// The messages of one subscription, in order. It ends with an `Err` when the HERO leaves or
 /// its server goes away (`Error::Unavailable`), and with `None` after that.
@@ -44,7 +44,7 @@ pub struct EventStream<M> {
 
 impl<M: Clone + Unpin + Send + Sync + 'static> EventStream<M> {
     /// Frames from the network: the missed count and the message, as the codec decoded them.
-    pub(crate) fn remote(frames: tonic::Streaming<(u64, M)>) -> Self {
+    pub(crate) fn remote(frames: tonic::Streaming<(u64, Option<M>)>) -> Self {
         let frames = frames.map(|frame| frame.map_err(|status| Error::from_status(&status)));
         EventStream { frames: Box::pin(frames), ready: VecDeque::new() }
     }
@@ -53,7 +53,10 @@ impl<M: Clone + Unpin + Send + Sync + 'static> EventStream<M> {
     /// subscribers (cloned only when another subscriber still holds it).
     pub(crate) fn local(frames: EventFrames<M>) -> Self {
         let frames = frames.map(|frame| match frame {
-            Ok(frame) => Ok((frame.missed, Arc::try_unwrap(frame.message).unwrap_or_else(|shared| (*shared).clone()))),
+            Ok(frame) => Ok((
+                frame.missed,
+                frame.message.map(|message| Arc::try_unwrap(message).unwrap_or_else(|shared| (*shared).clone())),
+            )),
             Err(status) => Err(Error::from_status(&status)),
         });
         EventStream { frames: Box::pin(frames), ready: VecDeque::new() }
@@ -83,13 +86,13 @@ impl<M: Unpin> Stream for EventStream<M> {
             return Poll::Ready(Some(Ok(item)));
         }
         match self.frames.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok((missed, message)))) => {
-                if missed == 0 {
-                    return Poll::Ready(Some(Ok(Received::Event(message))));
+            Poll::Ready(Some(Ok((missed, message)))) => match (missed, message) {
+                (0, Some(message)) => Poll::Ready(Some(Ok(Received::Event(message)))),
+                (missed, message) => {
+                    self.ready.extend(message.map(Received::Event));
+                    Poll::Ready(Some(Ok(Received::Missed(missed))))
                 }
-                self.ready.push_back(Received::Event(message));
-                Poll::Ready(Some(Ok(Received::Missed(missed))))
-            }
+            },
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,

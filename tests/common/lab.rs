@@ -121,3 +121,48 @@ impl proto::Notifier for CountdownNotifier {
         Ok(count)
     }
 }
+
+/// A furnace with its two events. `sequence` numbers every emitted message of each kind.
+#[derive(Default)]
+pub struct TestFurnace {
+    pub overheated: heros::Event<proto::Alarm>,
+    pub readings: heros::Event<proto::FurnaceReading>,
+    sequence: std::sync::atomic::AtomicU64,
+}
+
+pub const FURNACE_LIMIT: f64 = 80.0;
+
+impl TestFurnace {
+    async fn report(&self, celsius: f64, payload: bytes::Bytes, alarm: bool) -> u32 {
+        let sequence = self.sequence.fetch_add(1, Ordering::SeqCst);
+        if alarm {
+            let alarm = proto::Alarm { celsius, limit: FURNACE_LIMIT, sequence, payload: payload.clone() };
+            self.overheated.emit(alarm).await;
+        }
+        self.readings.emit(proto::FurnaceReading { celsius, sequence, payload }).await as u32
+    }
+}
+
+impl proto::Furnace for TestFurnace {
+    async fn heat(&self, celsius: f64) -> Result<()> {
+        self.report(celsius, bytes::Bytes::new(), celsius > FURNACE_LIMIT).await;
+        Ok(())
+    }
+
+    async fn burst(&self, count: u32, payload_bytes: u32, alarms: bool) -> Result<u32> {
+        let payload = bytes::Bytes::from(vec![7u8; payload_bytes as usize]);
+        let mut reached = 0;
+        for _ in 0..count {
+            reached = self.report(20.0, payload.clone(), alarms).await;
+        }
+        Ok(reached)
+    }
+
+    fn overheated(&self) -> &heros::Event<proto::Alarm> {
+        &self.overheated
+    }
+
+    fn readings(&self) -> &heros::Event<proto::FurnaceReading> {
+        &self.readings
+    }
+}

@@ -1347,3 +1347,351 @@ impl ::heros::codegen::Remote for NotifierRemote {
         Self { target }
     }
 }
+#[derive(Clone, Copy, PartialEq, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct HeatRequest {
+    #[prost(double, tag = "1")]
+    pub celsius: f64,
+}
+impl ::heros::codegen::prost::Name for HeatRequest {
+    const NAME: &'static str = "HeatRequest";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.HeatRequest".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.HeatRequest".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct Alarm {
+    #[prost(double, tag = "1")]
+    pub celsius: f64,
+    #[prost(double, tag = "2")]
+    pub limit: f64,
+    #[prost(uint64, tag = "3")]
+    pub sequence: u64,
+}
+impl ::heros::codegen::prost::Name for Alarm {
+    const NAME: &'static str = "Alarm";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.Alarm".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.Alarm".into()
+    }
+}
+#[derive(Clone, PartialEq, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct FurnaceReading {
+    #[prost(double, tag = "1")]
+    pub celsius: f64,
+    #[prost(uint64, tag = "2")]
+    pub sequence: u64,
+    /// Filler, to make events of a given size.
+    #[prost(bytes = "bytes", tag = "3")]
+    pub payload: ::heros::codegen::prost::bytes::Bytes,
+}
+impl ::heros::codegen::prost::Name for FurnaceReading {
+    const NAME: &'static str = "FurnaceReading";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.FurnaceReading".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.FurnaceReading".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct BurstRequest {
+    #[prost(uint32, tag = "1")]
+    pub count: u32,
+    #[prost(uint32, tag = "2")]
+    pub payload_bytes: u32,
+    #[prost(bool, tag = "3")]
+    pub alarms: bool,
+}
+impl ::heros::codegen::prost::Name for BurstRequest {
+    const NAME: &'static str = "BurstRequest";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.BurstRequest".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.BurstRequest".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct BurstReply {
+    /// Subscribers the last reading reached.
+    #[prost(uint32, tag = "1")]
+    pub reached: u32,
+}
+impl ::heros::codegen::prost::Name for BurstReply {
+    const NAME: &'static str = "BurstReply";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.BurstReply".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.BurstReply".into()
+    }
+}
+/// A furnace that reports what it does.
+pub trait Furnace: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Heats to `celsius`: emits a reading, and an alarm above the limit of 80 °C.
+    fn heat(
+        &self,
+        celsius: f64,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<()>,
+    > + ::core::marker::Send;
+    /// Emits `count` readings (and, if `alarms`, as many alarms) as fast as it can.
+    fn burst(
+        &self,
+        count: u32,
+        payload_bytes: u32,
+        alarms: bool,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<u32>,
+    > + ::core::marker::Send;
+    /// Raised when the furnace gets hotter than its limit.
+    fn overheated(&self) -> &::heros::Event<Alarm>;
+    /// Every reading, none lost.
+    fn readings(&self) -> &::heros::Event<FurnaceReading>;
+}
+/// What `examples.v1.Furnace` offers, as the registry describes it.
+pub static FURNACE_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::Interface {
+    name: "examples.v1.Furnace",
+    doc: "A furnace that reports what it does.",
+    tags: &[],
+    members: &[
+        ::heros::codegen::Member {
+            name: "Heat",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.HeatRequest",
+            reply_type: "google.protobuf.Empty",
+            doc: "Heats to `celsius`: emits a reading, and an alarm above the limit of 80 °C.",
+        },
+        ::heros::codegen::Member {
+            name: "Burst",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.BurstRequest",
+            reply_type: "examples.v1.BurstReply",
+            doc: "Emits `count` readings (and, if `alarms`, as many alarms) as fast as it can.",
+        },
+        ::heros::codegen::Member {
+            name: "Overheated",
+            kind: ::heros::codegen::MemberKind::Event {
+                reliable: false,
+            },
+            request_type: "google.protobuf.Empty",
+            reply_type: "examples.v1.Alarm",
+            doc: "Raised when the furnace gets hotter than its limit.",
+        },
+        ::heros::codegen::Member {
+            name: "Readings",
+            kind: ::heros::codegen::MemberKind::Event {
+                reliable: true,
+            },
+            request_type: "google.protobuf.Empty",
+            reply_type: "examples.v1.FurnaceReading",
+            doc: "Every reading, none lost.",
+        },
+    ],
+};
+/// Serves a [`Furnace`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
+pub struct FurnaceServer<T> {
+    hero: ::std::sync::Arc<T>,
+}
+impl<T: Furnace> FurnaceServer<T> {
+    /// Wraps the object that implements the interface.
+    pub fn new(hero: T) -> Self {
+        Self::from_arc(::std::sync::Arc::new(hero))
+    }
+    /// Wraps an object shared with other interfaces or with local code.
+    pub fn from_arc(hero: ::std::sync::Arc<T>) -> Self {
+        Self { hero }
+    }
+}
+impl<T: Furnace> ::heros::codegen::HeroService for FurnaceServer<T> {
+    fn interface(&self) -> &'static ::heros::codegen::Interface {
+        &FURNACE_INTERFACE
+    }
+    fn call(
+        &self,
+        method: &str,
+        call: ::heros::codegen::Call,
+    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        match method {
+            "Heat" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.HeatRequest",
+                            move |__request: HeatRequest| async move {
+                                let HeatRequest { celsius } = __request;
+                                let () = __hero.heat(celsius).await?;
+                                ::core::result::Result::Ok(())
+                            },
+                        ),
+                )
+            }
+            "Burst" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.BurstRequest",
+                            move |__request: BurstRequest| async move {
+                                let BurstRequest { count, payload_bytes, alarms } = __request;
+                                let __value = __hero
+                                    .burst(count, payload_bytes, alarms)
+                                    .await?;
+                                ::core::result::Result::Ok(BurstReply { reached: __value })
+                            },
+                        ),
+                )
+            }
+            "Overheated" => {
+                ::core::option::Option::Some(
+                    call
+                        .event::<
+                            T,
+                            (),
+                            Alarm,
+                        >(
+                            "google.protobuf.Empty",
+                            ::std::sync::Arc::clone(&self.hero),
+                            ::heros::codegen::EventAccess {
+                                delivery: ::heros::Delivery::BestEffort,
+                                buffer: 8usize,
+                                cell: |__hero: &T| __hero.overheated(),
+                            },
+                        ),
+                )
+            }
+            "Readings" => {
+                ::core::option::Option::Some(
+                    call
+                        .event::<
+                            T,
+                            (),
+                            FurnaceReading,
+                        >(
+                            "google.protobuf.Empty",
+                            ::std::sync::Arc::clone(&self.hero),
+                            ::heros::codegen::EventAccess {
+                                delivery: ::heros::Delivery::Reliable,
+                                buffer: 4usize,
+                                cell: |__hero: &T| __hero.readings(),
+                            },
+                        ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+/// Typed remote stub of a HERO implementing `examples.v1.Furnace`; see [`Furnace`].
+#[derive(Clone, Debug)]
+pub struct FurnaceRemote {
+    target: ::heros::Target,
+}
+impl FurnaceRemote {
+    /// Finds the HERO by name (mDNS in the process realm, `HEROS_PEERS`, or a
+    /// `heros://host:port/name` URL) and connects to it.
+    pub async fn connect(name: &str) -> ::heros::Result<Self> {
+        ::heros::codegen::connect(name).await
+    }
+    /// Like [`Self::connect`], waiting at most `timeout` for discovery.
+    pub async fn connect_timeout(
+        name: &str,
+        timeout: ::core::time::Duration,
+    ) -> ::heros::Result<Self> {
+        ::heros::codegen::connect_timeout(name, timeout).await
+    }
+    /// The untyped connection (name, realm, endpoint) this stub calls through.
+    pub fn target(&self) -> &::heros::Target {
+        &self.target
+    }
+    /// Heats to `celsius`: emits a reading, and an alarm above the limit of 80 °C.
+    pub async fn heat(&self, celsius: f64) -> ::heros::Result<()> {
+        let _: () = self
+            .target
+            .unary(
+                "/examples.v1.Furnace/Heat",
+                HeatRequest { celsius },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(())
+    }
+    /// Emits `count` readings (and, if `alarms`, as many alarms) as fast as it can.
+    pub async fn burst(
+        &self,
+        count: u32,
+        payload_bytes: u32,
+        alarms: bool,
+    ) -> ::heros::Result<u32> {
+        let __reply: BurstReply = self
+            .target
+            .unary(
+                "/examples.v1.Furnace/Burst",
+                BurstRequest {
+                    count,
+                    payload_bytes,
+                    alarms,
+                },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(__reply.reached)
+    }
+    /// Subscribes to `overheated`: every message emitted from now on; see [`Furnace::overheated`].
+    pub async fn subscribe_overheated(
+        &self,
+    ) -> ::heros::Result<::heros::EventStream<Alarm>> {
+        self.target.subscribe("/examples.v1.Furnace/Overheated", ()).await
+    }
+    /// Calls `callback` with every `overheated` message (and word of missed ones) until the returned value is dropped.
+    pub async fn connect_overheated(
+        &self,
+        callback: impl ::core::ops::FnMut(
+            ::heros::Received<Alarm>,
+        ) + ::core::marker::Send + 'static,
+    ) -> ::heros::Result<::heros::Connected> {
+        ::core::result::Result::Ok(self.subscribe_overheated().await?.connect(callback))
+    }
+    /// Subscribes to `readings`: every message emitted from now on; see [`Furnace::readings`].
+    pub async fn subscribe_readings(
+        &self,
+    ) -> ::heros::Result<::heros::EventStream<FurnaceReading>> {
+        self.target.subscribe("/examples.v1.Furnace/Readings", ()).await
+    }
+    /// Calls `callback` with every `readings` message (and word of missed ones) until the returned value is dropped.
+    pub async fn connect_readings(
+        &self,
+        callback: impl ::core::ops::FnMut(
+            ::heros::Received<FurnaceReading>,
+        ) + ::core::marker::Send + 'static,
+    ) -> ::heros::Result<::heros::Connected> {
+        ::core::result::Result::Ok(self.subscribe_readings().await?.connect(callback))
+    }
+}
+impl ::heros::AsHeroRef for FurnaceRemote {
+    fn hero_ref(&self) -> ::heros::proto::HeroRef {
+        ::heros::codegen::hero_ref_for(&self.target, "examples.v1.Furnace")
+    }
+}
+impl ::heros::codegen::Remote for FurnaceRemote {
+    const INTERFACE: &'static str = "examples.v1.Furnace";
+    fn from_target(target: ::heros::Target) -> Self {
+        Self { target }
+    }
+}

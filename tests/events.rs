@@ -1,0 +1,265 @@
+//! Events: every subscriber gets every message; a slow best-effort subscriber is told how many it
+//! missed, a slow reliable one slows the emitter; subscribers come and go; a HERO leaving ends
+//! the streams; and any gRPC client subscribes with a plain server stream.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::lab::{TestFurnace, FURNACE_LIMIT};
+use common::proto::{self, FurnaceRemote};
+use common::within;
+use heros::{Error, EventStream, Hero, LocalHero, Received, Server};
+use tokio_stream::StreamExt;
+
+async fn server(in_process: bool) -> Server {
+    Server::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .mdns(false)
+        .in_process(in_process)
+        .start()
+        .await
+        .expect("server starts")
+}
+
+async fn share_furnace(server: &Server) -> (Arc<TestFurnace>, LocalHero, FurnaceRemote) {
+    let furnace = Arc::new(TestFurnace::default());
+    let hero = Hero::new("furnace").interface(proto::FurnaceServer::from_arc(furnace.clone()));
+    let hero = server.share(hero).await.expect("shared");
+    let stub = FurnaceRemote::connect(&hero.url()).await.unwrap();
+    (furnace, hero, stub)
+}
+
+/// The next item, failing the test after 10 s instead of hanging.
+async fn next<M: Unpin + Clone + Send + Sync + 'static>(stream: &mut EventStream<M>) -> Received<M> {
+    within(10, stream.next()).await.expect("the stream goes on").expect("no error")
+}
+
+#[tokio::test]
+async fn every_subscriber_gets_every_message_in_order() {
+    for in_process in [false, true] {
+        let server = server(in_process).await;
+        let (furnace, _hero, stub) = share_furnace(&server).await;
+        let mut subscribers = Vec::new();
+        for _ in 0..10 {
+            subscribers.push(stub.subscribe_readings().await.unwrap());
+        }
+        assert_eq!(furnace.readings.subscriber_count(), 10);
+        // Readings are reliable with a buffer of 4: the burst goes on only as the subscribers read.
+        let burst = tokio::spawn({
+            let stub = stub.clone();
+            async move { stub.burst(20, 0, false).await }
+        });
+        for expected in 0..20 {
+            for subscriber in &mut subscribers {
+                let reading = next(subscriber).await.event().expect("an event");
+                assert_eq!(reading.sequence, expected);
+            }
+        }
+        assert_eq!(within(10, burst).await.unwrap().unwrap(), 10, "the last reading reached all ten");
+        stub.heat(FURNACE_LIMIT + 5.0).await.unwrap();
+        let mut alarms = stub.subscribe_overheated().await.unwrap();
+        stub.heat(FURNACE_LIMIT + 10.0).await.unwrap();
+        let alarm = next(&mut alarms).await.event().unwrap();
+        assert_eq!(alarm.celsius, FURNACE_LIMIT + 10.0, "only what was emitted after subscribing");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_best_effort_subscriber_is_told_how_many_it_missed() {
+    for in_process in [false, true] {
+        let server = server(in_process).await;
+        let (_furnace, _hero, stub) = share_furnace(&server).await;
+        let mut slow = stub.subscribe_overheated().await.unwrap();
+        // 50 MiB of alarms while nobody reads: more than the buffer (8) plus HTTP/2's windows.
+        const BURST: u64 = 200;
+        stub.burst(BURST as u32, 256 * 1024, true).await.unwrap();
+        // One more, which may get through or be missed too, depending on how much the network
+        // buffered; either way it is accounted for.
+        stub.heat(FURNACE_LIMIT + 1.0).await.unwrap();
+        let (mut events, mut missed) = (0, 0);
+        let mut last_sequence = None;
+        while events + missed < BURST + 1 {
+            match next(&mut slow).await {
+                Received::Event(alarm) => {
+                    assert!(last_sequence < Some(alarm.sequence), "in order");
+                    last_sequence = Some(alarm.sequence);
+                    events += 1;
+                }
+                Received::Missed(count) => missed += count,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(events + missed, BURST + 1, "every alarm was either delivered or counted");
+        assert!(missed > 0, "the slow subscriber missed some (in_process: {in_process})");
+        // Caught up, the subscriber gets the next alarm as it is.
+        stub.heat(FURNACE_LIMIT + 2.0).await.unwrap();
+        let alarm = next(&mut slow).await.event().expect("an alarm, nothing missed");
+        assert_eq!(alarm.sequence, BURST + 1);
+    }
+}
+
+#[tokio::test]
+async fn a_slow_reliable_subscriber_slows_the_emitter_and_loses_nothing() {
+    for in_process in [false, true] {
+        let server = server(in_process).await;
+        let (_furnace, _hero, stub) = share_furnace(&server).await;
+        let mut slow = stub.subscribe_readings().await.unwrap();
+        const BURST: u64 = 200;
+        let burst = tokio::spawn({
+            let stub = stub.clone();
+            async move { stub.burst(BURST as u32, 256 * 1024, false).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!burst.is_finished(), "the emitter waits for the subscriber");
+        for expected in 0..BURST {
+            let reading = next(&mut slow).await.event().expect("nothing missed");
+            assert_eq!(reading.sequence, expected);
+        }
+        assert_eq!(within(10, burst).await.unwrap().unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_that_disconnects_mid_stream_does_not_hold_up_the_others() {
+    let server = server(false).await;
+    let (furnace, _hero, stub) = share_furnace(&server).await;
+    let mut stays = stub.subscribe_readings().await.unwrap();
+    let mut leaves = stub.subscribe_readings().await.unwrap();
+    stub.burst(3, 0, false).await.unwrap();
+    for _ in 0..3 {
+        next(&mut stays).await;
+        next(&mut leaves).await;
+    }
+    drop(leaves);
+    // Reliable delivery to a subscriber that left must not block: the burst finishes.
+    let reached = within(10, stub.burst(100, 1024, false)).await.unwrap();
+    assert_eq!(reached, 1);
+    for expected in 3..103 {
+        assert_eq!(next(&mut stays).await.event().unwrap().sequence, expected);
+    }
+    assert_eq!(furnace.readings.subscriber_count(), 1);
+
+    // A callback connected the same way; disconnecting stops it.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let connected = stub
+        .connect_readings({
+            let seen = seen.clone();
+            move |item| seen.lock().unwrap().extend(item.event().map(|r| r.sequence))
+        })
+        .await
+        .unwrap();
+    stub.burst(5, 0, false).await.unwrap();
+    within(10, async {
+        while seen.lock().unwrap().len() < 5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(*seen.lock().unwrap(), (103..108).collect::<Vec<u64>>());
+    connected.disconnect();
+}
+
+#[tokio::test]
+async fn a_hero_leaving_ends_its_streams_with_unavailable() {
+    for in_process in [false, true] {
+        let server = server(in_process).await;
+        let (_furnace, hero, stub) = share_furnace(&server).await;
+        let mut stream = stub.subscribe_readings().await.unwrap();
+        let connected = stub.connect_overheated(|_| {}).await.unwrap();
+        stub.heat(20.0).await.unwrap();
+        assert!(next(&mut stream).await.event().is_some());
+        within(10, hero.shutdown()).await;
+        match within(10, stream.next()).await {
+            Some(Err(Error::Unavailable { message })) => assert!(message.contains("furnace"), "{message}"),
+            other => panic!("expected the stream to end with Unavailable, got {other:?}"),
+        }
+        assert!(within(10, stream.next()).await.is_none());
+        assert!(matches!(within(10, connected.ended()).await, Err(Error::Unavailable { .. })));
+        // Open streams do not keep the server from shutting down.
+        within(10, server.shutdown()).await;
+    }
+}
+
+#[tokio::test]
+async fn any_grpc_client_subscribes_with_a_plain_server_stream() {
+    use prost::Message;
+    let server = server(false).await;
+    let (_furnace, _hero, stub) = share_furnace(&server).await;
+    let endpoint = format!("http://{}", server.local_addr());
+    let channel = tonic::transport::Endpoint::from_shared(endpoint).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(bytes::Bytes::new());
+    request.metadata_mut().insert("heros-name", "furnace".parse().unwrap());
+    let path = http::uri::PathAndQuery::from_static("/examples.v1.Furnace/Readings");
+    let mut stream = grpc.server_streaming(request, path, common::RawCodec).await.unwrap().into_inner();
+    stub.burst(3, 0, false).await.unwrap();
+    for expected in 0..3 {
+        let bytes = within(10, stream.message()).await.unwrap().expect("a message");
+        let reading = proto::FurnaceReading::decode(bytes).expect("a plain FurnaceReading");
+        assert_eq!(reading.sequence, expected);
+    }
+
+    // The registry describes both events.
+    let mut registry =
+        heros::proto::registry_client::RegistryClient::connect(format!("http://{}", server.local_addr()))
+            .await
+            .unwrap();
+    let description = registry
+        .describe_hero(heros::proto::DescribeHeroRequest { name: "furnace".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let events: Vec<(String, i32)> =
+        description.interfaces[0].events.iter().map(|e| (e.name.clone(), e.delivery)).collect();
+    assert_eq!(
+        events,
+        vec![
+            ("Overheated".to_owned(), heros::proto::Delivery::BestEffort as i32),
+            ("Readings".to_owned(), heros::proto::Delivery::Reliable as i32)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_missed_count_reaches_a_plain_client_as_an_unknown_field() {
+    let server = server(false).await;
+    let (_furnace, _hero, stub) = share_furnace(&server).await;
+    let endpoint = format!("http://{}", server.local_addr());
+    let channel = tonic::transport::Endpoint::from_shared(endpoint).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(usize::MAX);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(bytes::Bytes::new());
+    request.metadata_mut().insert("heros-name", "furnace".parse().unwrap());
+    let path = http::uri::PathAndQuery::from_static("/examples.v1.Furnace/Overheated");
+    let mut stream = grpc.server_streaming(request, path, common::RawCodec).await.unwrap().into_inner();
+    const BURST: u64 = 200;
+    stub.burst(BURST as u32, 256 * 1024, true).await.unwrap();
+    let (mut alarms, mut missed) = (0, 0);
+    while alarms + missed < BURST {
+        let bytes = within(10, stream.message()).await.unwrap().expect("a message");
+        // Field 536870911 (varint) ahead of an alarm: missed just before it. Field 536870910
+        // alone: missed, and no alarm in this message.
+        let (key, rest) = bytes.split_at(5);
+        let mut rest = rest;
+        match key {
+            [0xF8, 0xFF, 0xFF, 0xFF, 0x0F] => {
+                missed += prost::encoding::decode_varint(&mut rest).unwrap();
+                <proto::Alarm as prost::Message>::decode(rest).expect("an alarm follows");
+                alarms += 1;
+            }
+            [0xF0, 0xFF, 0xFF, 0xFF, 0x0F] => {
+                missed += prost::encoding::decode_varint(&mut rest).unwrap();
+                assert!(rest.is_empty(), "nothing else in a missed-only message");
+            }
+            _ => {
+                <proto::Alarm as prost::Message>::decode(bytes).expect("a plain alarm");
+                alarms += 1;
+            }
+        }
+    }
+    assert_eq!(alarms + missed, BURST);
+    assert!(missed > 0);
+}
