@@ -1363,7 +1363,7 @@ impl ::heros::codegen::prost::Name for HeatRequest {
         "/examples.v1.HeatRequest".into()
     }
 }
-#[derive(Clone, Copy, PartialEq, ::heros::codegen::prost::Message)]
+#[derive(Clone, PartialEq, ::heros::codegen::prost::Message)]
 #[prost(prost_path = "::heros::codegen::prost")]
 pub struct Alarm {
     #[prost(double, tag = "1")]
@@ -1372,6 +1372,9 @@ pub struct Alarm {
     pub limit: f64,
     #[prost(uint64, tag = "3")]
     pub sequence: u64,
+    /// Filler, to make events of a given size.
+    #[prost(bytes = "bytes", tag = "4")]
+    pub payload: ::heros::codegen::prost::bytes::Bytes,
 }
 impl ::heros::codegen::prost::Name for Alarm {
     const NAME: &'static str = "Alarm";
