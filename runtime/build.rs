@@ -3,7 +3,13 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema");
-    let files = ["heros/v1/options.proto", "heros/v1/core.proto", "heros/v1/handles.proto", "heros/v1/registry.proto"];
+    let files = [
+        "heros/v1/options.proto",
+        "heros/v1/core.proto",
+        "heros/v1/handles.proto",
+        "heros/v1/attributes.proto",
+        "heros/v1/registry.proto",
+    ];
     let fds = protox::compile(files, [&schema])?;
     for file in files {
         println!("cargo:rerun-if-changed={}", schema.join(file).display());

@@ -263,3 +263,42 @@ async fn a_missed_count_reaches_a_plain_client_as_an_unknown_field() {
     assert_eq!(alarms + missed, BURST);
     assert!(missed > 0);
 }
+
+#[tokio::test]
+async fn an_attribute_watch_sees_every_set_from_anywhere() {
+    for in_process in [false, true] {
+        let server = server(in_process).await;
+        let hero = common::share_test_hero(&server, "watched", 5).await;
+        let stub = proto::TestObjectRemote::connect(&hero.url()).await.unwrap();
+        let mut values = stub.watch_testme().await.unwrap();
+        assert_eq!(next_value(&mut values).await, 5, "the current value first");
+        stub.set_testme(7).await.unwrap(); // set by a caller
+        assert_eq!(next_value(&mut values).await, 7);
+        stub.hello().await.unwrap(); // changed by the HERO itself
+        assert_eq!(next_value(&mut values).await, 8);
+        hero.shutdown().await;
+        assert!(within(10, values.next()).await.is_none(), "the watch ends when the HERO leaves");
+    }
+}
+
+async fn next_value<V>(values: &mut heros::AttributeStream<V>) -> V {
+    within(10, values.next()).await.expect("a value").expect("no error")
+}
+
+#[tokio::test]
+async fn watching_what_is_not_an_attribute_names_the_attributes() {
+    let server = server(false).await;
+    let _hero = common::share_test_hero(&server, "watched", 5).await;
+    let mut attributes =
+        heros::proto::attributes_client::AttributesClient::connect(format!("http://{}", server.local_addr()))
+            .await
+            .unwrap();
+    let mut request = tonic::Request::new(heros::proto::WatchRequest {
+        interface: "examples.v1.TestObject".into(),
+        attribute: "Hello".into(),
+    });
+    request.metadata_mut().insert("heros-name", "watched".parse().unwrap());
+    let status = attributes.watch(request).await.err().expect("refused");
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+    assert!(status.message().contains("Testme") && status.message().contains("Firmware"), "{status:?}");
+}

@@ -233,6 +233,7 @@ pub(crate) fn generate_interface(
         })
         .collect();
     let mut dispatch_arms = Vec::new();
+    let mut watch_arms = Vec::new();
     let mut stub_methods = Vec::new();
     let mut member_descriptions = Vec::new();
 
@@ -430,6 +431,21 @@ pub(crate) fn generate_interface(
                         #rt::codegen::attribute_value(__reply.value, #attr_name)
                     }
                 });
+                watch_arms.push(quote! {
+                    #proto_name => ::core::option::Option::Some(#rt::codegen::watch_attribute(
+                        self.hero.#rust_name().watch(),
+                        |__value| #request_ty { value: ::core::option::Option::Some(__value) },
+                    )),
+                });
+                let watcher = format_ident!("watch_{}", attr_name);
+                let watch_doc =
+                    format!(" `{attr_name}` now, then each new value whenever it is set; see [`Self::{}`].", rust_name);
+                stub_methods.push(quote! {
+                    #[doc = #watch_doc]
+                    pub async fn #watcher(&self) -> #rt::Result<#rt::AttributeStream<#value_ty>> {
+                        self.target.watch(#full_name, #proto_name, |__message: #request_ty| __message.value).await
+                    }
+                });
                 if !readonly {
                     let setter = format_ident!("set_{}", attr_name);
                     let set_doc = format!(" Sets `{attr_name}`; see [`Self::{}`].", rust_name);
@@ -505,6 +521,13 @@ pub(crate) fn generate_interface(
                     _ => ::core::option::Option::None,
                 }
             }
+
+            fn watch(&self, attribute: &str) -> ::core::option::Option<#rt::codegen::AttributeWatch> {
+                match attribute {
+                    #(#watch_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
         }
 
         #[doc = #remote_doc]
@@ -562,7 +585,12 @@ fn check_stub_names(interface: &Interface) -> Result<(), String> {
         let snake = heck::ToSnakeCase::to_snake_case(member.proto_name.as_str());
         let mut names = vec![snake.clone()];
         match member.role {
-            Role::Attribute { readonly: false, .. } => names.push(format!("set_{snake}")),
+            Role::Attribute { readonly, .. } => {
+                names.push(format!("watch_{snake}"));
+                if !readonly {
+                    names.push(format!("set_{snake}"));
+                }
+            }
             Role::Event { .. } => names = vec![format!("subscribe_{snake}"), format!("connect_{snake}")],
             _ => {}
         }

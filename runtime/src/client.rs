@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::uri::PathAndQuery;
 use http::HeaderValue;
 
+use crate::attribute_watch::{decode_values, AttributeStream};
 use crate::config::{Config, HeroUrl};
 use crate::connection::{Connection, DIAL_TIMEOUT};
 use crate::discovery::Discovery;
@@ -20,9 +21,12 @@ use crate::handles::{Handle, StubSession};
 use crate::interface::{EventFrames, Remote};
 use crate::local::LocalRoute;
 use crate::metadata::{encode_header, NAME_HEADER, REALM_HEADER, SESSION_HEADER};
+use crate::proto::attributes_client::AttributesClient;
 use crate::proto::registry_client::RegistryClient;
+use crate::proto::WatchRequest;
 use crate::proto::{DescribeHeroRequest, Export, HandleStats, HandleStatsRequest, HeroInfo, ListHerosRequest};
 use crate::server::DEFAULT_MAX_MESSAGE_SIZE;
+use tokio_stream::StreamExt;
 
 /// How long `connect(name)` waits for discovery by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -283,6 +287,41 @@ impl Target {
             Ok(response) => Ok(EventStream::remote(response.into_inner())),
             Err(status) => Err(self.went_away(Error::from_status(&status))),
         }
+    }
+
+    /// Watches an attribute (`attribute` is its rpc name in `interface`): its current value, then
+    /// each new one. `unwrap` takes the value out of the value message.
+    pub async fn watch<M, V>(
+        &self,
+        interface: &str,
+        attribute: &'static str,
+        unwrap: fn(M) -> Option<V>,
+    ) -> Result<AttributeStream<V>>
+    where
+        M: prost::Message + Default + 'static,
+        V: Send + 'static,
+    {
+        let connection = match &*self.route().await {
+            Route::Remote { connection, .. } => connection.clone(),
+            Route::Local(local) => {
+                let values =
+                    local.watch(self.name(), self.realm(), interface, attribute).map_err(|e| self.went_away(e))?;
+                return Ok(decode_values(values.map(Ok), unwrap, attribute));
+            }
+        };
+        let mut attributes = AttributesClient::with_origin(connection.clone(), connection.origin())
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
+        let mut request =
+            tonic::Request::new(WatchRequest { interface: interface.to_owned(), attribute: attribute.to_owned() });
+        let headers = request.metadata_mut().as_mut();
+        headers.insert(NAME_HEADER, self.inner.name_header.clone());
+        headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        let values = match attributes.watch(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => return Err(self.went_away(Error::from_status(&status))),
+        };
+        let messages = values.map(|value| value.map(|v| v.message).map_err(|status| Error::from_status(&status)));
+        Ok(decode_values(messages, unwrap, attribute))
     }
 
     /// This process's session with the HERO's server, opened on first use.

@@ -4,6 +4,7 @@ pub use prost;
 pub use prost_types;
 
 pub use crate::attribute::Attribute;
+pub use crate::attribute_watch::{watch_attribute, AttributeWatch};
 pub use crate::client::{connect, connect_timeout};
 pub use crate::handles::{HandleScope, StubSession};
 pub use crate::interface::{

@@ -114,6 +114,13 @@ pub trait HeroService: Send + Sync + 'static {
     fn interface(&self) -> &'static Interface;
     /// Starts the call of `method`; `None` when the interface has no such method.
     fn call(&self, method: &str, call: Call) -> Option<ResponseFuture>;
+
+    /// The values of the attribute `attribute` (its rpc name) from now on; `None` when the
+    /// interface has no such attribute.
+    fn watch(&self, attribute: &str) -> Option<crate::attribute_watch::AttributeWatch> {
+        let _ = attribute;
+        None
+    }
 }
 
 /// One incoming call, as the router (or an in-process caller) hands it to a `HeroService`.

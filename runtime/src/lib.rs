@@ -17,6 +17,7 @@
 //! - `config`, `names`, `metadata`: environment, naming rules, request headers.
 
 mod attribute;
+mod attribute_watch;
 mod client;
 mod codec;
 #[doc(hidden)]
@@ -40,6 +41,7 @@ mod routing;
 mod server;
 
 pub use attribute::Attribute;
+pub use attribute_watch::AttributeStream;
 pub use client::{connect, connect_timeout, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use config::{Config, HeroUrl};
 #[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs

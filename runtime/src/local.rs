@@ -59,6 +59,20 @@ impl LocalRoute {
         })
     }
 
+    /// The values of an attribute of the HERO `name`, as encoded value messages.
+    pub(crate) fn watch(
+        &self,
+        name: &str,
+        realm: &str,
+        interface: &str,
+        attribute: &str,
+    ) -> Result<crate::attribute_watch::AttributeWatch> {
+        let table = self.table.upgrade().filter(|table| !table.is_closed()).ok_or_else(|| {
+            Error::unavailable(format!("the server at {} (in this process) has shut down", self.endpoint))
+        })?;
+        table.watch(Some(name), Some(realm), interface, attribute)
+    }
+
     /// The endpoint the server would be dialled at.
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint

@@ -10,11 +10,13 @@ use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
 
+use crate::attribute_watch::AttributeService;
 use crate::error::Error;
 use crate::handles::service::{HandleService, HANDLES_SERVICE, SESSIONS_SERVICE};
 use crate::handles::table::HandleTable;
 use crate::interface::{Call, HeroService, Request, ResponseFuture};
 use crate::metadata::{decode_value, NAME_HEADER, REALM_HEADER};
+use crate::proto::attributes_server::AttributesServer;
 use crate::proto::handles_server::HandlesServer;
 use crate::proto::sessions_server::SessionsServer;
 use crate::proto::HeroInfo;
@@ -34,7 +36,7 @@ pub(crate) struct HeroEntry {
 }
 
 impl HeroEntry {
-    fn service(&self, interface: &str) -> Option<&dyn HeroService> {
+    pub(crate) fn service(&self, interface: &str) -> Option<&dyn HeroService> {
         self.services.iter().find(|s| s.interface().name == interface).map(|s| s.as_ref())
     }
 
@@ -181,7 +183,12 @@ impl HeroTable {
     }
 
     /// The HERO a call is for: named by the header, or the only one implementing `interface`.
-    fn select(&self, name: Option<&str>, caller_realm: Option<&str>, interface: &str) -> Result<Arc<HeroEntry>, Error> {
+    pub(crate) fn select(
+        &self,
+        name: Option<&str>,
+        caller_realm: Option<&str>,
+        interface: &str,
+    ) -> Result<Arc<HeroEntry>, Error> {
         let heros = self.heros.read().unwrap_or_else(|e| e.into_inner());
         let entry = match name {
             Some(name) => heros.get(name).cloned().ok_or_else(|| Error::HeroNotFound {
@@ -244,6 +251,7 @@ impl HeroTable {
 pub(crate) struct Router {
     pub(crate) table: Arc<HeroTable>,
     pub(crate) registry: crate::proto::registry_server::RegistryServer<crate::registry::RegistryService>,
+    pub(crate) attributes: AttributesServer<AttributeService>,
     pub(crate) sessions: SessionsServer<HandleService>,
     pub(crate) handles: HandlesServer<HandleService>,
     pub(crate) max_message_size: usize,
@@ -269,6 +277,10 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
         if interface == crate::registry::SERVICE_NAME {
             let mut registry = self.registry.clone();
             return Box::pin(async move { tower::Service::call(&mut registry, request).await });
+        }
+        if interface == crate::attribute_watch::SERVICE_NAME {
+            let mut attributes = self.attributes.clone();
+            return Box::pin(async move { tower::Service::call(&mut attributes, request).await });
         }
         if interface == SESSIONS_SERVICE {
             let mut sessions = self.sessions.clone();

@@ -246,6 +246,9 @@ impl Server {
         let router = Router {
             table: table.clone(),
             registry: crate::proto::registry_server::RegistryServer::new(RegistryService { table: table.clone() }),
+            attributes: crate::proto::attributes_server::AttributesServer::new(
+                crate::attribute_watch::AttributeService { table: table.clone() },
+            ),
             sessions: SessionsServer::new(handle_service.clone()),
             handles: HandlesServer::new(handle_service)
                 .max_decoding_message_size(max_message_size)

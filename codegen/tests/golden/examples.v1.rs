@@ -248,6 +248,34 @@ impl<T: TestObject> ::heros::codegen::HeroService for TestObjectServer<T> {
             _ => ::core::option::Option::None,
         }
     }
+    fn watch(
+        &self,
+        attribute: &str,
+    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
+        match attribute {
+            "Testme" => {
+                ::core::option::Option::Some(
+                    ::heros::codegen::watch_attribute(
+                        self.hero.testme().watch(),
+                        |__value| TestmeValue {
+                            value: ::core::option::Option::Some(__value),
+                        },
+                    ),
+                )
+            }
+            "Firmware" => {
+                ::core::option::Option::Some(
+                    ::heros::codegen::watch_attribute(
+                        self.hero.firmware().watch(),
+                        |__value| FirmwareValue {
+                            value: ::core::option::Option::Some(__value),
+                        },
+                    ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
 }
 /// Typed remote stub of a HERO implementing `examples.v1.TestObject`; see [`TestObject`].
 #[derive(Clone, Debug)]
@@ -311,6 +339,16 @@ impl TestObjectRemote {
             .await?;
         ::heros::codegen::attribute_value(__reply.value, "testme")
     }
+    /// `testme` now, then each new value whenever it is set; see [`Self::testme`].
+    pub async fn watch_testme(&self) -> ::heros::Result<::heros::AttributeStream<i64>> {
+        self.target
+            .watch(
+                "examples.v1.TestObject",
+                "Testme",
+                |__message: TestmeValue| __message.value,
+            )
+            .await
+    }
     /// Sets `testme`; see [`Self::testme`].
     pub async fn set_testme(&self, value: i64) -> ::heros::Result<()> {
         let _: TestmeValue = self
@@ -340,6 +378,20 @@ impl TestObjectRemote {
             )
             .await?;
         ::heros::codegen::attribute_value(__reply.value, "firmware")
+    }
+    /// `firmware` now, then each new value whenever it is set; see [`Self::firmware`].
+    pub async fn watch_firmware(
+        &self,
+    ) -> ::heros::Result<
+        ::heros::AttributeStream<::heros::codegen::prost::alloc::string::String>,
+    > {
+        self.target
+            .watch(
+                "examples.v1.TestObject",
+                "Firmware",
+                |__message: FirmwareValue| __message.value,
+            )
+            .await
     }
 }
 impl ::heros::AsHeroRef for TestObjectRemote {
@@ -591,6 +643,24 @@ impl<T: Node> ::heros::codegen::HeroService for NodeServer<T> {
             _ => ::core::option::Option::None,
         }
     }
+    fn watch(
+        &self,
+        attribute: &str,
+    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
+        match attribute {
+            "Value" => {
+                ::core::option::Option::Some(
+                    ::heros::codegen::watch_attribute(
+                        self.hero.value().watch(),
+                        |__value| NodeValue {
+                            value: ::core::option::Option::Some(__value),
+                        },
+                    ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
 }
 /// Typed remote stub of a HERO implementing `examples.v1.Node`; see [`Node`].
 #[derive(Clone, Debug)]
@@ -627,6 +697,12 @@ impl NodeRemote {
             )
             .await?;
         ::heros::codegen::attribute_value(__reply.value, "value")
+    }
+    /// `value` now, then each new value whenever it is set; see [`Self::value`].
+    pub async fn watch_value(&self) -> ::heros::Result<::heros::AttributeStream<i64>> {
+        self.target
+            .watch("examples.v1.Node", "Value", |__message: NodeValue| __message.value)
+            .await
     }
     /// Sets `value`; see [`Self::value`].
     pub async fn set_value(&self, value: i64) -> ::heros::Result<()> {
@@ -967,6 +1043,14 @@ impl<T: Instrument> ::heros::codegen::HeroService for InstrumentServer<T> {
             _ => ::core::option::Option::None,
         }
     }
+    fn watch(
+        &self,
+        attribute: &str,
+    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
+        match attribute {
+            _ => ::core::option::Option::None,
+        }
+    }
 }
 /// Typed remote stub of a HERO implementing `examples.v1.Instrument`; see [`Instrument`].
 #[derive(Clone, Debug)]
@@ -1166,6 +1250,14 @@ impl<T: Listener> ::heros::codegen::HeroService for ListenerServer<T> {
             _ => ::core::option::Option::None,
         }
     }
+    fn watch(
+        &self,
+        attribute: &str,
+    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
+        match attribute {
+            _ => ::core::option::Option::None,
+        }
+    }
 }
 /// Typed remote stub of a HERO implementing `examples.v1.Listener`; see [`Listener`].
 #[derive(Clone, Debug)]
@@ -1287,6 +1379,14 @@ impl<T: Notifier> ::heros::codegen::HeroService for NotifierServer<T> {
                         ),
                 )
             }
+            _ => ::core::option::Option::None,
+        }
+    }
+    fn watch(
+        &self,
+        attribute: &str,
+    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
+        match attribute {
             _ => ::core::option::Option::None,
         }
     }
@@ -1597,6 +1697,14 @@ impl<T: Furnace> ::heros::codegen::HeroService for FurnaceServer<T> {
                         ),
                 )
             }
+            _ => ::core::option::Option::None,
+        }
+    }
+    fn watch(
+        &self,
+        attribute: &str,
+    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
+        match attribute {
             _ => ::core::option::Option::None,
         }
     }

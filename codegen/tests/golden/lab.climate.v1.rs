@@ -429,6 +429,34 @@ impl<T: Thermostat> ::heros::codegen::HeroService for ThermostatServer<T> {
             _ => ::core::option::Option::None,
         }
     }
+    fn watch(
+        &self,
+        attribute: &str,
+    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
+        match attribute {
+            "Setpoint" => {
+                ::core::option::Option::Some(
+                    ::heros::codegen::watch_attribute(
+                        self.hero.setpoint().watch(),
+                        |__value| SetpointValue {
+                            value: ::core::option::Option::Some(__value),
+                        },
+                    ),
+                )
+            }
+            "Serial" => {
+                ::core::option::Option::Some(
+                    ::heros::codegen::watch_attribute(
+                        self.hero.serial().watch(),
+                        |__value| SerialValue {
+                            value: ::core::option::Option::Some(__value),
+                        },
+                    ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
 }
 /// Typed remote stub of a HERO implementing `lab.climate.v1.Thermostat`; see [`Thermostat`].
 #[derive(Clone, Debug)]
@@ -524,6 +552,18 @@ impl ThermostatRemote {
             .await?;
         ::heros::codegen::attribute_value(__reply.value, "setpoint")
     }
+    /// `setpoint` now, then each new value whenever it is set; see [`Self::setpoint`].
+    pub async fn watch_setpoint(
+        &self,
+    ) -> ::heros::Result<::heros::AttributeStream<Temperature>> {
+        self.target
+            .watch(
+                "lab.climate.v1.Thermostat",
+                "Setpoint",
+                |__message: SetpointValue| __message.value,
+            )
+            .await
+    }
     /// Sets `setpoint`; see [`Self::setpoint`].
     pub async fn set_setpoint(&self, value: Temperature) -> ::heros::Result<()> {
         let _: SetpointValue = self
@@ -553,6 +593,20 @@ impl ThermostatRemote {
             )
             .await?;
         ::heros::codegen::attribute_value(__reply.value, "serial")
+    }
+    /// `serial` now, then each new value whenever it is set; see [`Self::serial`].
+    pub async fn watch_serial(
+        &self,
+    ) -> ::heros::Result<
+        ::heros::AttributeStream<::heros::codegen::prost::alloc::string::String>,
+    > {
+        self.target
+            .watch(
+                "lab.climate.v1.Thermostat",
+                "Serial",
+                |__message: SerialValue| __message.value,
+            )
+            .await
     }
 }
 impl ::heros::AsHeroRef for ThermostatRemote {
