@@ -470,6 +470,17 @@ pub(crate) fn generate_interface(
         }
     }
 
+    // Interfaces without attributes keep HeroService's default (no attribute to watch).
+    let watch_fn = (!watch_arms.is_empty()).then(|| {
+        quote! {
+            fn watch(&self, attribute: &str) -> ::core::option::Option<#rt::codegen::AttributeWatch> {
+                match attribute {
+                    #(#watch_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+    });
     let service_doc = doc_text(&service.comments.leading);
     let tags = &interface.tags;
     let server_doc = format!(
@@ -522,12 +533,7 @@ pub(crate) fn generate_interface(
                 }
             }
 
-            fn watch(&self, attribute: &str) -> ::core::option::Option<#rt::codegen::AttributeWatch> {
-                match attribute {
-                    #(#watch_arms)*
-                    _ => ::core::option::Option::None,
-                }
-            }
+            #watch_fn
         }
 
         #[doc = #remote_doc]

@@ -1043,14 +1043,6 @@ impl<T: Instrument> ::heros::codegen::HeroService for InstrumentServer<T> {
             _ => ::core::option::Option::None,
         }
     }
-    fn watch(
-        &self,
-        attribute: &str,
-    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
-        match attribute {
-            _ => ::core::option::Option::None,
-        }
-    }
 }
 /// Typed remote stub of a HERO implementing `examples.v1.Instrument`; see [`Instrument`].
 #[derive(Clone, Debug)]
@@ -1250,14 +1242,6 @@ impl<T: Listener> ::heros::codegen::HeroService for ListenerServer<T> {
             _ => ::core::option::Option::None,
         }
     }
-    fn watch(
-        &self,
-        attribute: &str,
-    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
-        match attribute {
-            _ => ::core::option::Option::None,
-        }
-    }
 }
 /// Typed remote stub of a HERO implementing `examples.v1.Listener`; see [`Listener`].
 #[derive(Clone, Debug)]
@@ -1379,14 +1363,6 @@ impl<T: Notifier> ::heros::codegen::HeroService for NotifierServer<T> {
                         ),
                 )
             }
-            _ => ::core::option::Option::None,
-        }
-    }
-    fn watch(
-        &self,
-        attribute: &str,
-    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
-        match attribute {
             _ => ::core::option::Option::None,
         }
     }
@@ -1697,14 +1673,6 @@ impl<T: Furnace> ::heros::codegen::HeroService for FurnaceServer<T> {
                         ),
                 )
             }
-            _ => ::core::option::Option::None,
-        }
-    }
-    fn watch(
-        &self,
-        attribute: &str,
-    ) -> ::core::option::Option<::heros::codegen::AttributeWatch> {
-        match attribute {
             _ => ::core::option::Option::None,
         }
     }
