@@ -298,7 +298,7 @@ async fn watching_what_is_not_an_attribute_names_the_attributes() {
         attribute: "Hello".into(),
     });
     request.metadata_mut().insert("heros-name", "watched".parse().unwrap());
-    let status = attributes.watch(request).await.err().expect("refused");
+    let status = attributes.watch(request).await.expect_err("refused");
     assert_eq!(status.code(), tonic::Code::Unimplemented);
     assert!(status.message().contains("Testme") && status.message().contains("Firmware"), "{status:?}");
 }
