@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::lab::{TestFurnace, FURNACE_LIMIT};
 use common::proto::{self, FurnaceRemote};
 use common::within;
-use heros::{Error, EventStream, Hero, LocalHero, Received, Server};
+use heros::{EventStream, Hero, LocalHero, Received, Server};
 use tokio_stream::StreamExt;
 
 async fn server(in_process: bool) -> Server {
@@ -162,21 +162,50 @@ async fn a_subscriber_that_disconnects_mid_stream_does_not_hold_up_the_others() 
 }
 
 #[tokio::test]
-async fn a_hero_leaving_ends_its_streams_with_unavailable() {
+async fn a_subscription_survives_the_hero_leaving_and_coming_back_and_reports_the_gap() {
     for in_process in [false, true] {
         let server = server(in_process).await;
         let (_furnace, hero, stub) = share_furnace(&server).await;
         let mut stream = stub.subscribe_readings().await.unwrap();
-        let connected = stub.connect_overheated(|_| {}).await.unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let _connected = stub
+            .connect_overheated({
+                let seen = seen.clone();
+                move |item| seen.lock().unwrap().push(item)
+            })
+            .await
+            .unwrap();
         stub.heat(20.0).await.unwrap();
-        assert!(next(&mut stream).await.event().is_some());
+        assert_eq!(next(&mut stream).await.event().unwrap().sequence, 0);
+
         within(10, hero.shutdown()).await;
-        match within(10, stream.next()).await {
-            Some(Err(Error::Unavailable { message })) => assert!(message.contains("furnace"), "{message}"),
-            other => panic!("expected the stream to end with Unavailable, got {other:?}"),
+        match next(&mut stream).await {
+            Received::Interrupted { reason } => assert!(reason.contains("furnace"), "{reason}"),
+            other => panic!("expected word of the interruption, got {other:?}"),
         }
-        assert!(within(10, stream.next()).await.is_none());
-        assert!(matches!(within(10, connected.ended()).await, Err(Error::Unavailable { .. })));
+        // Back, as a new object under the same name: the stream subscribes again by itself.
+        let (_furnace, _hero, _) = share_furnace(&server).await;
+        assert!(matches!(next(&mut stream).await, Received::Resumed { .. }));
+        // The callback's subscription comes back on its own schedule: wait for it, too.
+        within(10, async {
+            while !seen.lock().unwrap().iter().any(|item| matches!(item, Received::Resumed { .. })) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        stub.heat(FURNACE_LIMIT + 1.0).await.unwrap();
+        assert_eq!(next(&mut stream).await.event().unwrap().sequence, 0, "the new furnace's first reading");
+        within(10, async {
+            while !seen.lock().unwrap().iter().any(|item| matches!(item, Received::Event(_))) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        let seen = seen.lock().unwrap();
+        assert!(matches!(seen[0], Received::Interrupted { .. }), "{seen:?}");
+        assert!(matches!(seen[1], Received::Resumed { .. }), "{seen:?}");
+        assert!(matches!(&seen[2], Received::Event(alarm) if alarm.celsius == FURNACE_LIMIT + 1.0), "{seen:?}");
+        drop(seen);
         // Open streams do not keep the server from shutting down.
         within(10, server.shutdown()).await;
     }

@@ -256,8 +256,25 @@ impl Target {
         }
     }
 
-    /// Subscribes to an event: every message the HERO emits from now on (see [`EventStream`]).
+    /// Subscribes to an event: every message the HERO emits from now on, subscribing again
+    /// whenever the subscription breaks (see [`EventStream`]).
     pub async fn subscribe<Req, M>(&self, path: &'static str, request: Req) -> Result<EventStream<M>>
+    where
+        Req: prost::Message + Clone + Send + Sync + 'static,
+        M: prost::Message + Default + Clone + Unpin + Send + Sync + 'static,
+    {
+        let stream = self.subscribe_once(path, request.clone()).await?;
+        let target = self.clone();
+        Ok(stream.resubscribing(Arc::new(move || {
+            let (target, request) = (target.clone(), request.clone());
+            Box::pin(async move {
+                let stream = target.subscribe_once::<Req, M>(path, request).await?;
+                stream.into_frames().ok_or_else(|| Error::unavailable("the subscription ended at once"))
+            })
+        })))
+    }
+
+    async fn subscribe_once<Req, M>(&self, path: &'static str, request: Req) -> Result<EventStream<M>>
     where
         Req: prost::Message + Send + Sync + 'static,
         M: prost::Message + Default + Clone + Unpin + Send + Sync + 'static,

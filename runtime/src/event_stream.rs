@@ -2,9 +2,11 @@
 //! and [`Connected`] (a callback fed from one, what `connect_x()` returns).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio_stream::{Stream, StreamExt};
 
@@ -20,6 +22,17 @@ pub enum Received<M> {
     /// A best-effort event's subscriber fell behind: this many messages were dropped for it
     /// (just before the next `Event`, if any).
     Missed(u64),
+    /// The subscription broke (the HERO left, its server went away): events emitted from now
+    /// until `Resumed` are not seen. The stream keeps trying to subscribe again.
+    Interrupted {
+        /// Why, in words.
+        reason: String,
+    },
+    /// Subscribed again (the HERO is back, maybe at a new address) after a gap this long.
+    Resumed {
+        /// How long the subscription was broken.
+        after: Duration,
+    },
 }
 
 impl<M> Received<M> {
@@ -27,26 +40,60 @@ impl<M> Received<M> {
     pub fn event(self) -> Option<M> {
         match self {
             Received::Event(message) => Some(message),
-            Received::Missed(_) => None,
+            _ => None,
         }
     }
 }
 
-type Frames<M> = Pin<Box<dyn Stream<Item = Result<(u64, Option<M>)>> + Send>>;
+/// Subscribes again; returns the new subscription's frames.
+pub(crate) type Resubscribe<M> = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Frames<M>>> + Send>> + Send + Sync>;
 
-/// The messages of one subscription, in order. It ends with an `Err` when the HERO leaves or
-/// its server goes away (`Error::Unavailable`), and with `None` after that.
+/// First wait before subscribing again, and the longest: the wait doubles after each failure.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const LONGEST_RETRY: Duration = Duration::from_secs(2);
+
+/// A broken subscription being made again.
+struct Reconnect<M> {
+    since: Instant,
+    delay: Duration,
+    wait: Pin<Box<tokio::time::Sleep>>,
+    attempt: Option<Pin<Box<dyn Future<Output = Result<Frames<M>>> + Send>>>,
+}
+
+pub(crate) type Frames<M> = Pin<Box<dyn Stream<Item = Result<(u64, Option<M>)>> + Send>>;
+
+/// The messages of one subscription, in order. When the subscription breaks (the HERO leaves,
+/// its server goes away) it says so (`Received::Interrupted`), subscribes again as soon as the
+/// HERO is back (found again by discovery if it moved), and says that too (`Received::Resumed`).
+/// It ends only when dropped.
 pub struct EventStream<M> {
-    frames: Frames<M>,
+    frames: Option<Frames<M>>,
     /// Items already decoded but not yet returned (an event after its missed count).
     ready: VecDeque<Received<M>>,
+    resubscribe: Option<Resubscribe<M>>,
+    reconnect: Option<Reconnect<M>>,
 }
 
 impl<M: Clone + Unpin + Send + Sync + 'static> EventStream<M> {
     /// Frames from the network: the missed count and the message, as the codec decoded them.
     pub(crate) fn remote(frames: tonic::Streaming<(u64, Option<M>)>) -> Self {
         let frames = frames.map(|frame| frame.map_err(|status| Error::from_status(&status)));
-        EventStream { frames: Box::pin(frames), ready: VecDeque::new() }
+        Self::of(Box::pin(frames))
+    }
+
+    fn of(frames: Frames<M>) -> Self {
+        EventStream { frames: Some(frames), ready: VecDeque::new(), resubscribe: None, reconnect: None }
+    }
+
+    /// The raw frames (to hand to a stream that resubscribes).
+    pub(crate) fn into_frames(self) -> Option<Frames<M>> {
+        self.frames
+    }
+
+    /// Makes the stream subscribe again with `resubscribe` whenever the subscription breaks.
+    pub(crate) fn resubscribing(mut self, resubscribe: Resubscribe<M>) -> Self {
+        self.resubscribe = Some(resubscribe);
+        self
     }
 
     /// Frames from a HERO of this process: the emitted message itself, shared between its
@@ -59,7 +106,7 @@ impl<M: Clone + Unpin + Send + Sync + 'static> EventStream<M> {
             )),
             Err(status) => Err(Error::from_status(&status)),
         });
-        EventStream { frames: Box::pin(frames), ready: VecDeque::new() }
+        Self::of(Box::pin(frames))
     }
 
     /// Calls `callback` with each item, on a task of its own, until the stream ends or the
@@ -82,20 +129,66 @@ impl<M: Unpin> Stream for EventStream<M> {
     type Item = Result<Received<M>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Some(item) = self.ready.pop_front() {
-            return Poll::Ready(Some(Ok(item)));
-        }
-        match self.frames.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok((missed, message)))) => match (missed, message) {
-                (0, Some(message)) => Poll::Ready(Some(Ok(Received::Event(message)))),
-                (missed, message) => {
-                    self.ready.extend(message.map(Received::Event));
-                    Poll::Ready(Some(Ok(Received::Missed(missed))))
+        let this = &mut *self;
+        loop {
+            if let Some(item) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(item)));
+            }
+            if let Some(frames) = &mut this.frames {
+                let end = match frames.as_mut().poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok((0, Some(message))))) => {
+                        return Poll::Ready(Some(Ok(Received::Event(message))))
+                    }
+                    Poll::Ready(Some(Ok((missed, message)))) => {
+                        this.ready.extend(message.map(Received::Event));
+                        return Poll::Ready(Some(Ok(Received::Missed(missed))));
+                    }
+                    Poll::Ready(end) => end,
+                };
+                this.frames = None;
+                let error = match end {
+                    Some(Err(error)) => Some(error),
+                    _ => None, // the end (frames were all returned above)
+                };
+                if this.resubscribe.is_none() {
+                    return Poll::Ready(error.map(Err));
                 }
-            },
-            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+                let reason = error.map_or_else(|| "the HERO ended the subscription".to_owned(), |e| e.to_string());
+                this.reconnect = Some(Reconnect {
+                    since: Instant::now(),
+                    delay: FIRST_RETRY,
+                    wait: Box::pin(tokio::time::sleep(FIRST_RETRY)),
+                    attempt: None,
+                });
+                return Poll::Ready(Some(Ok(Received::Interrupted { reason })));
+            }
+            let (Some(reconnect), Some(resubscribe)) = (&mut this.reconnect, &this.resubscribe) else {
+                return Poll::Ready(None);
+            };
+            match &mut reconnect.attempt {
+                None => {
+                    if reconnect.wait.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    reconnect.attempt = Some(resubscribe());
+                }
+                Some(attempt) => match attempt.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(frames)) => {
+                        let after = reconnect.since.elapsed();
+                        this.frames = Some(frames);
+                        this.reconnect = None;
+                        return Poll::Ready(Some(Ok(Received::Resumed { after })));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        tracing::debug!("subscribing again failed ({error}); retrying in {:?}", reconnect.delay);
+                        reconnect.attempt = None;
+                        reconnect.wait = Box::pin(tokio::time::sleep(reconnect.delay));
+                        reconnect.delay = (reconnect.delay * 2).min(LONGEST_RETRY);
+                    }
+                },
+            }
         }
     }
 }
