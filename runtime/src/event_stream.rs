@@ -45,8 +45,11 @@ impl<M> Received<M> {
     }
 }
 
+/// One attempt at subscribing again.
+type Attempt<M> = Pin<Box<dyn Future<Output = Result<Frames<M>>> + Send>>;
+
 /// Subscribes again; returns the new subscription's frames.
-pub(crate) type Resubscribe<M> = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Frames<M>>> + Send>> + Send + Sync>;
+pub(crate) type Resubscribe<M> = Arc<dyn Fn() -> Attempt<M> + Send + Sync>;
 
 /// First wait before subscribing again, and the longest: the wait doubles after each failure.
 const FIRST_RETRY: Duration = Duration::from_millis(50);
@@ -57,7 +60,7 @@ struct Reconnect<M> {
     since: Instant,
     delay: Duration,
     wait: Pin<Box<tokio::time::Sleep>>,
-    attempt: Option<Pin<Box<dyn Future<Output = Result<Frames<M>>> + Send>>>,
+    attempt: Option<Attempt<M>>,
 }
 
 pub(crate) type Frames<M> = Pin<Box<dyn Stream<Item = Result<(u64, Option<M>)>> + Send>>;
