@@ -215,3 +215,89 @@ fn a_reference_whose_hero_moved_is_followed_by_name() {
         assert!(matches!(error, Error::Unavailable { .. }), "{error:?}");
     });
 }
+
+#[test]
+fn an_event_observer_follows_one_event_across_a_realm_as_heros_come_and_go() {
+    in_private_network(|| async {
+        use std::sync::Arc;
+
+        use common::lab::TestFurnace;
+        use common::proto::{Alarm, FurnaceServer};
+        use heros::{EventObserver, Hero, HeroFilter, Received, Server};
+
+        const FURNACES: usize = 100;
+        let server = Server::builder().start().await.unwrap();
+        let mut furnaces = Vec::new();
+        for n in 0..FURNACES {
+            let furnace = Arc::new(TestFurnace::default());
+            let hero = Hero::new(format!("furnace-{n:03}")).interface(FurnaceServer::from_arc(furnace.clone()));
+            furnaces.push((server.share(hero).await.unwrap(), furnace));
+        }
+        // Same interface, another name: the pattern leaves it out.
+        let oven = Arc::new(TestFurnace::default());
+        let _oven = server.share(Hero::new("oven").interface(FurnaceServer::from_arc(oven.clone()))).await.unwrap();
+
+        let mut observer = EventObserver::<Alarm>::new(
+            "heros",
+            HeroFilter::any().name("furnace-*"),
+            "examples.v1.Furnace",
+            "Overheated",
+        )
+        .unwrap();
+        let started = Instant::now();
+        let wait_for = |count: usize, observer: &EventObserver<Alarm>| {
+            let subscribed = observer.subscribed();
+            assert!(started.elapsed() < Duration::from_secs(60), "following {subscribed} of {count} furnaces");
+            subscribed == count
+        };
+        while !wait_for(FURNACES, &observer) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!("MEASURE observer_follows_100_ms={}", started.elapsed().as_millis());
+
+        let alarm = |n: usize| Alarm {
+            celsius: 100.0 + n as f64,
+            limit: 80.0,
+            sequence: n as u64,
+            payload: Default::default(),
+        };
+        for (n, (_, furnace)) in furnaces.iter().enumerate() {
+            furnace.overheated.emit(alarm(n)).await;
+        }
+        oven.overheated.emit(alarm(999)).await;
+        let mut heard = std::collections::BTreeMap::new();
+        while heard.len() < FURNACES {
+            let item = common::within(10, observer.next()).await.expect("items");
+            if let Received::Event(alarm) = item.received {
+                assert_eq!(item.hero, format!("furnace-{:03}", alarm.sequence), "each event names its HERO");
+                heard.insert(item.hero, alarm.celsius);
+            }
+        }
+        assert!(!heard.contains_key("oven"));
+
+        // One leaves, one joins: the observer follows.
+        let (gone, _) = furnaces.remove(0);
+        gone.shutdown().await;
+        let late = Arc::new(TestFurnace::default());
+        let late_hero =
+            server.share(Hero::new("furnace-late").interface(FurnaceServer::from_arc(late.clone()))).await.unwrap();
+        // The late one is followed once discovery has reported it: emit until it is heard.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        'heard: loop {
+            assert!(Instant::now() < deadline, "the late furnace was never heard");
+            late.overheated.emit(alarm(7)).await;
+            while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(100), observer.next()).await {
+                match item.received {
+                    Received::Event(_) if item.hero == "furnace-late" => break 'heard,
+                    // Only the one that left reports anything else (its interruption).
+                    _ => assert_eq!(item.hero, "furnace-000", "{item:?}"),
+                }
+            }
+        }
+        while observer.subscribed() != FURNACES {
+            assert!(Instant::now() < deadline, "still following {}", observer.subscribed());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        late_hero.shutdown().await;
+    });
+}
