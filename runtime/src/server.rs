@@ -365,7 +365,7 @@ impl Server {
         self.inner.table.insert(entry.clone())?;
         let advertisement = match &discovery {
             Some(discovery) => {
-                match discovery.advertise(&entry.info, self.inner.local_addr.port(), self.inner.local_addr.ip()) {
+                match discovery.advertise(&entry.info, self.inner.local_addr.port(), self.inner.local_addr.ip()).await {
                     Ok(advertisement) => Some(advertisement),
                     Err(error) => {
                         self.inner.table.remove(&name);

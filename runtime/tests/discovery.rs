@@ -87,6 +87,7 @@ fn advertise_then_resolve_by_name() {
         let started = Instant::now();
         let specific = discovery
             .advertise(&hero("oven", "lab", &["examples.v1.Oven"], &["heater"]), port, LOCALHOST)
+            .await
             .expect("advertise");
         let found = discovery.resolve("lab", "oven", WAIT).await.expect("resolve");
         eprintln!("advertise -> resolve (same process): {:?}", started.elapsed());
@@ -101,6 +102,7 @@ fn advertise_then_resolve_by_name() {
         // A server on 0.0.0.0 advertises the IPv4 addresses of the interfaces (here lo's).
         let any_v4 = discovery
             .advertise(&hero("any4", "lab", &[], &[]), port, IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+            .await
             .expect("advertise");
         let found = discovery.resolve("lab", "any4", WAIT).await.expect("resolve");
         assert_eq!(found.endpoints, vec![format!("http://127.0.0.1:{port}")]);
@@ -108,6 +110,7 @@ fn advertise_then_resolve_by_name() {
         // One on [::] takes both families: IPv4 first.
         let any_v6 = discovery
             .advertise(&hero("any6", "lab", &[], &[]), port, IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+            .await
             .expect("advertise");
         let found = discovery.resolve("lab", "any6", WAIT).await.expect("resolve");
         assert_eq!(found.endpoints[0], format!("http://127.0.0.1:{port}"), "{:?}", found.endpoints);
@@ -130,6 +133,7 @@ fn the_records_on_the_wire_follow_the_contract() {
                 port,
                 LOCALHOST,
             )
+            .await
             .expect("advertise");
         // A plain DNS-SD browser of the realm's subtype, as a client in another language would use.
         let daemon = mdns_sd::ServiceDaemon::new().expect("daemon");
@@ -166,10 +170,10 @@ fn an_unknown_name_times_out_listing_the_names_known_in_the_realm() {
     in_private_network(|| async {
         let discovery = discovery::start(None).expect("discovery");
         let port = free_port();
-        let _ads: Vec<_> = [("b", "lab"), ("a", "lab"), ("c", "elsewhere")]
-            .iter()
-            .map(|(name, realm)| discovery.advertise(&hero(name, realm, &[], &[]), port, LOCALHOST).expect("advertise"))
-            .collect();
+        let mut _ads = Vec::new();
+        for (name, realm) in [("b", "lab"), ("a", "lab"), ("c", "elsewhere")] {
+            _ads.push(discovery.advertise(&hero(name, realm, &[], &[]), port, LOCALHOST).await.expect("advertise"));
+        }
         for (name, realm) in [("a", "lab"), ("b", "lab"), ("c", "elsewhere")] {
             discovery.resolve(realm, name, WAIT).await.expect("resolve");
         }
@@ -192,7 +196,8 @@ fn an_unknown_name_times_out_listing_the_names_known_in_the_realm() {
 fn realms_do_not_see_each_other() {
     in_private_network(|| async {
         let discovery = discovery::start(None).expect("discovery");
-        let _ad = discovery.advertise(&hero("probe", "alpha", &[], &[]), free_port(), LOCALHOST).expect("advertise");
+        let _ad =
+            discovery.advertise(&hero("probe", "alpha", &[], &[]), free_port(), LOCALHOST).await.expect("advertise");
         discovery.resolve("alpha", "probe", WAIT).await.expect("seen in its realm");
 
         let error = discovery.resolve("beta", "probe", Duration::from_millis(500)).await.unwrap_err();
@@ -216,7 +221,7 @@ fn an_observer_sees_a_hero_come_and_leave_with_a_goodbye() {
         assert!(observer.known().is_empty());
 
         let started = Instant::now();
-        let ad = discovery.advertise(&hero("lamp", "lab", &[], &[]), free_port(), LOCALHOST).expect("advertise");
+        let ad = discovery.advertise(&hero("lamp", "lab", &[], &[]), free_port(), LOCALHOST).await.expect("advertise");
         match next_about(&mut observer, "lamp").await {
             DiscoveryEvent::Added(info) => assert_eq!(info.realm, "lab"),
             other => panic!("expected Added, got {other:?}"),
@@ -257,8 +262,10 @@ fn heros_are_listed_by_interface_and_by_tag() {
             hero("probe", "lab", &["examples.v1.Thermometer"], &[]),
             hero("stranger", "elsewhere", &["examples.v1.Thermometer"], &["room-3"]),
         ];
-        let _ads: Vec<_> =
-            heros.iter().map(|info| discovery.advertise(info, port, LOCALHOST).expect("advertise")).collect();
+        let mut _ads = Vec::new();
+        for info in &heros {
+            _ads.push(discovery.advertise(info, port, LOCALHOST).await.expect("advertise"));
+        }
         for info in &heros {
             discovery.resolve(&info.realm, &info.name, WAIT).await.expect("resolve");
         }
@@ -280,7 +287,7 @@ fn heros_interfaces_selects_the_interfaces_by_address() {
         // Read when discovery starts, which is next.
         std::env::set_var("HEROS_INTERFACES", "127.0.0.1");
         let discovery = discovery::start(None).expect("discovery");
-        let _ad = discovery.advertise(&hero("near", "lab", &[], &[]), free_port(), LOCALHOST).expect("advertise");
+        let _ad = discovery.advertise(&hero("near", "lab", &[], &[]), free_port(), LOCALHOST).await.expect("advertise");
         discovery.resolve("lab", "near", WAIT).await.expect("lo is selected by its address");
     });
 }
@@ -290,7 +297,7 @@ fn heros_interfaces_naming_no_interface_finds_nothing() {
     in_private_network(|| async {
         std::env::set_var("HEROS_INTERFACES", "nonexistent0");
         let discovery = discovery::start(None).expect("discovery");
-        let _ad = discovery.advertise(&hero("near", "lab", &[], &[]), free_port(), LOCALHOST).expect("advertise");
+        let _ad = discovery.advertise(&hero("near", "lab", &[], &[]), free_port(), LOCALHOST).await.expect("advertise");
         let error = discovery.resolve("lab", "near", Duration::from_secs(2)).await.unwrap_err();
         assert!(matches!(error, Error::DiscoveryTimeout { .. }), "{error:?}");
     });
@@ -355,7 +362,7 @@ fn a_fresh_process_resolves_a_running_hero() {
     in_private_network(|| async {
         let discovery = discovery::start(None).expect("discovery");
         let port = free_port();
-        let _ad = discovery.advertise(&hero("far", "lab", &[], &[]), port, LOCALHOST).expect("advertise");
+        let _ad = discovery.advertise(&hero("far", "lab", &[], &[]), port, LOCALHOST).await.expect("advertise");
         discovery.resolve("lab", "far", WAIT).await.expect("resolve");
 
         let child = ChildProcess::spawn("resolve far lab", Stdio::piped());
@@ -393,7 +400,8 @@ fn helper_child_process() {
         let discovery: Hook = discovery::start(None).expect("discovery");
         match words[..] {
             ["advertise", name, realm] => {
-                let _ad = discovery.advertise(&hero(name, realm, &[], &[]), free_port(), LOCALHOST).expect("advertise");
+                let _ad =
+                    discovery.advertise(&hero(name, realm, &[], &[]), free_port(), LOCALHOST).await.expect("advertise");
                 tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await.ok();
             }
             ["resolve", name, realm] => {

@@ -151,6 +151,9 @@ const EVENT_CAPACITY: usize = 1024;
 /// How long [`Advertisement::withdraw`] waits for the daemon to have sent the goodbye.
 const GOODBYE_WAIT: Duration = Duration::from_secs(2);
 
+/// How often a registration that found the daemon's queue full is tried again (10 ms apart).
+const REGISTER_ATTEMPTS: u32 = 200;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -225,7 +228,7 @@ impl Discovery {
 
     /// Advertises one HERO served at `port`; on `bind_ip` if the server is bound to one address,
     /// else on every address of the enabled interfaces (IPv4 only for `0.0.0.0`).
-    pub(crate) fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
+    pub(crate) async fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
         let properties: Vec<TxtProperty> = record::encode_txt(info)?.into_iter().map(TxtProperty::from).collect();
         let label = instance_label(&info.name, &info.realm);
         // Registering under the subtype registers the instance under the plain type as well.
@@ -245,9 +248,21 @@ impl Discovery {
         };
         let fullname = service.get_fullname().to_owned();
         lock(&self.shared.own).insert(fullname.to_lowercase());
-        if let Err(e) = self.daemon.register(service) {
-            lock(&self.shared.own).remove(&fullname.to_lowercase());
-            return Err(mdns_error("register")(e));
+        // The daemon's command queue is bounded: sharing many HEROs at once can find it full
+        // ("try again"). It drains within milliseconds, so wait a little and try again.
+        let mut attempts = 0;
+        loop {
+            match self.daemon.register(service.clone()) {
+                Ok(()) => break,
+                Err(mdns_sd::Error::Again) if attempts < REGISTER_ATTEMPTS => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => {
+                    lock(&self.shared.own).remove(&fullname.to_lowercase());
+                    return Err(mdns_error("register")(e));
+                }
+            }
         }
         debug!(instance = %fullname, port, %bind_ip, "discovery: advertising");
         Ok(Advertisement { daemon: self.daemon.clone(), shared: self.shared.clone(), fullname, active: true })

@@ -28,8 +28,8 @@ pub fn start(ttl: Option<Duration>) -> Result<Hook> {
 
 impl Hook {
     /// See `Discovery::advertise`.
-    pub fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
-        self.0.advertise(info, port, bind_ip)
+    pub async fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
+        self.0.advertise(info, port, bind_ip).await
     }
 
     /// See `Discovery::resolve`.
