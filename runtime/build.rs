@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "heros/v1/core.proto",
         "heros/v1/handles.proto",
         "heros/v1/attributes.proto",
+        "heros/v1/callbacks.proto",
         "heros/v1/registry.proto",
     ];
     let fds = protox::compile(files, [&schema])?;

@@ -330,3 +330,63 @@ async fn watching_what_is_not_an_attribute_names_the_attributes() {
     assert_eq!(status.code(), tonic::Code::Unimplemented);
     assert!(status.message().contains("Testme") && status.message().contains("Firmware"), "{status:?}");
 }
+
+#[tokio::test]
+async fn a_method_of_another_hero_is_called_with_each_event_peer_to_peer() {
+    use common::lab::CountingAlarmLog;
+    let furnace_server = server(false).await;
+    let (_furnace, _hero, furnace) = share_furnace(&furnace_server).await;
+    let log_server = server(false).await;
+    let log = CountingAlarmLog::default();
+    let alarms = log.alarms.clone();
+    let log_hero = log_server.share(Hero::new("alarm-log").interface(proto::AlarmLogServer::new(log))).await.unwrap();
+    let count = |alarms: &Arc<std::sync::Mutex<Vec<proto::Alarm>>>| alarms.lock().unwrap().len();
+
+    let info = furnace
+        .target()
+        .connect_callback("examples.v1.Furnace", "Overheated", &log_hero, "/examples.v1.AlarmLog/Record")
+        .await
+        .unwrap();
+    furnace.heat(FURNACE_LIMIT + 1.0).await.unwrap();
+    furnace.heat(FURNACE_LIMIT + 2.0).await.unwrap();
+    within(10, async {
+        while count(&alarms) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let celsius: Vec<f64> = alarms.lock().unwrap().iter().map(|a| a.celsius).collect();
+    assert_eq!(celsius, vec![FURNACE_LIMIT + 1.0, FURNACE_LIMIT + 2.0]);
+    let listed = furnace.target().callbacks().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id, listed[0].delivered, listed[0].failed), (info.id, 2, 0));
+    assert_eq!(listed[0].target.as_ref().unwrap().name, "alarm-log");
+
+    // A method that does not exist: each call fails, and is counted.
+    let broken = furnace
+        .target()
+        .connect_callback("examples.v1.Furnace", "Overheated", &log_hero, "/examples.v1.AlarmLog/Nope")
+        .await
+        .unwrap();
+    furnace.target().disconnect_callback(info.id).await.unwrap();
+    furnace.heat(FURNACE_LIMIT + 3.0).await.unwrap();
+    within(10, async {
+        while furnace.target().callbacks().await.unwrap().iter().all(|c| c.failed == 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let listed = furnace.target().callbacks().await.unwrap();
+    assert_eq!(listed.iter().map(|c| (c.id, c.delivered, c.failed)).collect::<Vec<_>>(), vec![(broken.id, 0, 1)]);
+    assert_eq!(count(&alarms), 2, "the disconnected callback was not called");
+
+    // Refused: a bad path, an unknown event, a target in another realm, an unknown id.
+    let error = furnace.target().connect_callback("examples.v1.Furnace", "Overheated", &log_hero, "Record").await;
+    assert_eq!(error.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let error = furnace.target().connect_callback("examples.v1.Furnace", "Nothing", &log_hero, "/a.B/C").await;
+    assert_eq!(error.unwrap_err().code(), tonic::Code::Unimplemented);
+    let elsewhere = heros::proto::HeroRef { realm: "elsewhere".into(), ..heros::AsHeroRef::hero_ref(&log_hero) };
+    let error = furnace.target().connect_callback("examples.v1.Furnace", "Overheated", &elsewhere, "/a.B/C").await;
+    assert_eq!(error.unwrap_err().code(), tonic::Code::PermissionDenied);
+    assert_eq!(furnace.target().disconnect_callback(999).await.unwrap_err().code(), tonic::Code::NotFound);
+}

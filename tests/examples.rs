@@ -1,7 +1,7 @@
 //! The examples, run as a user runs them: each moves into its own private network namespace,
 //! starts its second process and calls it by name over mDNS. `quickstart` is the README's main
-//! demo; the two-process examples of issue #4 (nested HEROs, handles, callbacks) must end by
-//! themselves, printing the values that only the working feature produces.
+//! demo; the two-process examples of issue #4 (nested HEROs, handles, callbacks) and of issue #5
+//! (events) must end by themselves, printing the values that only the working feature produces.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -160,4 +160,36 @@ fn callbacks_reach_the_clients_own_listener() {
             "[notifier process] 'notifier' has left",
         ],
     );
+}
+
+#[test]
+fn events_reach_a_stream_a_callback_a_slow_subscriber_and_a_realm_observer() {
+    let Some(stdout) = run("events") else { return };
+    assert_lines(
+        &stdout,
+        &[
+            "[furnaces process] READY: furnace-a, furnace-b, furnace-c shared",
+            "connected to 'furnace-a' at http://",
+            // The reliable readings, one per heat, in order.
+            "reading #0: 60.0 °C\n",
+            "reading #1: 85.0 °C\n",
+            "reading #2: 95.0 °C\n",
+            // The callback, run for each alarm from furnace-a (only the heats above 80 °C).
+            "callback: ALARM #1: 85.0 °C, limit 80.0 °C\n",
+            "callback: ALARM #2: 95.0 °C, limit 80.0 °C\n",
+            "callback disconnected, readings dropped",
+            // The slow best-effort subscriber was told how many it missed, and all are accounted for.
+            "slow subscriber: Missed(",
+            " missed = 200 alarms, none lost silently",
+            // The observer followed all three furnaces and names the one each alarm came from.
+            "observer: following 3 furnaces",
+            "observer: furnace-a overheated: 90.0 °C\n",
+            "observer: furnace-b overheated: 100.0 °C\n",
+            "observer: furnace-c overheated: 110.0 °C\n",
+            "[furnaces process] the furnaces have left",
+        ],
+    );
+    // Disconnected before the burst: the callback saw the two heats' alarms and none of the 200.
+    assert_eq!(stdout.matches("callback: ALARM").count(), 2, "{stdout}");
+    assert!(!stdout.contains("callback: Missed"), "{stdout}");
 }

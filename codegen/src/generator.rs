@@ -234,6 +234,7 @@ pub(crate) fn generate_interface(
         .collect();
     let mut dispatch_arms = Vec::new();
     let mut watch_arms = Vec::new();
+    let mut event_arms = Vec::new();
     let mut stub_methods = Vec::new();
     let mut member_descriptions = Vec::new();
 
@@ -366,6 +367,11 @@ pub(crate) fn generate_interface(
                         },
                     )),
                 });
+                event_arms.push(quote! {
+                    #proto_name => ::core::option::Option::Some(#rt::codegen::encoded_events(
+                        self.hero.#rust_name().subscribe(#delivery, #buffer),
+                    )),
+                });
                 let event_name = heck::ToSnakeCase::to_snake_case(member.proto_name.as_str());
                 let subscribe = format_ident!("subscribe_{}", event_name);
                 let connect = format_ident!("connect_{}", event_name);
@@ -481,6 +487,17 @@ pub(crate) fn generate_interface(
             }
         }
     });
+    // Interfaces without events keep HeroService's default (no event to forward).
+    let events_fn = (!event_arms.is_empty()).then(|| {
+        quote! {
+            fn subscribe_encoded(&self, event: &str) -> ::core::option::Option<#rt::codegen::EncodedEvents> {
+                match event {
+                    #(#event_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+    });
     let service_doc = doc_text(&service.comments.leading);
     let tags = &interface.tags;
     let server_doc = format!(
@@ -534,6 +551,8 @@ pub(crate) fn generate_interface(
             }
 
             #watch_fn
+
+            #events_fn
         }
 
         #[doc = #remote_doc]

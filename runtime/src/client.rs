@@ -22,9 +22,12 @@ use crate::interface::{EventFrames, Remote};
 use crate::local::LocalRoute;
 use crate::metadata::{encode_header, NAME_HEADER, REALM_HEADER, SESSION_HEADER};
 use crate::proto::attributes_client::AttributesClient;
+use crate::proto::callbacks_client::CallbacksClient;
 use crate::proto::registry_client::RegistryClient;
 use crate::proto::WatchRequest;
+use crate::proto::{CallbackId, CallbackInfo, ConnectCallbackRequest};
 use crate::proto::{DescribeHeroRequest, Export, HandleStats, HandleStatsRequest, HeroInfo, ListHerosRequest};
+use crate::refs::AsHeroRef;
 use crate::server::DEFAULT_MAX_MESSAGE_SIZE;
 use tokio_stream::StreamExt;
 
@@ -341,6 +344,66 @@ impl Target {
         Ok(decode_values(messages, unwrap, attribute))
     }
 
+    /// Makes the HERO call `method` (a gRPC path, e.g. `/examples.v1.AlarmLog/Record`) of
+    /// `target` with every message of its event `event` of `interface`, peer to peer: the HERO's
+    /// server calls the target itself. The method's request type must be the event's message type.
+    pub async fn connect_callback(
+        &self,
+        interface: &str,
+        event: &str,
+        target: &(impl AsHeroRef + ?Sized),
+        method: &str,
+    ) -> Result<CallbackInfo> {
+        let request = ConnectCallbackRequest {
+            interface: interface.to_owned(),
+            event: event.to_owned(),
+            target: Some(target.hero_ref()),
+            method: method.to_owned(),
+        };
+        match &*self.route().await {
+            Route::Local(local) => local.entry(self.name(), self.realm())?.connect_callback(request).await,
+            Route::Remote { connection, .. } => {
+                let reply = self.callbacks_client(connection).connect_callback(self.named(request)).await;
+                Ok(reply.map_err(|status| self.went_away(Error::from_status(&status)))?.into_inner())
+            }
+        }
+    }
+
+    /// The callbacks connected to the HERO's events, with how many messages each delivered.
+    pub async fn callbacks(&self) -> Result<Vec<CallbackInfo>> {
+        match &*self.route().await {
+            Route::Local(local) => Ok(local.entry(self.name(), self.realm())?.list_callbacks()),
+            Route::Remote { connection, .. } => {
+                let reply = self.callbacks_client(connection).list_callbacks(self.named(())).await;
+                Ok(reply.map_err(|status| self.went_away(Error::from_status(&status)))?.into_inner().callbacks)
+            }
+        }
+    }
+
+    /// Stops the callback `id`.
+    pub async fn disconnect_callback(&self, id: u64) -> Result<()> {
+        match &*self.route().await {
+            Route::Local(local) => local.entry(self.name(), self.realm())?.disconnect_callback(id),
+            Route::Remote { connection, .. } => {
+                let reply = self.callbacks_client(connection).disconnect_callback(self.named(CallbackId { id })).await;
+                reply.map(drop).map_err(|status| self.went_away(Error::from_status(&status)))
+            }
+        }
+    }
+
+    fn callbacks_client(&self, connection: &Connection) -> CallbacksClient<Connection> {
+        CallbacksClient::with_origin(connection.clone(), connection.origin())
+    }
+
+    /// A request for a framework service about this HERO (named by the usual headers).
+    fn named<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let headers = request.metadata_mut().as_mut();
+        headers.insert(NAME_HEADER, self.inner.name_header.clone());
+        headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        request
+    }
+
     /// This process's session with the HERO's server, opened on first use.
     async fn session_on(&self, route: &Route) -> Result<Arc<ClientSession>> {
         let key = match route {
@@ -560,7 +623,7 @@ pub(crate) async fn hosts_hero(endpoint: &str, name: &str, realm: &str) -> bool 
 }
 
 /// The first of `endpoints` that accepts a connection.
-async fn dial_any(endpoints: &[String]) -> Result<(String, Connection)> {
+pub(crate) async fn dial_any(endpoints: &[String]) -> Result<(String, Connection)> {
     let mut last_error = Error::unavailable("the HERO record lists no endpoint");
     for endpoint in endpoints {
         match dial(endpoint).await {

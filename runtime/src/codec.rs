@@ -241,3 +241,43 @@ mod tests {
         assert_eq!(key, MISSED_ONLY_KEY);
     }
 }
+
+/// Sends a message that is already encoded and ignores the reply's content: event callbacks
+/// forward an event's bytes to a method whose request type is the event's message type.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct BytesCodec;
+
+impl Codec for BytesCodec {
+    type Encode = bytes::Bytes;
+    type Decode = ();
+    type Encoder = BytesCodec;
+    type Decoder = BytesCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesCodec
+    }
+}
+
+impl Encoder for BytesCodec {
+    type Item = bytes::Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: bytes::Bytes, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        bytes::BufMut::put(buf, item);
+        Ok(())
+    }
+}
+
+impl Decoder for BytesCodec {
+    type Item = ();
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<()>, Status> {
+        bytes::Buf::advance(buf, bytes::Buf::remaining(buf));
+        Ok(Some(()))
+    }
+}

@@ -5,6 +5,7 @@ pub use prost_types;
 
 pub use crate::attribute::Attribute;
 pub use crate::attribute_watch::{watch_attribute, AttributeWatch};
+pub use crate::callbacks::{encoded_events, EncodedEvents};
 pub use crate::client::{connect, connect_timeout};
 pub use crate::handles::{HandleScope, StubSession};
 pub use crate::interface::{

@@ -121,6 +121,13 @@ pub trait HeroService: Send + Sync + 'static {
         let _ = attribute;
         None
     }
+
+    /// A new subscription to the event `event` (its rpc name), its messages encoded (for
+    /// callbacks to other HEROs); `None` when the interface has no such event.
+    fn subscribe_encoded(&self, event: &str) -> Option<crate::callbacks::EncodedEvents> {
+        let _ = event;
+        None
+    }
 }
 
 /// One incoming call, as the router (or an in-process caller) hands it to a `HeroService`.

@@ -73,6 +73,14 @@ impl LocalRoute {
         table.watch(Some(name), Some(realm), interface, attribute)
     }
 
+    /// The entry of the HERO `name` on this server.
+    pub(crate) fn entry(&self, name: &str, realm: &str) -> Result<Arc<crate::routing::HeroEntry>> {
+        let table = self.table.upgrade().filter(|table| !table.is_closed()).ok_or_else(|| {
+            Error::unavailable(format!("the server at {} (in this process) has shut down", self.endpoint))
+        })?;
+        table.entry(name, Some(realm))
+    }
+
     /// The endpoint the server would be dialled at.
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint

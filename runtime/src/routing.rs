@@ -33,6 +33,8 @@ pub(crate) struct HeroEntry {
     pub(crate) discover: bool,
     /// Set when the HERO leaves: its event streams end.
     pub(crate) left: tokio::sync::watch::Sender<bool>,
+    /// Methods of other HEROs called with this HERO's events.
+    pub(crate) callbacks: crate::callbacks::HeroCallbacks,
 }
 
 impl HeroEntry {
@@ -156,6 +158,11 @@ impl HeroTable {
         }
     }
 
+    /// The HERO `name`, if it is here and (when the caller says) in `caller_realm`.
+    pub(crate) fn entry(&self, name: &str, caller_realm: Option<&str>) -> Result<Arc<HeroEntry>, Error> {
+        self.select(Some(name), caller_realm, "")
+    }
+
     /// Adds a HERO, unless the name is taken here.
     pub(crate) fn insert(&self, entry: Arc<HeroEntry>) -> Result<(), Error> {
         let mut heros = self.heros.write().unwrap_or_else(|e| e.into_inner());
@@ -252,6 +259,7 @@ pub(crate) struct Router {
     pub(crate) table: Arc<HeroTable>,
     pub(crate) registry: crate::proto::registry_server::RegistryServer<crate::registry::RegistryService>,
     pub(crate) attributes: AttributesServer<AttributeService>,
+    pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::callbacks::CallbackService>,
     pub(crate) sessions: SessionsServer<HandleService>,
     pub(crate) handles: HandlesServer<HandleService>,
     pub(crate) max_message_size: usize,
@@ -277,6 +285,10 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
         if interface == crate::registry::SERVICE_NAME {
             let mut registry = self.registry.clone();
             return Box::pin(async move { tower::Service::call(&mut registry, request).await });
+        }
+        if interface == crate::callbacks::SERVICE_NAME {
+            let mut callbacks = self.callbacks.clone();
+            return Box::pin(async move { tower::Service::call(&mut callbacks, request).await });
         }
         if interface == crate::attribute_watch::SERVICE_NAME {
             let mut attributes = self.attributes.clone();

@@ -249,6 +249,9 @@ impl Server {
             attributes: crate::proto::attributes_server::AttributesServer::new(
                 crate::attribute_watch::AttributeService { table: table.clone() },
             ),
+            callbacks: crate::proto::callbacks_server::CallbacksServer::new(crate::callbacks::CallbackService {
+                table: table.clone(),
+            }),
             sessions: SessionsServer::new(handle_service.clone()),
             handles: HandlesServer::new(handle_service)
                 .max_decoding_message_size(max_message_size)
@@ -361,6 +364,7 @@ impl Server {
             handles: self.inner.table.handles.clone(),
             discover: self.inner.config.mdns || !self.inner.config.peers.is_empty(),
             left: tokio::sync::watch::Sender::new(false),
+            callbacks: Default::default(),
         });
         self.inner.table.insert(entry.clone())?;
         let advertisement = match &discovery {

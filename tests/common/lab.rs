@@ -166,3 +166,20 @@ impl proto::Furnace for TestFurnace {
         &self.readings
     }
 }
+
+/// Keeps count of the alarms it is given.
+#[derive(Default)]
+pub struct CountingAlarmLog {
+    pub alarms: Arc<Mutex<Vec<proto::Alarm>>>,
+}
+
+impl proto::AlarmLog for CountingAlarmLog {
+    async fn record(&self, celsius: f64, limit: f64, sequence: u64, payload: bytes::Bytes) -> Result<()> {
+        self.alarms.lock().unwrap().push(proto::Alarm { celsius, limit, sequence, payload });
+        Ok(())
+    }
+
+    async fn count(&self) -> Result<u64> {
+        Ok(self.alarms.lock().unwrap().len() as u64)
+    }
+}

@@ -1520,6 +1520,22 @@ impl ::heros::codegen::prost::Name for BurstReply {
         "/examples.v1.BurstReply".into()
     }
 }
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::heros::codegen::prost::Message)]
+#[prost(prost_path = "::heros::codegen::prost")]
+pub struct AlarmCount {
+    #[prost(uint64, tag = "1")]
+    pub count: u64,
+}
+impl ::heros::codegen::prost::Name for AlarmCount {
+    const NAME: &'static str = "AlarmCount";
+    const PACKAGE: &'static str = "examples.v1";
+    fn full_name() -> ::heros::codegen::prost::alloc::string::String {
+        "examples.v1.AlarmCount".into()
+    }
+    fn type_url() -> ::heros::codegen::prost::alloc::string::String {
+        "/examples.v1.AlarmCount".into()
+    }
+}
 /// A furnace that reports what it does.
 pub trait Furnace: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Heats to `celsius`: emits a reading, and an alarm above the limit of 80 °C.
@@ -1676,6 +1692,34 @@ impl<T: Furnace> ::heros::codegen::HeroService for FurnaceServer<T> {
             _ => ::core::option::Option::None,
         }
     }
+    fn subscribe_encoded(
+        &self,
+        event: &str,
+    ) -> ::core::option::Option<::heros::codegen::EncodedEvents> {
+        match event {
+            "Overheated" => {
+                ::core::option::Option::Some(
+                    ::heros::codegen::encoded_events(
+                        self
+                            .hero
+                            .overheated()
+                            .subscribe(::heros::Delivery::BestEffort, 8usize),
+                    ),
+                )
+            }
+            "Readings" => {
+                ::core::option::Option::Some(
+                    ::heros::codegen::encoded_events(
+                        self
+                            .hero
+                            .readings()
+                            .subscribe(::heros::Delivery::Reliable, 4usize),
+                    ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
 }
 /// Typed remote stub of a HERO implementing `examples.v1.Furnace`; see [`Furnace`].
 #[derive(Clone, Debug)]
@@ -1770,6 +1814,170 @@ impl ::heros::AsHeroRef for FurnaceRemote {
 }
 impl ::heros::codegen::Remote for FurnaceRemote {
     const INTERFACE: &'static str = "examples.v1.Furnace";
+    fn from_target(target: ::heros::Target) -> Self {
+        Self { target }
+    }
+}
+/// Keeps the alarms it is given: a HERO whose method another HERO's event can be connected to.
+pub trait AlarmLog: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Takes one alarm (the request type is the `Overheated` event's message type).
+    fn record(
+        &self,
+        celsius: f64,
+        limit: f64,
+        sequence: u64,
+        payload: ::heros::codegen::prost::bytes::Bytes,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<()>,
+    > + ::core::marker::Send;
+    /// How many alarms it has taken.
+    fn count(
+        &self,
+    ) -> impl ::core::future::Future<
+        Output = ::heros::Result<u64>,
+    > + ::core::marker::Send;
+}
+/// What `examples.v1.AlarmLog` offers, as the registry describes it.
+pub static ALARM_LOG_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::Interface {
+    name: "examples.v1.AlarmLog",
+    doc: "Keeps the alarms it is given: a HERO whose method another HERO's event can be connected to.",
+    tags: &[],
+    members: &[
+        ::heros::codegen::Member {
+            name: "Record",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "examples.v1.Alarm",
+            reply_type: "google.protobuf.Empty",
+            doc: "Takes one alarm (the request type is the `Overheated` event's message type).",
+        },
+        ::heros::codegen::Member {
+            name: "Count",
+            kind: ::heros::codegen::MemberKind::Method,
+            request_type: "google.protobuf.Empty",
+            reply_type: "examples.v1.AlarmCount",
+            doc: "How many alarms it has taken.",
+        },
+    ],
+};
+/// Serves a [`AlarmLog`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
+pub struct AlarmLogServer<T> {
+    hero: ::std::sync::Arc<T>,
+}
+impl<T: AlarmLog> AlarmLogServer<T> {
+    /// Wraps the object that implements the interface.
+    pub fn new(hero: T) -> Self {
+        Self::from_arc(::std::sync::Arc::new(hero))
+    }
+    /// Wraps an object shared with other interfaces or with local code.
+    pub fn from_arc(hero: ::std::sync::Arc<T>) -> Self {
+        Self { hero }
+    }
+}
+impl<T: AlarmLog> ::heros::codegen::HeroService for AlarmLogServer<T> {
+    fn interface(&self) -> &'static ::heros::codegen::Interface {
+        &ALARM_LOG_INTERFACE
+    }
+    fn call(
+        &self,
+        method: &str,
+        call: ::heros::codegen::Call,
+    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        match method {
+            "Record" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "examples.v1.Alarm",
+                            move |__request: Alarm| async move {
+                                let Alarm { celsius, limit, sequence, payload } = __request;
+                                let () = __hero
+                                    .record(celsius, limit, sequence, payload)
+                                    .await?;
+                                ::core::result::Result::Ok(())
+                            },
+                        ),
+                )
+            }
+            "Count" => {
+                let __hero = ::std::sync::Arc::clone(&self.hero);
+                ::core::option::Option::Some(
+                    call
+                        .unary(
+                            "google.protobuf.Empty",
+                            move |__request: ()| async move {
+                                let () = __request;
+                                let __value = __hero.count().await?;
+                                ::core::result::Result::Ok(AlarmCount { count: __value })
+                            },
+                        ),
+                )
+            }
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+/// Typed remote stub of a HERO implementing `examples.v1.AlarmLog`; see [`AlarmLog`].
+#[derive(Clone, Debug)]
+pub struct AlarmLogRemote {
+    target: ::heros::Target,
+}
+impl AlarmLogRemote {
+    /// Finds the HERO by name (mDNS in the process realm, `HEROS_PEERS`, or a
+    /// `heros://host:port/name` URL) and connects to it.
+    pub async fn connect(name: &str) -> ::heros::Result<Self> {
+        ::heros::codegen::connect(name).await
+    }
+    /// Like [`Self::connect`], waiting at most `timeout` for discovery.
+    pub async fn connect_timeout(
+        name: &str,
+        timeout: ::core::time::Duration,
+    ) -> ::heros::Result<Self> {
+        ::heros::codegen::connect_timeout(name, timeout).await
+    }
+    /// The untyped connection (name, realm, endpoint) this stub calls through.
+    pub fn target(&self) -> &::heros::Target {
+        &self.target
+    }
+    /// Takes one alarm (the request type is the `Overheated` event's message type).
+    pub async fn record(
+        &self,
+        celsius: f64,
+        limit: f64,
+        sequence: u64,
+        payload: ::heros::codegen::prost::bytes::Bytes,
+    ) -> ::heros::Result<()> {
+        let _: () = self
+            .target
+            .unary(
+                "/examples.v1.AlarmLog/Record",
+                Alarm {
+                    celsius,
+                    limit,
+                    sequence,
+                    payload,
+                },
+                ::core::option::Option::None,
+            )
+            .await?;
+        ::core::result::Result::Ok(())
+    }
+    /// How many alarms it has taken.
+    pub async fn count(&self) -> ::heros::Result<u64> {
+        let __reply: AlarmCount = self
+            .target
+            .unary("/examples.v1.AlarmLog/Count", (), ::core::option::Option::None)
+            .await?;
+        ::core::result::Result::Ok(__reply.count)
+    }
+}
+impl ::heros::AsHeroRef for AlarmLogRemote {
+    fn hero_ref(&self) -> ::heros::proto::HeroRef {
+        ::heros::codegen::hero_ref_for(&self.target, "examples.v1.AlarmLog")
+    }
+}
+impl ::heros::codegen::Remote for AlarmLogRemote {
+    const INTERFACE: &'static str = "examples.v1.AlarmLog";
     fn from_target(target: ::heros::Target) -> Self {
         Self { target }
     }
