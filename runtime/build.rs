@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "heros/v1/handles.proto",
         "heros/v1/attributes.proto",
         "heros/v1/callbacks.proto",
+        "heros/v1/datasource.proto",
         "heros/v1/registry.proto",
     ];
     let fds = protox::compile(files, [&schema])?;

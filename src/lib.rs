@@ -24,10 +24,16 @@
 //! - [`Observer`]: which HEROs discovery knows, and changes to that.
 //! - [`Error`]: the one error type, mapped to and from gRPC status in one place.
 //! - [`Config`]: `HEROS_REALM`, `HEROS_BIND`, `HEROS_PEERS`, `HEROS_INTERFACES`, `HEROS_DISCOVERY`.
+//! - [`datasource`]: the standard datasource interface, a polled datasource, an observer.
 //! - [`proto`]: the framework's own messages (`HeroInfo`, `HeroRef`, `Handle`, `ErrorDetail`) and
 //!   the registry service every server hosts.
 
 pub use heros_runtime::*;
+
+// Generated code names this crate `::heros`, also from inside it (the datasource interface).
+extern crate self as heros;
+
+pub mod datasource;
 
 /// Includes the code `heros-codegen` generated for a protobuf package, e.g.
 /// `heros::include_proto!("examples.v1")`.

@@ -5,24 +5,34 @@ use std::sync::Arc;
 use bytes::Bytes;
 use heros::{AsHeroRef, Attribute};
 
-use crate::proto::{Bench, BenchServer};
+use crate::proto::{Bench, BenchServer, Tick};
 
 /// Implements `bench.v1.Bench` with no work beyond what each method says.
 pub(crate) struct BenchHero {
     counter: Attribute<i64>,
     /// What `Child` returns: the second HERO of the server process, if there is one.
     child: Option<heros::proto::HeroRef>,
+    ticks: heros::Event<Tick>,
 }
 
 impl BenchHero {
+    fn new(child: Option<heros::proto::HeroRef>) -> BenchHero {
+        BenchHero { counter: Attribute::new(0), child, ticks: heros::Event::new() }
+    }
+
     pub(crate) fn server() -> BenchServer<BenchHero> {
-        BenchServer::new(BenchHero { counter: Attribute::new(0), child: None })
+        BenchServer::new(BenchHero::new(None))
     }
 
     /// A benchmark HERO whose `Child` returns a reference to `child`.
     fn with_child(child: &impl AsHeroRef) -> BenchServer<BenchHero> {
-        BenchServer::new(BenchHero { counter: Attribute::new(0), child: Some(child.hero_ref()) })
+        BenchServer::new(BenchHero::new(Some(child.hero_ref())))
     }
+}
+
+/// Now on the wall clock, in nanoseconds since the Unix epoch (what `Tick.emitted_unix_ns` holds).
+pub(crate) fn unix_nanos() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl Bench for BenchHero {
@@ -56,6 +66,24 @@ impl Bench for BenchHero {
     async fn footprint(&self) -> heros::Result<u64> {
         trim_heap();
         resident_bytes().map_err(|error| heros::Error::failed("RSS", format!("reading /proc/self/status: {error}")))
+    }
+
+    async fn emit_burst(&self, count: u32, payload_bytes: u32) -> heros::Result<u32> {
+        let payload = Bytes::from(vec![7u8; payload_bytes as usize]);
+        let mut reached = 0;
+        for sequence in 0..u64::from(count) {
+            let tick = Tick { sequence, emitted_unix_ns: unix_nanos(), payload: payload.clone() };
+            reached = self.ticks.emit(tick).await;
+        }
+        Ok(reached as u32)
+    }
+
+    async fn tick_subscribers(&self) -> heros::Result<u32> {
+        Ok(self.ticks.subscriber_count() as u32)
+    }
+
+    fn ticks(&self) -> &heros::Event<Tick> {
+        &self.ticks
     }
 }
 

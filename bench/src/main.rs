@@ -9,6 +9,7 @@
 //! See BENCHMARKS.md for what each figure means.
 
 mod discovery;
+mod events;
 mod floor;
 mod hero;
 mod measure;

@@ -1,17 +1,21 @@
 //! The baseline: a plain tonic service answering the same rpc paths with the same messages,
 //! without anything HEROS adds (no routing by name, no realm check, no skeleton). Bytes are
-//! `Vec<u8>`, which is what tonic users get from prost by default.
+//! `Vec<u8>`, which is what tonic users get from prost by default. Its event is what a tonic user
+//! would write for one that loses nothing: a server stream per subscriber, fed through a bounded
+//! channel (as deep as the HERO's), the emitter waiting for room in each.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use http::uri::PathAndQuery;
+use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
-use crate::proto::{AddReply, AddRequest};
+use crate::proto::{AddReply, AddRequest, BurstReply, BurstRequest, SubscribersReply};
 
 /// The message size limit on both ends, as high as the HERO server's (tonic's default is 4 MiB).
 const MAX_MESSAGE: usize = heros::DEFAULT_MAX_MESSAGE_SIZE;
@@ -23,8 +27,27 @@ pub(crate) struct RawEcho {
     pub(crate) data: Vec<u8>,
 }
 
-#[derive(Clone)]
-struct RawBench;
+/// `bench.v1.Tick` as prost generates it without `bytes = "."`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct RawTick {
+    #[prost(uint64, tag = "1")]
+    pub(crate) sequence: u64,
+    #[prost(uint64, tag = "2")]
+    pub(crate) emitted_unix_ns: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Ticks buffered per subscriber: the HERO's `buffer: 1024`.
+const TICK_BUFFER: usize = 1024;
+
+/// The subscribers of `Ticks`.
+type Subscribers = Arc<Mutex<Vec<mpsc::Sender<Arc<RawTick>>>>>;
+
+#[derive(Clone, Default)]
+struct RawBench {
+    ticks: Subscribers,
+}
 
 impl tonic::server::NamedService for RawBench {
     const NAME: &'static str = "bench.v1.Bench";
@@ -51,6 +74,77 @@ impl tonic::server::UnaryService<RawEcho> for Echo {
     }
 }
 
+/// Emits a burst of ticks to every subscriber, waiting for room in each (nothing is lost).
+struct EmitBurst(Subscribers);
+
+impl tonic::server::UnaryService<BurstRequest> for EmitBurst {
+    type Response = BurstReply;
+    type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<BurstReply>, tonic::Status>> + Send>>;
+    fn call(&mut self, request: tonic::Request<BurstRequest>) -> Self::Future {
+        let subscribers = self.0.clone();
+        Box::pin(async move {
+            let BurstRequest { count, payload_bytes } = request.into_inner();
+            let payload = vec![7u8; payload_bytes as usize];
+            let mut reached = 0;
+            for sequence in 0..u64::from(count) {
+                let tick = Arc::new(RawTick {
+                    sequence,
+                    emitted_unix_ns: crate::hero::unix_nanos(),
+                    payload: payload.clone(),
+                });
+                let senders = subscribers.lock().expect("subscribers").clone();
+                reached = 0;
+                for sender in &senders {
+                    if sender.send(tick.clone()).await.is_ok() {
+                        reached += 1;
+                    }
+                }
+                if reached < senders.len() {
+                    subscribers.lock().expect("subscribers").retain(|s| !s.is_closed());
+                }
+            }
+            Ok(tonic::Response::new(BurstReply { reached: reached as u32 }))
+        })
+    }
+}
+
+struct TickSubscribers(Subscribers);
+
+impl tonic::server::UnaryService<()> for TickSubscribers {
+    type Response = SubscribersReply;
+    type Future = std::future::Ready<Result<tonic::Response<SubscribersReply>, tonic::Status>>;
+    fn call(&mut self, _: tonic::Request<()>) -> Self::Future {
+        let count = self.0.lock().expect("subscribers").iter().filter(|s| !s.is_closed()).count();
+        std::future::ready(Ok(tonic::Response::new(SubscribersReply { count: count as u32 })))
+    }
+}
+
+/// A new subscriber's channel, registered before the reply's headers go out.
+struct Ticks(Subscribers);
+
+/// One subscriber's ticks as a stream.
+struct TickStream(mpsc::Receiver<Arc<RawTick>>);
+
+impl tokio_stream::Stream for TickStream {
+    type Item = Result<RawTick, tonic::Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|tick| tick.map(|t| Ok(Arc::unwrap_or_clone(t))))
+    }
+}
+
+impl tonic::server::ServerStreamingService<()> for Ticks {
+    type Response = RawTick;
+    type ResponseStream = TickStream;
+    type Future = std::future::Ready<Result<tonic::Response<TickStream>, tonic::Status>>;
+    fn call(&mut self, _: tonic::Request<()>) -> Self::Future {
+        let (sender, receiver) = mpsc::channel(TICK_BUFFER);
+        let mut subscribers = self.0.lock().expect("subscribers");
+        subscribers.retain(|s| !s.is_closed());
+        subscribers.push(sender);
+        std::future::ready(Ok(tonic::Response::new(TickStream(receiver))))
+    }
+}
+
 /// What tonic-build would generate for the service, minus the parts the benchmark does not use.
 impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
     type Response = http::Response<tonic::body::Body>;
@@ -62,6 +156,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let ticks = self.ticks.clone();
         Box::pin(async move {
             Ok(match request.uri().path() {
                 "/bench.v1.Bench/Add" => {
@@ -74,6 +169,18 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
                         .apply_max_message_size_config(Some(MAX_MESSAGE), Some(MAX_MESSAGE));
                     grpc.unary(Echo, request).await
                 }
+                "/bench.v1.Bench/EmitBurst" => {
+                    let codec = tonic_prost::ProstCodec::<BurstReply, BurstRequest>::default();
+                    tonic::server::Grpc::new(codec).unary(EmitBurst(ticks), request).await
+                }
+                "/bench.v1.Bench/TickSubscribers" => {
+                    let codec = tonic_prost::ProstCodec::<SubscribersReply, ()>::default();
+                    tonic::server::Grpc::new(codec).unary(TickSubscribers(ticks), request).await
+                }
+                "/bench.v1.Bench/Ticks" => {
+                    let codec = tonic_prost::ProstCodec::<RawTick, ()>::default();
+                    tonic::server::Grpc::new(codec).server_streaming(Ticks(ticks), request).await
+                }
                 _ => tonic::Status::unimplemented("not a benchmark method").into_http(),
             })
         })
@@ -85,7 +192,7 @@ pub(crate) async fn serve() -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tokio::spawn(tonic::transport::Server::builder().add_service(RawBench).serve_with_incoming(incoming));
+    tokio::spawn(tonic::transport::Server::builder().add_service(RawBench::default()).serve_with_incoming(incoming));
     Ok(address)
 }
 
@@ -121,5 +228,33 @@ impl RawClient {
         let codec = tonic_prost::ProstCodec::<RawEcho, RawEcho>::default();
         let reply = grpc.unary(tonic::Request::new(RawEcho { data }), path, codec).await;
         reply.expect("raw tonic Echo").into_inner().data
+    }
+
+    pub(crate) async fn emit_burst(&self, count: u32, payload_bytes: u32) -> u32 {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/EmitBurst");
+        let codec = tonic_prost::ProstCodec::<BurstRequest, BurstReply>::default();
+        let reply = grpc.unary(tonic::Request::new(BurstRequest { count, payload_bytes }), path, codec).await;
+        reply.expect("raw tonic EmitBurst").into_inner().reached
+    }
+
+    pub(crate) async fn tick_subscribers(&self) -> u32 {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/TickSubscribers");
+        let codec = tonic_prost::ProstCodec::<(), SubscribersReply>::default();
+        let reply = grpc.unary(tonic::Request::new(()), path, codec).await;
+        reply.expect("raw tonic TickSubscribers").into_inner().count
+    }
+
+    /// A subscription to `Ticks`: its stream has begun (and the server counts it) on return.
+    pub(crate) async fn subscribe_ticks(&self) -> tonic::Streaming<RawTick> {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/Ticks");
+        let codec = tonic_prost::ProstCodec::<(), RawTick>::default();
+        let reply = grpc.server_streaming(tonic::Request::new(()), path, codec).await;
+        reply.expect("raw tonic Ticks").into_inner()
     }
 }

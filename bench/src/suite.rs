@@ -8,6 +8,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use crate::events::EventPlan;
 use crate::floor::FloorClient;
 use crate::measure::{calls_per_second, median, megabytes_per_second, Latencies};
 use crate::proto::BenchRemote;
@@ -29,6 +30,7 @@ struct Plan {
     discovery_rounds: usize,
     /// Handles the client holds at once while the server's memory is measured.
     table_entries: usize,
+    events: EventPlan,
 }
 
 const KIB: usize = 1024;
@@ -45,6 +47,14 @@ impl Plan {
                 echoes: [(KIB, 3), (MIB, 2), (16 * MIB, 1), (64 * MIB, 1)],
                 discovery_rounds: 1,
                 table_entries: 2_000,
+                events: EventPlan {
+                    rounds: 1,
+                    burst: 400,
+                    fanout_rounds: 1,
+                    fanout_burst: 20,
+                    latency_rounds: 1,
+                    latency_block: 20,
+                },
             },
             Size::Quick => Plan {
                 rounds: 8,
@@ -54,6 +64,14 @@ impl Plan {
                 echoes: [(KIB, 300), (MIB, 20), (16 * MIB, 5), (64 * MIB, 3)],
                 discovery_rounds: 1,
                 table_entries: 20_000,
+                events: EventPlan {
+                    rounds: 3,
+                    burst: 100_000,
+                    fanout_rounds: 3,
+                    fanout_burst: 1_000,
+                    latency_rounds: 8,
+                    latency_block: 125,
+                },
             },
             Size::Full => Plan {
                 rounds: 20,
@@ -63,6 +81,14 @@ impl Plan {
                 echoes: [(KIB, 2000), (MIB, 60), (16 * MIB, 15), (64 * MIB, 5)],
                 discovery_rounds: 5,
                 table_entries: 100_000,
+                events: EventPlan {
+                    rounds: 7,
+                    burst: 300_000,
+                    fanout_rounds: 5,
+                    fanout_burst: 2_000,
+                    latency_rounds: 20,
+                    latency_block: 250,
+                },
             },
         }
     }
@@ -75,7 +101,7 @@ struct Progress {
 }
 
 impl Progress {
-    const STEPS: usize = 9;
+    const STEPS: usize = 10;
 
     fn next(&mut self, what: &str) {
         self.step += 1;
@@ -143,6 +169,12 @@ pub(crate) async fn run(
     progress.next("nested calls: through a stub from a reference, and child() + resolve + call");
     nested(&clients, &plan, &mut report).await?;
 
+    progress
+        .next(&format!("events (reliable): call → event latency, 1 subscriber, {} subscribers", crate::events::FANOUT));
+    let floor = |key: &str| report.json.get(key).and_then(Value::as_f64);
+    let floor = (floor("floor_p50_us"), floor("floor_p99_us"));
+    crate::events::measure(&clients.hero, &clients.tonic, &plan.events, floor, &mut report).await?;
+
     progress.next("same-process call");
     same_process(call_p50, &plan, &mut report).await?;
     server.stop().await?;
@@ -171,8 +203,6 @@ pub(crate) async fn run(
 
     progress.next("Python HEROS");
     python_side(options, python, &mut report).await;
-    report.set("events_per_s", None);
-    report.notes.push("events are not measured yet (issue #5)".into());
     Ok(report)
 }
 
@@ -550,10 +580,11 @@ async fn python_side(
         Ok(figures) => figures,
         Err(error) => {
             report.notes.push(format!("Python HEROS: {error:#}"));
-            for key in keys {
+            for key in keys.into_iter().chain(["events_vs_python"]) {
                 report.set(key, None);
             }
             report.target("16 MiB echo vs Python HEROS", None, 3.0, Better::Higher);
+            report.target("events to one subscriber vs Python HEROS", None, 20.0, Better::Higher);
             return;
         }
     };
@@ -565,6 +596,7 @@ async fn python_side(
     report.set_value("python_heros_version", figures.get("heros_version").cloned().unwrap_or(Value::Null));
     let hero_call = report.json.get("call_p50_us").and_then(Value::as_f64);
     let hero_echo = report.json.get("echo16m_mbps").and_then(Value::as_f64);
+    let hero_events = report.json.get("events_per_s").and_then(Value::as_f64);
     if let Some(call_p50) = call_p50 {
         report.row(Row {
             figure: "Python HEROS call p50".into(),
@@ -599,6 +631,9 @@ async fn python_side(
     let echo_ratio = hero_echo.zip(echo16m).map(|(hero, python)| hero / python);
     report.set("echo16m_vs_python", echo_ratio);
     report.target("16 MiB echo vs Python HEROS", echo_ratio, 3.0, Better::Higher);
+    let events_ratio = hero_events.zip(number("events_per_s")).map(|(hero, python)| hero / python);
+    report.set("events_vs_python", events_ratio);
+    report.target("events to one subscriber vs Python HEROS", events_ratio, 20.0, Better::Higher);
     if let Some(errors) = figures.get("errors").and_then(Value::as_array) {
         for error in errors {
             report.notes.push(format!("Python HEROS: {}", error.as_str().unwrap_or_default()));

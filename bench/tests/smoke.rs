@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The keys BENCHMARKS.md and issues #3 and #4 promise, each a number after a smoke run.
+/// The keys BENCHMARKS.md and issues #3, #4 and #5 promise, each a number after a smoke run.
 const NUMBERS: &[&str] = &[
     "call_p50_us",
     "tonic_p50_us",
@@ -35,6 +35,18 @@ const NUMBERS: &[&str] = &[
     "loopback_vs_local",
     "discovery_first_call_ms",
     "connect_known_us",
+    "events_per_s",
+    "events_tonic_per_s",
+    "events_vs_tonic",
+    "events_fanout100_per_s",
+    "events_fanout100_per_subscriber_per_s",
+    "events_fanout100_tonic_per_s",
+    "events_fanout100_vs_tonic",
+    "event_latency_p50_us",
+    "event_latency_p99_us",
+    "event_latency_tonic_p50_us",
+    "event_latency_p50_vs_tonic",
+    "event_oneway_p50_us",
 ];
 
 #[test]
@@ -52,14 +64,16 @@ fn the_smallest_run_measures_every_figure() {
         .expect("heros-bench starts");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "heros-bench failed: {stderr}");
-    assert!(stderr.contains("[9/9]"), "progress is shown on stderr: {stderr}");
+    assert!(stderr.contains("[10/10]"), "progress is shown on stderr: {stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
     for key in NUMBERS {
         let value = &report[key];
         assert!(value.as_f64().is_some_and(|v| v > 0.0), "{key} = {value}");
     }
-    // Present, and null until events exist (issue #5).
-    assert!(report.as_object().unwrap().contains_key("events_per_s"));
+    // The Python HEROS figures and ratios are there, and null: a smoke run skips Python.
+    for key in ["python_call_p50_us", "python_events_per_s", "events_vs_python"] {
+        assert_eq!(report.get(key), Some(&Value::Null), "{key}");
+    }
     let targets = report["targets"].as_array().expect("targets");
     assert!(targets.len() >= 4, "{targets:?}");
     for target in targets {

@@ -227,6 +227,7 @@ const FRAMEWORK_SCHEMA: &[(&str, &str)] = &[
     ("heros/v1/handles.proto", include_str!("../../schema/heros/v1/handles.proto")),
     ("heros/v1/attributes.proto", include_str!("../../schema/heros/v1/attributes.proto")),
     ("heros/v1/callbacks.proto", include_str!("../../schema/heros/v1/callbacks.proto")),
+    ("heros/v1/datasource.proto", include_str!("../../schema/heros/v1/datasource.proto")),
     ("heros/v1/registry.proto", include_str!("../../schema/heros/v1/registry.proto")),
 ];
 
