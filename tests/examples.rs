@@ -27,7 +27,13 @@ fn example(name: &str) -> PathBuf {
 /// Runs example `name` and returns its stdout, after checking that it ended by itself within
 /// [`DEADLINE`] and succeeded; `None` when it cannot make a network namespace (not root).
 fn run(name: &str) -> Option<String> {
+    run_with(name, &[])
+}
+
+/// Like [`run`], with command-line arguments.
+fn run_with(name: &str, args: &[&str]) -> Option<String> {
     let mut child = Command::new(example(name))
+        .args(args)
         .env_remove("HEROS_NETNS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -192,4 +198,24 @@ fn events_reach_a_stream_a_callback_a_slow_subscriber_and_a_realm_observer() {
     // Disconnected before the burst: the callback saw the two heats' alarms and none of the 200.
     assert_eq!(stdout.matches("callback: ALARM").count(), 2, "{stdout}");
     assert!(!stdout.contains("callback: Missed"), "{stdout}");
+}
+
+#[test]
+fn datasource_shows_a_live_table_of_every_datasource_and_stops_when_asked() {
+    let Some(stdout) = run_with("datasource", &["--seconds", "3"]) else { return };
+    assert_lines(
+        &stdout,
+        &[
+            "[sources process] READY",
+            "--- 2 datasource(s) ---",
+            "hygrometer   humidity",
+            "thermometer  temperature",
+            "datasource: stopped",
+        ],
+    );
+    // Every row is classified: a range's name, or OUT.
+    let rows: Vec<&str> =
+        stdout.lines().filter(|l| l.starts_with("thermometer") || l.starts_with("hygrometer")).collect();
+    assert!(rows.len() >= 4, "{stdout}");
+    assert!(rows.iter().all(|r| ["ok", "warning", "OUT"].iter().any(|w| r.trim_end().ends_with(w))), "{rows:?}");
 }
