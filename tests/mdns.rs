@@ -301,3 +301,37 @@ fn an_event_observer_follows_one_event_across_a_realm_as_heros_come_and_go() {
         late_hero.shutdown().await;
     });
 }
+
+#[test]
+fn an_event_subscription_follows_its_hero_through_a_kill_and_a_restart_elsewhere() {
+    in_private_network(|| async {
+        use common::proto::FurnaceRemote;
+        use heros::Received;
+        use tokio_stream::StreamExt;
+
+        let hero = HeroProcess::start("phoenix-furnace", &[]);
+        assert!(hero.ready(), "{}", hero.first_line);
+        let furnace = FurnaceRemote::connect("phoenix-furnace").await.unwrap();
+        let mut readings = furnace.subscribe_readings().await.unwrap();
+        furnace.heat(20.0).await.unwrap();
+        let next = |item: Option<heros::Result<Received<_>>>| item.expect("the stream goes on").expect("no error");
+        assert!(matches!(next(common::within(10, readings.next()).await), Received::Event(_)));
+
+        hero.kill(); // SIGKILL: no goodbye
+        assert!(matches!(next(common::within(10, readings.next()).await), Received::Interrupted { .. }));
+        let reborn = HeroProcess::start("phoenix-furnace", &[]);
+        assert!(reborn.ready(), "{}", reborn.first_line);
+        // Found again by name, at its new port, and subscribed again: the gap is reported.
+        match next(common::within(30, readings.next()).await) {
+            Received::Resumed { after } => println!("MEASURE resubscribed_after_restart_ms={}", after.as_millis()),
+            other => panic!("expected Resumed, got {other:?}"),
+        }
+        furnace.heat(21.0).await.unwrap();
+        match next(common::within(10, readings.next()).await) {
+            Received::Event(reading) => {
+                assert_eq!((reading.celsius, reading.sequence), (21.0, 0), "the new HERO's first")
+            }
+            other => panic!("expected the new HERO's reading, got {other:?}"),
+        }
+    });
+}

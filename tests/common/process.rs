@@ -4,8 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-/// Not a test by itself: the HERO process the other tests start. It shares a TestHero called
-/// `$HEROS_TEST_HERO`, prints `READY <url>` (or `ERROR <error>`), and serves until its stdin closes.
+/// Not a test by itself: the HERO process the other tests start. It shares a TestHero (and a
+/// furnace, for events) called `$HEROS_TEST_HERO`, prints `READY <url>` (or `ERROR <error>`), and
+/// serves until its stdin closes.
 pub fn hero_process_role() {
     let Ok(name) = std::env::var("HEROS_TEST_HERO") else { return };
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -16,7 +17,9 @@ pub fn hero_process_role() {
             .share(
                 heros::Hero::new(&name)
                     .tag("test")
-                    .interface(super::proto::TestObjectServer::new(super::TestHero::new(5))),
+                    .interface(super::proto::TestObjectServer::new(super::TestHero::new(5)))
+                    // Events too, for the tests of subscriptions across a restart.
+                    .interface(super::proto::FurnaceServer::new(super::lab::TestFurnace::default())),
             )
             .await;
         match hero {
