@@ -145,7 +145,7 @@ fn the_observer_lists_heros_and_reports_arrivals_and_goodbyes() {
         })
         .await;
         assert_eq!(added.name, "watched");
-        assert_eq!(added.interfaces, ["examples.v1.TestObject"]);
+        assert_eq!(added.interfaces, ["examples.v1.TestObject", "examples.v1.Furnace"]);
         assert_eq!(added.tags, ["test"]);
         assert!(added.endpoints[0].starts_with("http://127.0.0.1:"), "{:?}", added.endpoints);
         assert_eq!(observer.by_interface("examples.v1.TestObject").len(), 1);
