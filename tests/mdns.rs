@@ -222,7 +222,7 @@ fn an_event_observer_follows_one_event_across_a_realm_as_heros_come_and_go() {
         use std::sync::Arc;
 
         use common::lab::TestFurnace;
-        use common::proto::{Alarm, FurnaceServer};
+        use common::proto::{Alarm, FurnaceRemote, FurnaceServer};
         use heros::{EventObserver, Hero, HeroFilter, Received, Server};
 
         const FURNACES: usize = 100;
@@ -237,13 +237,8 @@ fn an_event_observer_follows_one_event_across_a_realm_as_heros_come_and_go() {
         let oven = Arc::new(TestFurnace::default());
         let _oven = server.share(Hero::new("oven").interface(FurnaceServer::from_arc(oven.clone()))).await.unwrap();
 
-        let mut observer = EventObserver::<Alarm>::new(
-            "heros",
-            HeroFilter::any().name("furnace-*"),
-            "examples.v1.Furnace",
-            "Overheated",
-        )
-        .unwrap();
+        // The generated shorthand for EventObserver::<Alarm>::new(.., "examples.v1.Furnace", "Overheated").
+        let mut observer = FurnaceRemote::observe_overheated("heros", HeroFilter::any().name("furnace-*")).unwrap();
         let started = Instant::now();
         let wait_for = |count: usize, observer: &EventObserver<Alarm>| {
             let subscribed = observer.subscribed();

@@ -385,10 +385,17 @@ pub(crate) fn generate_interface(
                     trait_name, rust_name
                 );
                 let connect_doc = format!(" Calls `callback` with every `{event_name}` message (and word of missed ones) until the returned value is dropped.");
+                let observe = format_ident!("observe_{}", event_name);
+                let observe_doc = format!(" `{event_name}` of every HERO of `realm` that implements this interface and passes `filter`, as HEROs come and go.");
                 stub_methods.push(quote! {
                     #[doc = #subscribe_doc]
                     pub async fn #subscribe(&self) -> #rt::Result<#rt::EventStream<#message_ty>> {
                         self.target.subscribe(#rpc_path, #request_value).await
+                    }
+
+                    #[doc = #observe_doc]
+                    pub fn #observe(realm: &str, filter: #rt::HeroFilter) -> #rt::Result<#rt::EventObserver<#message_ty>> {
+                        #rt::EventObserver::new(realm, filter, #full_name, #proto_name)
                     }
 
                     #[doc = #connect_doc]
@@ -616,7 +623,9 @@ fn check_stub_names(interface: &Interface) -> Result<(), String> {
                     names.push(format!("set_{snake}"));
                 }
             }
-            Role::Event { .. } => names = vec![format!("subscribe_{snake}"), format!("connect_{snake}")],
+            Role::Event { .. } => {
+                names = vec![format!("subscribe_{snake}"), format!("connect_{snake}"), format!("observe_{snake}")]
+            }
             _ => {}
         }
         for name in names {

@@ -17,8 +17,14 @@
 //!   returns the reply's only field (or the reply, if it has several); each attribute is an
 //!   accessor to a `heros::Attribute<T>` cell the object owns.
 //! - `SvcServer<T>`: serves a `T: Svc` as a HERO.
-//! - `SvcRemote`: the typed stub, with `connect(name)`, the same methods, and a getter and (unless
-//!   read-only) a setter per attribute.
+//! - `SvcRemote`: the typed stub, with `connect(name)`, the same methods, a getter, a `watch_x`
+//!   and (unless read-only) a setter per attribute, and per event `subscribe_x` (a stream),
+//!   `connect_x` (a callback) and `observe_x` (the event across a realm).
+//!
+//! Fields of type `heros.v1.Handle` and `heros.v1.HeroRef` with their options become values kept
+//! by the server (an associated type of the skeleton; `heros::Handle` on the stub) and typed stubs
+//! of other HEROs; server-streaming rpcs with `(heros.v1.event)` become events, which the skeleton
+//! emits through a `heros::Event<T>` it returns from an accessor.
 //! - `SVC_INTERFACE`: the interface description the registry reports.
 //!
 //! The `heros.v1` options (schema/heros/v1/options.proto) say which rpcs are attributes and

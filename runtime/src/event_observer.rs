@@ -201,8 +201,15 @@ async fn follow_hero<M>(
     };
     let _counted = Counted::new(subscribed);
     while let Some(item) = stream.next().await {
-        // The stream subscribes again by itself after interruptions; errors do not end it.
-        let Ok(received) = item else { continue };
+        // The stream subscribes again by itself after interruptions; errors do not end it, but
+        // one that comes back every time (a message type that does not match) must be seen.
+        let received = match item {
+            Ok(received) => received,
+            Err(error) => {
+                tracing::warn!(hero, "observed event failed: {error}");
+                continue;
+            }
+        };
         if sender.send(Observed { hero: hero.clone(), received }).await.is_err() {
             return;
         }

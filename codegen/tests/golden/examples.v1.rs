@@ -1782,6 +1782,13 @@ impl FurnaceRemote {
     ) -> ::heros::Result<::heros::EventStream<Alarm>> {
         self.target.subscribe("/examples.v1.Furnace/Overheated", ()).await
     }
+    /// `overheated` of every HERO of `realm` that implements this interface and passes `filter`, as HEROs come and go.
+    pub fn observe_overheated(
+        realm: &str,
+        filter: ::heros::HeroFilter,
+    ) -> ::heros::Result<::heros::EventObserver<Alarm>> {
+        ::heros::EventObserver::new(realm, filter, "examples.v1.Furnace", "Overheated")
+    }
     /// Calls `callback` with every `overheated` message (and word of missed ones) until the returned value is dropped.
     pub async fn connect_overheated(
         &self,
@@ -1796,6 +1803,13 @@ impl FurnaceRemote {
         &self,
     ) -> ::heros::Result<::heros::EventStream<FurnaceReading>> {
         self.target.subscribe("/examples.v1.Furnace/Readings", ()).await
+    }
+    /// `readings` of every HERO of `realm` that implements this interface and passes `filter`, as HEROs come and go.
+    pub fn observe_readings(
+        realm: &str,
+        filter: ::heros::HeroFilter,
+    ) -> ::heros::Result<::heros::EventObserver<FurnaceReading>> {
+        ::heros::EventObserver::new(realm, filter, "examples.v1.Furnace", "Readings")
     }
     /// Calls `callback` with every `readings` message (and word of missed ones) until the returned value is dropped.
     pub async fn connect_readings(
