@@ -17,6 +17,9 @@ use crate::report::{Better, Report, Row};
 /// Subscribers of the fan-out figure.
 pub(crate) const FANOUT: usize = 100;
 
+/// How long one burst, or one single event, may take before the run fails instead of hanging.
+const STUCK: Duration = Duration::from_secs(120);
+
 /// Filler bytes per tick: none, so a tick is its sequence number and emit time (about 14 bytes
 /// encoded), a small event like Python HEROS's `tick(i)`.
 const PAYLOAD: u32 = 0;
@@ -148,15 +151,18 @@ async fn burst<S: Side>(side: &S, streams: &mut Vec<S::Stream>, count: u32) -> a
         })
         .collect();
     let started = Instant::now();
-    let reached = side.emit_burst(count).await?;
-    ensure!(reached as usize == readers.len(), "the last tick reached {reached} of {} subscribers", readers.len());
-    let mut last = started;
-    for reader in readers {
-        let (stream, done) = reader.await??;
-        streams.push(stream);
-        last = last.max(done);
-    }
-    Ok(last - started)
+    let all = async {
+        let reached = side.emit_burst(count).await?;
+        ensure!(reached as usize == readers.len(), "the last tick reached {reached} of {} subscribers", readers.len());
+        let mut last = started;
+        for reader in readers {
+            let (stream, done) = reader.await??;
+            streams.push(stream);
+            last = last.max(done);
+        }
+        Ok(last - started)
+    };
+    tokio::time::timeout(STUCK, all).await.with_context(|| format!("a burst of {count} ticks took over {STUCK:?}"))?
 }
 
 /// Single events, one at a time: from the start of the `EmitBurst(1)` call until the event is
@@ -174,7 +180,8 @@ async fn latencies<S: Side>(
             let tick = stream.next_tick().await?;
             anyhow::Ok((tick, Instant::now(), unix_nanos()))
         };
-        let (reached, arrival) = tokio::join!(side.emit_burst(1), arrival);
+        let both = async { tokio::join!(side.emit_burst(1), arrival) };
+        let (reached, arrival) = tokio::time::timeout(STUCK, both).await.context("a single tick did not arrive")?;
         let (tick, arrived, arrived_unix_ns) = arrival?;
         ensure!(reached? == 1 && tick.sequence == 0, "a single tick went astray");
         round_trip.extend([arrived - started]);

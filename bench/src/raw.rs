@@ -42,7 +42,7 @@ pub(crate) struct RawTick {
 const TICK_BUFFER: usize = 1024;
 
 /// The subscribers of `Ticks`.
-type Subscribers = Arc<Mutex<Vec<mpsc::Sender<Arc<RawTick>>>>>;
+type Subscribers = Arc<Mutex<Vec<mpsc::Sender<RawTick>>>>;
 
 #[derive(Clone, Default)]
 struct RawBench {
@@ -87,11 +87,7 @@ impl tonic::server::UnaryService<BurstRequest> for EmitBurst {
             let payload = vec![7u8; payload_bytes as usize];
             let mut reached = 0;
             for sequence in 0..u64::from(count) {
-                let tick = Arc::new(RawTick {
-                    sequence,
-                    emitted_unix_ns: crate::hero::unix_nanos(),
-                    payload: payload.clone(),
-                });
+                let tick = RawTick { sequence, emitted_unix_ns: crate::hero::unix_nanos(), payload: payload.clone() };
                 let senders = subscribers.lock().expect("subscribers").clone();
                 reached = 0;
                 for sender in &senders {
@@ -123,12 +119,12 @@ impl tonic::server::UnaryService<()> for TickSubscribers {
 struct Ticks(Subscribers);
 
 /// One subscriber's ticks as a stream.
-struct TickStream(mpsc::Receiver<Arc<RawTick>>);
+struct TickStream(mpsc::Receiver<RawTick>);
 
 impl tokio_stream::Stream for TickStream {
     type Item = Result<RawTick, tonic::Status>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|tick| tick.map(|t| Ok(Arc::unwrap_or_clone(t))))
+        self.0.poll_recv(cx).map(|tick| tick.map(Ok))
     }
 }
 
