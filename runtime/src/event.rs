@@ -35,13 +35,46 @@ pub struct Frame<T> {
     /// Messages dropped for this subscriber since the previous frame.
     pub missed: u64,
     /// The message.
-    pub message: Option<Arc<T>>,
+    pub message: Option<Payload<T>>,
+}
+
+/// A message on its way to one subscriber: its own when it is the only subscriber (no shared
+/// allocation to free on another thread), else shared with the others.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload<T> {
+    /// The only subscriber's.
+    Owned(T),
+    /// One of several subscribers'.
+    Shared(Arc<T>),
+}
+
+impl<T> std::ops::Deref for Payload<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Payload::Owned(message) => message,
+            Payload::Shared(message) => message,
+        }
+    }
+}
+
+impl<T: Clone> Payload<T> {
+    /// The message itself, cloned only if another subscriber still holds it.
+    pub fn into_owned(self) -> T {
+        match self {
+            Payload::Owned(message) => message,
+            Payload::Shared(message) => Arc::try_unwrap(message).unwrap_or_else(|shared| (*shared).clone()),
+        }
+    }
 }
 
 /// An event a HERO emits. Keep one per event in the HERO and return it from the skeleton's
 /// accessor; call [`Event::emit`] to publish.
 pub struct Event<T> {
-    subscribers: Mutex<Vec<Subscriber<T>>>,
+    /// Replaced (not changed in place) when subscribers come and go, so that an emit takes a
+    /// snapshot with one reference count instead of copying the list.
+    subscribers: Mutex<Arc<Vec<Subscriber<T>>>>,
 }
 
 struct Subscriber<T> {
@@ -58,7 +91,7 @@ impl<T> Clone for Subscriber<T> {
 
 impl<T> Default for Event<T> {
     fn default() -> Self {
-        Event { subscribers: Mutex::new(Vec::new()) }
+        Event { subscribers: Mutex::new(Arc::new(Vec::new())) }
     }
 }
 
@@ -84,13 +117,21 @@ impl<T: Send + Sync + 'static> Event<T> {
     /// Publishes `message` to every subscriber; returns how many it reached. For reliable
     /// subscribers this waits until each has room.
     pub async fn emit(&self, message: T) -> usize {
-        let message = Arc::new(message);
         // Sent outside the lock: a reliable subscriber may make this wait.
-        let subscribers: Vec<Subscriber<T>> = self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (mut owned, shared) = match subscribers.len() {
+            0 => return 0,
+            1 => (Some(message), None),
+            _ => (None, Some(Arc::new(message))),
+        };
         let mut reached = 0;
         let mut gone = false;
-        for subscriber in &subscribers {
-            let frame = Frame { missed: 0, message: Some(message.clone()) };
+        for subscriber in subscribers.iter() {
+            let payload = match &shared {
+                Some(shared) => Payload::Shared(shared.clone()),
+                None => Payload::Owned(owned.take().expect("one subscriber, one message")),
+            };
+            let frame = Frame { missed: 0, message: Some(payload) };
             match subscriber.delivery {
                 Delivery::Reliable => match subscriber.sender.send(frame).await {
                     Ok(()) => reached += 1,
@@ -110,9 +151,17 @@ impl<T: Send + Sync + 'static> Event<T> {
             }
         }
         if gone {
-            self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| !s.sender.is_closed());
+            self.change_subscribers(|_| {});
         }
         reached
+    }
+
+    /// Replaces the subscriber list with a changed copy, leaving out those that went away.
+    fn change_subscribers(&self, change: impl FnOnce(&mut Vec<Subscriber<T>>)) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changed: Vec<Subscriber<T>> = subscribers.iter().filter(|s| !s.sender.is_closed()).cloned().collect();
+        change(&mut changed);
+        *subscribers = Arc::new(changed);
     }
 
     /// A new subscription; `buffer` 0 means [`DEFAULT_EVENT_BUFFER`].
@@ -120,9 +169,8 @@ impl<T: Send + Sync + 'static> Event<T> {
         let buffer = if buffer == 0 { DEFAULT_EVENT_BUFFER } else { buffer };
         let (sender, receiver) = mpsc::channel(buffer);
         let missed = Arc::new(AtomicU64::new(0));
-        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        subscribers.retain(|s| !s.sender.is_closed());
-        subscribers.push(Subscriber { sender, missed: missed.clone(), delivery });
+        let subscriber = Subscriber { sender, missed: missed.clone(), delivery };
+        self.change_subscribers(|subscribers| subscribers.push(subscriber));
         Subscription { receiver, missed }
     }
 }

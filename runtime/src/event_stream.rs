@@ -105,7 +105,7 @@ impl<M: Clone + Unpin + Send + Sync + 'static> EventStream<M> {
         let frames = frames.map(|frame| match frame {
             Ok(frame) => Ok((
                 frame.missed,
-                frame.message.map(|message| Arc::try_unwrap(message).unwrap_or_else(|shared| (*shared).clone())),
+                frame.message.map(crate::event::Payload::into_owned),
             )),
             Err(status) => Err(Error::from_status(&status)),
         });

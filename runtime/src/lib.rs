@@ -50,7 +50,7 @@ pub use config::{Config, HeroUrl};
 pub use discovery::testing as discovery_testing;
 pub use discovery::{DiscoveryEvent, Observer};
 pub use error::{detail_of, Error, HandleProblem, Result};
-pub use event::{Delivery, Event, Frame, Subscription, DEFAULT_EVENT_BUFFER};
+pub use event::{Delivery, Event, Frame, Payload, Subscription, DEFAULT_EVENT_BUFFER};
 pub use event_observer::{EventObserver, HeroFilter, Observed};
 pub use event_stream::{Connected, EventStream, Received};
 pub use handles::Handle;
