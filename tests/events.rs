@@ -390,3 +390,31 @@ async fn a_method_of_another_hero_is_called_with_each_event_peer_to_peer() {
     assert_eq!(error.unwrap_err().code(), tonic::Code::PermissionDenied);
     assert_eq!(furnace.target().disconnect_callback(999).await.unwrap_err().code(), tonic::Code::NotFound);
 }
+
+#[tokio::test]
+async fn a_hero_that_leaves_while_emitting_on_still_ends_its_streams() {
+    let server = server(true).await;
+    let (furnace, hero, stub) = share_furnace(&server).await;
+    let mut alarms = stub.subscribe_overheated().await.unwrap();
+    // The HERO's own task keeps emitting, so the subscriber never runs dry.
+    let emitter = tokio::spawn({
+        let furnace = furnace.clone();
+        async move {
+            loop {
+                furnace.overheated.emit(proto::Alarm { celsius: 99.0, ..Default::default() }).await;
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    next(&mut alarms).await;
+    drop(hero);
+    within(10, async {
+        loop {
+            if let Received::Interrupted { .. } = next(&mut alarms).await {
+                break;
+            }
+        }
+    })
+    .await;
+    emitter.abort();
+}

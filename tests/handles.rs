@@ -233,6 +233,23 @@ async fn forged_foreign_released_and_sessionless_handles_get_precise_statuses() 
     let status = raw_call(&server, "/examples.v1.Instrument/Read", &headers, request).await.unwrap_err();
     assert_eq!(kind_of(&status), "SESSION_UNKNOWN");
 
+    // No session and no handle: the session is what is missing first.
+    let empty = proto::ReadRequest { session: None }.encode_to_vec();
+    let status =
+        raw_call(&server, "/examples.v1.Instrument/Read", &[("heros-name", "instrument")], empty).await.unwrap_err();
+    assert_eq!(kind_of(&status), "SESSION_REQUIRED");
+    // A method that returns a handle does not run without a session (it could not return it).
+    let status = raw_call(
+        &server,
+        "/examples.v1.Instrument/Open",
+        &[("heros-name", "instrument")],
+        proto::OpenRequest { channel: 9 }.encode_to_vec(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(kind_of(&status), "SESSION_REQUIRED");
+    assert_eq!(server.handle_stats().entries, 1, "Open did not run");
+
     // A missing handle argument.
     let status = raw_call(
         &server,
@@ -383,6 +400,11 @@ async fn store_attach_fetch_and_browse_share_values_between_clients() {
 
         // The export keeps the value after its creator lets go; detaching lets it go.
         drop(settings);
+        // Detaching takes a session this server knows.
+        let mut detach = tonic::Request::new(heros::proto::ExportName { name: "lab-settings".into() });
+        detach.metadata_mut().insert("heros-session", "00000000000000000000000000000000".parse().unwrap());
+        let status = other.handles().detach(detach).await.unwrap_err();
+        assert_eq!(kind_of(&status), "SESSION_UNKNOWN");
         let status = other
             .handles()
             .fetch(other.request(heros::proto::ExportName { name: "nothing".into() }))

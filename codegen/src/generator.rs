@@ -301,6 +301,7 @@ pub(crate) fn generate_interface(
                 let resolve_args: Vec<_> = fields.iter().filter_map(|f| skeleton_resolve(f, &rt)).collect();
                 let takes_refs = fields.iter().any(|f| matches!(f.special, Special::HeroRef { .. }));
                 let scope = member.uses_session.then(|| quote!(let __scope = call.handles();));
+                let check_session = member.uses_session.then(|| quote!(__scope.check_session()?;));
                 let realm = takes_refs.then(|| quote!(let __refs = call.ref_scope();));
                 dispatch_arms.push(quote! {
                     #proto_name => {
@@ -308,6 +309,7 @@ pub(crate) fn generate_interface(
                         #scope
                         #realm
                         ::core::option::Option::Some(call.unary(#request_full, move |__request: #request_ty| async move {
+                            #check_session
                             #unpack
                             #(#resolve_args)*
                             #bind_value
@@ -367,9 +369,11 @@ pub(crate) fn generate_interface(
                         },
                     )),
                 });
+                // Callbacks are best-effort whatever the event's delivery: a slow or hung target
+                // must never hold up the HERO's `emit`.
                 event_arms.push(quote! {
                     #proto_name => ::core::option::Option::Some(#rt::codegen::encoded_events(
-                        self.hero.#rust_name().subscribe(#delivery, #buffer),
+                        self.hero.#rust_name().subscribe(#rt::Delivery::BestEffort, #buffer),
                     )),
                 });
                 let event_name = heck::ToSnakeCase::to_snake_case(member.proto_name.as_str());

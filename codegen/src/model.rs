@@ -138,6 +138,8 @@ fn member(
         message(pool, package, &method.input(), types).map_err(|why| Error::Schema(format!("{where_}: {why}")))?;
     let reply =
         message(pool, package, &method.output(), types).map_err(|why| Error::Schema(format!("{where_}: {why}")))?;
+    check_handle_fields(pool, &method.input(), &method.output())
+        .map_err(|why| Error::Unsupported(format!("{where_}: {why}")))?;
     let uses_session = [&method.input(), &method.output()]
         .iter()
         .any(|m| m.fields().any(|f| matches!(f.kind(), Kind::Message(k) if k.full_name() == HANDLE_MESSAGE)));
@@ -204,6 +206,41 @@ fn attribute_value(message: &MessageDescriptor) -> Result<prost_reflect::FieldDe
 }
 
 const HANDLE_MESSAGE: &str = "heros.v1.Handle";
+
+/// Handles are kept and released by generated code, which handles one shape: a singular field
+/// with `(heros.v1.handle).type_name`, and in a reply only as its one field. Anything else would
+/// leave references nobody releases until the session ends.
+fn check_handle_fields(
+    pool: &DescriptorPool,
+    request: &MessageDescriptor,
+    reply: &MessageDescriptor,
+) -> Result<(), String> {
+    for (message, is_reply) in [(request, false), (reply, true)] {
+        let fields: Vec<_> = message.fields().collect();
+        for field in &fields {
+            if !matches!(field.kind(), Kind::Message(k) if k.full_name() == HANDLE_MESSAGE) {
+                continue;
+            }
+            let typed = extension(pool, &field.options(), "heros.v1.handle")
+                .is_some_and(|options| !string_field(&options, "type_name").is_empty());
+            if field.is_list() || field.is_map() || !typed {
+                return Err(format!(
+                    "handle field '{}' of {} must be a single field with (heros.v1.handle).type_name",
+                    field.name(),
+                    message.full_name()
+                ));
+            }
+            if is_reply && fields.len() > 1 {
+                return Err(format!(
+                    "handle field '{}' of {} must be the reply's only field (return a handle, or a message without handles)",
+                    field.name(),
+                    message.full_name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 const HERO_REF_MESSAGE: &str = "heros.v1.HeroRef";
 
 /// What a field is to the generated code: see [`Special`].

@@ -404,3 +404,26 @@ fn an_rpc_must_not_take_the_name_of_a_handle_description() {
     );
     assert_mentions(&error, &["rpc SessionRepr", "session_repr", "lab.Session"]);
 }
+
+#[test]
+fn handles_come_only_in_shapes_that_are_released() {
+    let error = generate_err_with_core(
+        "handle_in_a_bigger_reply",
+        "  rpc Open(Opened) returns (Opened);",
+        "message Opened { heros.v1.Handle s = 1 [(heros.v1.handle).type_name = \"lab.Session\"]; string note = 2; }",
+    );
+    assert!(matches!(error, Error::Unsupported(_)), "{error:?}");
+    assert_mentions(&error, &["rpc t.v1.Svc.Open", "'s'", "only field"]);
+    let error = generate_err_with_core(
+        "repeated_handle",
+        "  rpc Open(Many) returns (Many);",
+        "message Many { repeated heros.v1.Handle s = 1 [(heros.v1.handle).type_name = \"lab.Session\"]; }",
+    );
+    assert_mentions(&error, &["'s'", "single field with (heros.v1.handle).type_name"]);
+    let error = generate_err_with_core(
+        "untyped_handle",
+        "  rpc Use(Untyped) returns (Untyped);",
+        "message Untyped { heros.v1.Handle s = 1; }",
+    );
+    assert_mentions(&error, &["'s'", "type_name"]);
+}

@@ -101,7 +101,13 @@ impl HeroEntry {
         })?;
         // Over the network even within one process: the message is already encoded.
         let (_, connection) = crate::client::dial_any(&target.endpoints).await?;
-        let call = RawCall { connection, path, name: encode_header(&target.name), realm: encode_header(&target.realm) };
+        let call = RawCall {
+            connection: tokio::sync::Mutex::new(connection),
+            endpoints: target.endpoints.clone(),
+            path,
+            name: encode_header(&target.name),
+            realm: encode_header(&target.realm),
+        };
         let (delivered, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let task = tokio::spawn(forward(messages, call, delivered.clone(), failed.clone(), Box::pin(self.leaving())));
         let id = self.callbacks.next_id.fetch_add(1, Ordering::AcqRel) + 1;
@@ -127,9 +133,14 @@ impl HeroEntry {
     }
 }
 
+/// How long one callback call may take before it counts as failed (and the next goes on).
+const CALLBACK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One method of one HERO, called with bytes that are already its request message.
 struct RawCall {
-    connection: Connection,
+    /// Dialled again when the target's server went away (it may be back at the same address).
+    connection: tokio::sync::Mutex<Connection>,
+    endpoints: Vec<String>,
     path: PathAndQuery,
     name: HeaderValue,
     realm: HeaderValue,
@@ -137,8 +148,14 @@ struct RawCall {
 
 impl RawCall {
     async fn call(&self, message: Bytes) -> Result<()> {
-        let mut grpc = self.connection.grpc();
+        let mut connection = self.connection.lock().await;
+        if connection.is_closed() {
+            *connection = crate::client::dial_any(&self.endpoints).await?.1;
+        }
+        let mut grpc = connection.grpc();
+        drop(connection);
         let mut request = tonic::Request::new(message);
+        request.set_timeout(CALLBACK_DEADLINE);
         let headers = request.metadata_mut().as_mut();
         headers.insert(NAME_HEADER, self.name.clone());
         headers.insert(REALM_HEADER, self.realm.clone());
@@ -146,7 +163,10 @@ impl RawCall {
             grpc.ready().await?;
             grpc.unary(request, self.path.clone(), crate::codec::BytesCodec).await
         };
-        call.await.map(drop).map_err(|status| Error::from_status(&status))
+        match tokio::time::timeout(CALLBACK_DEADLINE, call).await {
+            Ok(reply) => reply.map(drop).map_err(|status| Error::from_status(&status)),
+            Err(_) => Err(Error::Timeout { message: format!("{} took longer than {CALLBACK_DEADLINE:?}", self.path) }),
+        }
     }
 }
 
@@ -164,7 +184,11 @@ async fn forward(
             message = messages.next() => match message { Some(message) => message, None => return },
             () = &mut leaving => return,
         };
-        match call.call(message).await {
+        let outcome = tokio::select! {
+            outcome = call.call(message) => outcome,
+            () = &mut leaving => return,
+        };
+        match outcome {
             Ok(()) => delivered.fetch_add(1, Ordering::AcqRel),
             Err(error) => {
                 tracing::debug!(path = %call.path, "event callback failed: {error}");

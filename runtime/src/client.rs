@@ -271,7 +271,13 @@ impl Target {
         Ok(stream.resubscribing(Arc::new(move || {
             let (target, request) = (target.clone(), request.clone());
             Box::pin(async move {
-                let stream = target.subscribe_once::<Req, M>(path, request).await?;
+                let stream = target.subscribe_once::<Req, M>(path, request).await.inspect_err(|error| {
+                    // The server is there but the HERO is not: it may have moved to another
+                    // server, so the next attempt looks it up again.
+                    if matches!(error, Error::HeroNotFound { .. }) {
+                        target.inner.stale.store(true, Ordering::Release);
+                    }
+                })?;
                 stream.into_frames().ok_or_else(|| Error::unavailable("the subscription ended at once"))
             })
         })))

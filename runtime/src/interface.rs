@@ -324,15 +324,16 @@ impl<M> tokio_stream::Stream for EventFrames<M> {
         if self.ended {
             return Poll::Ready(None);
         }
-        if let Poll::Ready(Some(frame)) = Pin::new(&mut self.subscription).poll_next(cx) {
-            return Poll::Ready(Some(Ok(frame)));
-        }
+        // First: a HERO that left while emitting on must not keep the stream going.
         if self.leaving.as_mut().poll(cx).is_ready() {
             self.ended = true;
             let message = format!("HERO '{}' left; its events stopped", self.hero);
             return Poll::Ready(Some(Err(Error::unavailable(message).to_status())));
         }
-        Poll::Pending
+        match Pin::new(&mut self.subscription).poll_next(cx) {
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(Ok(frame))),
+            _ => Poll::Pending,
+        }
     }
 }
 

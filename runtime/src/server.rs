@@ -38,6 +38,10 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
 /// process waits; the browser keeps listening afterwards.
 const NAME_PROBE_WINDOW: Duration = Duration::from_millis(1200);
 
+/// How often an idle client connection is checked (HTTP/2 ping, TCP keepalive); a client that
+/// does not answer within half of it is gone.
+const CLIENT_KEEPALIVE: Duration = Duration::from_secs(20);
+
 /// How long a HERO leaving waits for its calls in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -264,12 +268,19 @@ impl Server {
         let router = router.map_request(|request: http::Request<axum::body::Body>| request.map(tonic::body::Body::new));
         let routes = tonic::service::Routes::from(axum::Router::new().fallback_service(router));
         // Without nodelay on the accepted sockets, small calls stall on Nagle (44 ms each).
-        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Keepalives find clients whose host vanished (power, network): their held sessions
+        // end and their handles go, instead of waiting for a TCP retransmission timeout.
+        let incoming = tonic::transport::server::TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(CLIENT_KEEPALIVE))
+            .with_keepalive_interval(Some(CLIENT_KEEPALIVE / 4));
         let (stop, stopped) = oneshot::channel::<()>();
         let serve = tonic::transport::Server::builder()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_frame_size(MAX_FRAME)
+            .http2_keepalive_interval(Some(CLIENT_KEEPALIVE))
+            .http2_keepalive_timeout(Some(CLIENT_KEEPALIVE / 2))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;

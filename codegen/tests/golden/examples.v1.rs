@@ -984,6 +984,7 @@ impl<T: Instrument> ::heros::codegen::HeroService for InstrumentServer<T> {
                         .unary(
                             "examples.v1.OpenRequest",
                             move |__request: OpenRequest| async move {
+                                __scope.check_session()?;
                                 let OpenRequest { channel } = __request;
                                 let __value = __hero.open(channel).await?;
                                 let __repr = __hero.instrument_session_repr(&__value);
@@ -1004,6 +1005,7 @@ impl<T: Instrument> ::heros::codegen::HeroService for InstrumentServer<T> {
                         .unary(
                             "examples.v1.ReadRequest",
                             move |__request: ReadRequest| async move {
+                                __scope.check_session()?;
                                 let ReadRequest { session } = __request;
                                 let session = __scope
                                     .resolve::<
@@ -1023,6 +1025,7 @@ impl<T: Instrument> ::heros::codegen::HeroService for InstrumentServer<T> {
                         .unary(
                             "examples.v1.ConfigureRequest",
                             move |__request: ConfigureRequest| async move {
+                                __scope.check_session()?;
                                 let ConfigureRequest { session, settings } = __request;
                                 let session = __scope
                                     .resolve::<
@@ -1713,7 +1716,7 @@ impl<T: Furnace> ::heros::codegen::HeroService for FurnaceServer<T> {
                         self
                             .hero
                             .readings()
-                            .subscribe(::heros::Delivery::Reliable, 4usize),
+                            .subscribe(::heros::Delivery::BestEffort, 4usize),
                     ),
                 )
             }

@@ -163,7 +163,7 @@ impl ClientSession {
     /// `Handles/Detach`: removes an export.
     pub(crate) async fn detach(&self, name: &str) -> Result<()> {
         match self.local() {
-            Some((table, _)) => table.detach(name),
+            Some((table, id)) => table.detach(id, name),
             None => {
                 let request = self.request(ExportName { name: name.to_owned() });
                 self.handles_client()?.detach(request).await.map(drop).map_err(Error::from)

@@ -37,6 +37,12 @@ impl HandleScope {
         SessionId::parse(text)
     }
 
+    /// Refuses the call unless it names a session this server knows (checked before the
+    /// HERO's method runs, so that a call that could not return its handle has no effect).
+    pub fn check_session(&self) -> Result<()> {
+        self.table.renew(self.session()?).map(drop)
+    }
+
     /// Keeps `value` for the caller and returns its handle, typed `type_name` and described by
     /// `repr` (default: the type name and the entry's number).
     pub fn export<T: Send + Sync + 'static>(
@@ -99,8 +105,9 @@ impl HandleScope {
         argument: &str,
         type_name: &str,
     ) -> Result<Arc<dyn std::any::Any + Send + Sync>> {
+        let session = self.session()?;
         let handle = handle.ok_or_else(|| Error::invalid_argument(format!("argument '{argument}' needs a handle")))?;
-        let Resolved { value, type_name: actual } = self.table.resolve(self.session()?, &handle)?;
+        let Resolved { value, type_name: actual } = self.table.resolve(session, &handle)?;
         if &*actual != type_name {
             return Err(Error::handle(
                 HandleProblem::WrongType,

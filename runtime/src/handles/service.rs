@@ -109,8 +109,8 @@ impl Handles for HandleService {
     }
 
     async fn detach(&self, request: Request<ExportName>) -> Result<Response<()>, Status> {
-        session_of(&request)?;
-        self.table.detach(&request.into_inner().name)?;
+        let session = session_of(&request)?;
+        self.table.detach(session, &request.into_inner().name)?;
         Ok(Response::new(()))
     }
 

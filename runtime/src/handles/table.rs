@@ -290,16 +290,13 @@ impl HandleTable {
             ));
         }
         let number = u64::from_be_bytes(id[8..16].try_into().expect("8 bytes"));
-        let forged = || Error::handle(HandleProblem::Invalid, "not a handle this server issued (forged id)");
-        if number >= state.next_entry {
-            return Err(forged());
+        // The nonce first: a forged id is forged, whether or not its number was ever in use.
+        if number >= state.next_entry || self.nonce(number)[..] != id[16..] {
+            return Err(Error::handle(HandleProblem::Invalid, "not a handle this server issued (forged id)"));
         }
         let entry = state.entries.get(&number).ok_or_else(|| {
             Error::handle(HandleProblem::Released, format!("handle {number} was released; its value is gone"))
         })?;
-        if self.nonce(number)[..] != id[16..] {
-            return Err(forged());
-        }
         Ok((number, entry))
     }
 
@@ -338,9 +335,10 @@ impl HandleTable {
     }
 
     /// Removes the export `name`; the value goes when nobody else holds it.
-    pub(crate) fn detach(&self, name: &str) -> Result<()> {
+    pub(crate) fn detach(&self, session: SessionId, name: &str) -> Result<()> {
         let dropped = {
             let mut state = self.state();
+            state.session_mut(session)?;
             let number = state.exports.remove(name).ok_or_else(|| unknown_export(name))?;
             let entry = state.entries.get_mut(&number).expect("exports point at entries");
             entry.exports -= 1;
@@ -563,6 +561,12 @@ mod tests {
         assert_eq!(value.downcast_ref::<u32>(), Some(&41));
         table.release(session, &handle.id, 1).unwrap();
         assert_eq!(problem(table.resolve(session, &handle)), HandleProblem::Released);
+        // A forged id naming that released entry is still forged, not released.
+        let mut forged = handle.clone();
+        let mut id = forged.id.to_vec();
+        id[20] ^= 1;
+        forged.id = id.into();
+        assert_eq!(problem(table.resolve(session, &forged)), HandleProblem::Invalid);
         // A newer value never answers to the old id.
         let newer = table.export(session, Arc::new(42_u32), "u32", None).unwrap();
         assert_ne!(newer.id, handle.id);
@@ -601,7 +605,7 @@ mod tests {
         table.release(a, &handle.id, 1).unwrap();
         assert!(table.resolve(a, &handle).is_ok(), "one reference of a is left");
         table.close_session(a).unwrap();
-        table.detach("shared").unwrap();
+        table.detach(b, "shared").unwrap();
         assert!(table.resolve(b, &handle).is_ok(), "b still holds it");
         table.close_session(b).unwrap();
         assert_eq!(table.stats().entries, 0);
