@@ -14,13 +14,7 @@ use heros::{EventStream, Hero, LocalHero, Received, Server};
 use tokio_stream::StreamExt;
 
 async fn server(in_process: bool) -> Server {
-    Server::builder()
-        .bind("127.0.0.1:0".parse().unwrap())
-        .mdns(false)
-        .in_process(in_process)
-        .start()
-        .await
-        .expect("server starts")
+    common::loopback_server(in_process).await
 }
 
 async fn share_furnace(server: &Server) -> (Arc<TestFurnace>, LocalHero, FurnaceRemote) {

@@ -11,16 +11,8 @@ use common::proto::{self, NodeRemote, NotifierRemote};
 use heros::{AsHeroRef, Error, Hero, LocalHero, Server};
 use tonic::Code;
 
-/// A server on loopback without mDNS; `in_process` says whether stubs of this process may skip
-/// the socket.
 async fn server(in_process: bool) -> Server {
-    Server::builder()
-        .bind("127.0.0.1:0".parse().unwrap())
-        .mdns(false)
-        .in_process(in_process)
-        .start()
-        .await
-        .expect("server starts")
+    common::loopback_server(in_process).await
 }
 
 async fn share_node(server: &Server, name: &str, value: i64) -> LocalHero {

@@ -222,16 +222,10 @@ impl Target {
                 return reply.map_err(|error| self.went_away(error));
             }
         };
-        let mut grpc = connection
-            .grpc()
-            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
-        let mut request = tonic::Request::new(request);
-        let headers = request.metadata_mut().as_mut();
-        headers.insert(NAME_HEADER, self.inner.name_header.clone());
-        headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        let mut grpc = large_messages(connection.grpc());
+        let mut request = self.named(request);
         if let Some(session) = session {
-            headers.insert(SESSION_HEADER, session);
+            request.metadata_mut().as_mut().insert(SESSION_HEADER, session);
         }
         if let Some(timeout) = timeout {
             request.set_timeout(timeout);
@@ -296,14 +290,8 @@ impl Target {
                 return frames.map(EventStream::local).map_err(|error| self.went_away(error));
             }
         };
-        let mut grpc = connection
-            .grpc()
-            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
-        let mut request = tonic::Request::new(request);
-        let headers = request.metadata_mut().as_mut();
-        headers.insert(NAME_HEADER, self.inner.name_header.clone());
-        headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        let mut grpc = large_messages(connection.grpc());
+        let request = self.named(request);
         let subscribed = async move {
             grpc.ready().await?;
             let codec = crate::codec::EventClientCodec::<Req, M>::default();
@@ -526,6 +514,11 @@ pub(crate) async fn find_moved(config: &Config, stale: &HeroInfo, timeout: Durat
     }
     let found = find(config, &stale.realm, &stale.name, timeout).await.ok()?;
     (found.endpoints != stale.endpoints).then_some(found)
+}
+
+/// A gRPC client that takes and sends HERO-sized messages (tonic's default is 4 MiB).
+fn large_messages(grpc: tonic::client::Grpc<Connection>) -> tonic::client::Grpc<Connection> {
+    grpc.max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE).max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
 }
 
 /// Waits until discovery knows `stale`'s HERO at other endpoints, or `deadline`.

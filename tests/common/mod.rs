@@ -143,6 +143,18 @@ pub async fn local_server() -> Server {
         .expect("server starts")
 }
 
+/// A server on loopback without mDNS; `in_process` says whether stubs of this process may skip
+/// the socket.
+pub async fn loopback_server(in_process: bool) -> Server {
+    Server::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .mdns(false)
+        .in_process(in_process)
+        .start()
+        .await
+        .expect("server starts")
+}
+
 /// Shares a TestHero called `name` on `server`.
 pub async fn share_test_hero(server: &Server, name: &str, start: i64) -> LocalHero {
     server.share(Hero::new(name).interface(proto::TestObjectServer::new(TestHero::new(start)))).await.expect("shared")
