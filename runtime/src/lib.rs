@@ -31,6 +31,7 @@ mod event;
 mod event_observer;
 mod event_stream;
 mod handles;
+mod health;
 mod interface;
 mod local;
 mod metadata;

@@ -259,6 +259,7 @@ pub(crate) struct Router {
     pub(crate) table: Arc<HeroTable>,
     pub(crate) registry: crate::proto::registry_server::RegistryServer<crate::registry::RegistryService>,
     pub(crate) attributes: AttributesServer<AttributeService>,
+    pub(crate) health: crate::health::HealthServer,
     pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::callbacks::CallbackService>,
     pub(crate) sessions: SessionsServer<HandleService>,
     pub(crate) handles: HandlesServer<HandleService>,
@@ -285,6 +286,10 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
         if interface == crate::registry::SERVICE_NAME {
             let mut registry = self.registry.clone();
             return Box::pin(async move { tower::Service::call(&mut registry, request).await });
+        }
+        if interface == crate::health::SERVICE_NAME {
+            let mut health = self.health.clone();
+            return Box::pin(async move { tower::Service::call(&mut health, request).await });
         }
         if interface == crate::callbacks::SERVICE_NAME {
             let mut callbacks = self.callbacks.clone();

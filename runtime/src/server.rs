@@ -92,6 +92,7 @@ pub struct LocalHero {
     entry: Arc<HeroEntry>,
     table: Arc<HeroTable>,
     advertisement: Mutex<Option<Advertisement>>,
+    health: crate::health::Health,
 }
 
 impl LocalHero {
@@ -116,14 +117,26 @@ impl LocalHero {
         )
     }
 
+    /// The interfaces of this HERO that no other HERO of the server implements.
+    fn no_longer_served(&self) -> Vec<String> {
+        let others = self.table.all();
+        let interfaces = self.entry.info.interfaces.iter();
+        interfaces.filter(|i| !others.iter().any(|h| h.info.interfaces.contains(i))).cloned().collect()
+    }
+
     /// Says goodbye on mDNS, refuses new calls, and waits (up to 10 s) for calls in flight.
     pub async fn shutdown(self) {
+        // Health first: checkers see it leaving before it is gone.
+        self.health.set(&self.entry.name, false).await;
         let advertisement = self.advertisement.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(advertisement) = advertisement {
             advertisement.withdraw().await;
         }
         self.table.remove(&self.entry.name);
         self.entry.leave();
+        for interface in self.no_longer_served() {
+            self.health.set(&interface, false).await;
+        }
         if tokio::time::timeout(DRAIN_TIMEOUT, self.entry.in_flight.drained()).await.is_err() {
             tracing::warn!(hero = %self.entry.name, "calls still in flight after {DRAIN_TIMEOUT:?}; leaving anyway");
         }
@@ -134,8 +147,19 @@ impl Drop for LocalHero {
     fn drop(&mut self) {
         // The advertisement's own Drop sends the goodbye.
         self.advertisement.lock().unwrap_or_else(|e| e.into_inner()).take();
-        self.table.remove(&self.entry.name);
+        let was_here = self.table.remove(&self.entry.name).is_some();
         self.entry.leave();
+        // Health is async; a HERO dropped inside a runtime reports it on a task of its own.
+        if let (true, Ok(runtime)) = (was_here, tokio::runtime::Handle::try_current()) {
+            let (health, name, interfaces) =
+                (self.health.clone(), self.entry.name.to_string(), self.no_longer_served());
+            runtime.spawn(async move {
+                health.set(&name, false).await;
+                for interface in interfaces {
+                    health.set(&interface, false).await;
+                }
+            });
+        }
     }
 }
 
@@ -209,6 +233,7 @@ pub struct Server {
 
 struct ServerInner {
     table: Arc<HeroTable>,
+    health: crate::health::Health,
     config: Config,
     local_addr: SocketAddr,
     endpoints: Vec<String>,
@@ -245,11 +270,13 @@ impl Server {
         let local_addr = listener.local_addr().map_err(|e| Error::config(format!("listening socket: {e}")))?;
         let endpoints = endpoints_of(local_addr);
         let handles = Arc::new(HandleTable::new(config.lease));
+        let (health, health_server) = crate::health::Health::start().await;
         let table = Arc::new(HeroTable::new(handles.clone()));
         let handle_service = HandleService { table: handles.clone() };
         let router = Router {
             table: table.clone(),
             registry: crate::proto::registry_server::RegistryServer::new(RegistryService { table: table.clone() }),
+            health: health_server,
             attributes: crate::proto::attributes_server::AttributesServer::new(
                 crate::attribute_watch::AttributeService { table: table.clone() },
             ),
@@ -297,6 +324,7 @@ impl Server {
         Ok(Server {
             inner: Arc::new(ServerInner {
                 table,
+                health,
                 config,
                 local_addr,
                 endpoints,
@@ -390,13 +418,19 @@ impl Server {
             }
             None => None,
         };
+        let health = self.inner.health.clone();
+        health.set(&name, true).await;
+        for interface in &entry.info.interfaces {
+            health.set(interface, true).await;
+        }
         tracing::info!(hero = %name, %realm, endpoints = ?entry.info.endpoints, "HERO shared");
-        Ok(LocalHero { entry, table: self.inner.table.clone(), advertisement: Mutex::new(advertisement) })
+        Ok(LocalHero { entry, table: self.inner.table.clone(), advertisement: Mutex::new(advertisement), health })
     }
 
     /// Stops serving: refuses new connections and waits for calls in flight. HEROs still shared
     /// should be shut down first (their goodbyes go out when their handles drop).
     pub async fn shutdown(&self) {
+        self.inner.health.stop().await;
         crate::local::unregister(&self.inner.table);
         if let Some(stop) = self.inner.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = stop.send(());
