@@ -10,6 +10,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::error::{Error, Result};
+use crate::interface::MemberKind;
 use crate::metadata::{decode_value, NAME_HEADER, REALM_HEADER};
 use crate::proto::{attributes_server::Attributes, AttributeValue, WatchRequest};
 use crate::routing::HeroTable;
@@ -90,22 +91,11 @@ impl HeroTable {
         attribute: &str,
     ) -> Result<AttributeWatch> {
         let entry = self.select(name, caller_realm, interface)?;
-        let service = entry.service(interface).ok_or_else(|| Error::InterfaceNotImplemented {
-            hero: entry.name.to_string(),
-            interface: interface.to_owned(),
-            implemented: entry.info.interfaces.clone(),
-        })?;
-        let values = service.watch(attribute).ok_or_else(|| Error::MethodNotFound {
-            hero: entry.name.to_string(),
-            interface: interface.to_owned(),
-            method: attribute.to_owned(),
-            available: service
-                .interface()
-                .members
-                .iter()
-                .filter(|m| matches!(m.kind, crate::interface::MemberKind::Attribute { .. }))
-                .map(|m| m.name.to_owned())
-                .collect(),
+        let service = entry.implementation(interface)?;
+        let values = service.watch(attribute).ok_or_else(|| {
+            let attributes =
+                service.interface().members.iter().filter(|m| matches!(m.kind, MemberKind::Attribute { .. }));
+            entry.no_member(service, attribute, attributes.map(|m| m.name.to_owned()).collect())
         })?;
         Ok(Box::pin(UntilLeft { values, left: Box::pin(entry.leaving()) }))
     }

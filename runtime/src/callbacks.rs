@@ -88,17 +88,10 @@ impl HeroEntry {
             .ok_or_else(|| {
                 Error::invalid_argument(format!("'{method}' is not a gRPC path '/package.Service/Method'"))
             })?;
-        let service = self.service(&interface).ok_or_else(|| Error::InterfaceNotImplemented {
-            hero: self.name.to_string(),
-            interface: interface.clone(),
-            implemented: self.info.interfaces.clone(),
-        })?;
-        let messages = service.subscribe_encoded(&event).ok_or_else(|| Error::MethodNotFound {
-            hero: self.name.to_string(),
-            interface: interface.clone(),
-            method: event.clone(),
-            available: service.interface().member_names(),
-        })?;
+        let service = self.implementation(&interface)?;
+        let messages = service
+            .subscribe_encoded(&event)
+            .ok_or_else(|| self.no_member(service, &event, service.interface().member_names()))?;
         // Over the network even within one process: the message is already encoded.
         let (_, connection) = crate::client::dial_any(&target.endpoints).await?;
         let call = RawCall {

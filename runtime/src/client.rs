@@ -269,7 +269,7 @@ impl Target {
                     // The server is there but the HERO is not: it may have moved to another
                     // server, so the next attempt looks it up again.
                     if matches!(error, Error::HeroNotFound { .. }) {
-                        target.inner.stale.store(true, Ordering::Release);
+                        target.mark_stale();
                     }
                 })?;
                 stream.into_frames().ok_or_else(|| Error::unavailable("the subscription ended at once"))
@@ -462,10 +462,15 @@ impl Target {
         }
     }
 
+    /// Makes the next call look for the HERO again (by discovery, or by dialling anew).
+    fn mark_stale(&self) {
+        self.inner.stale.store(true, Ordering::Release);
+    }
+
     /// Notes a lost server, so that the next call looks for the HERO again.
     fn went_away(&self, error: Error) -> Error {
         if matches!(error, Error::Unavailable { .. }) {
-            self.inner.stale.store(true, Ordering::Release);
+            self.mark_stale();
             forget_connection(&self.endpoint());
         }
         error
@@ -486,7 +491,7 @@ impl Target {
             };
             match fresh {
                 Some(route) => *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(route),
-                None => self.inner.stale.store(true, Ordering::Release),
+                None => self.mark_stale(),
             }
         }
         self.current_route()

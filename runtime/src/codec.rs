@@ -12,30 +12,32 @@ use tonic_prost::{ProstCodec, ProstDecoder};
 
 use crate::error::Error;
 
-/// Encodes replies `E`, decodes requests `D` (full protobuf name `request_type`).
-pub(crate) struct ServerCodec<E, D> {
+/// Encodes replies with `Enc`, decodes requests `D` (full protobuf name `request_type`). Unary
+/// methods encode with [`ReservingEncoder`], events with [`FrameEncoder`].
+pub(crate) struct ServerCodec<Enc, D> {
     request_type: &'static str,
-    _types: PhantomData<fn(E) -> D>,
+    _types: PhantomData<fn(Enc) -> D>,
 }
 
-impl<E, D> ServerCodec<E, D> {
+impl<Enc, D> ServerCodec<Enc, D> {
     pub(crate) fn new(request_type: &'static str) -> Self {
         ServerCodec { request_type, _types: PhantomData }
     }
 }
 
-impl<E, D> Codec for ServerCodec<E, D>
+impl<Enc, D> Codec for ServerCodec<Enc, D>
 where
-    E: Message + Send + 'static,
+    Enc: Encoder<Error = Status> + Default + Send + 'static,
+    Enc::Item: Send + 'static,
     D: Message + Default + Send + 'static,
 {
-    type Encode = E;
+    type Encode = Enc::Item;
     type Decode = D;
-    type Encoder = ReservingEncoder<E>;
+    type Encoder = Enc;
     type Decoder = RequestDecoder<D>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ReservingEncoder(PhantomData)
+        Enc::default()
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -91,6 +93,12 @@ where
 /// prost's encoding into a buffer grown once to the message's length.
 pub(crate) struct ReservingEncoder<E>(PhantomData<fn(E)>);
 
+impl<E> Default for ReservingEncoder<E> {
+    fn default() -> Self {
+        ReservingEncoder(PhantomData)
+    }
+}
+
 impl<E: Message> Encoder for ReservingEncoder<E> {
     type Item = E;
     type Error = Status;
@@ -122,39 +130,14 @@ pub(crate) const MISSED_ONLY_FIELD: u32 = 536_870_910;
 /// The encoded key of [`MISSED_ONLY_FIELD`] (varint wire type).
 const MISSED_ONLY_KEY: [u8; 5] = [0xF0, 0xFF, 0xFF, 0xFF, 0x0F];
 
-/// Encodes event frames (the missed count first, when there is one), decodes the subscribe
-/// request `D`.
-pub(crate) struct EventServerCodec<M, D> {
-    request_type: &'static str,
-    _types: PhantomData<fn(M) -> D>,
-}
+/// Encodes event frames: the missed count first, when there is one.
+pub(crate) struct FrameEncoder<M>(PhantomData<fn(M)>);
 
-impl<M, D> EventServerCodec<M, D> {
-    pub(crate) fn new(request_type: &'static str) -> Self {
-        EventServerCodec { request_type, _types: PhantomData }
-    }
-}
-
-impl<M, D> Codec for EventServerCodec<M, D>
-where
-    M: Message + Send + Sync + 'static,
-    D: Message + Default + Send + 'static,
-{
-    type Encode = crate::event::Frame<M>;
-    type Decode = D;
-    type Encoder = FrameEncoder<M>;
-    type Decoder = RequestDecoder<D>;
-
-    fn encoder(&mut self) -> Self::Encoder {
+impl<M> Default for FrameEncoder<M> {
+    fn default() -> Self {
         FrameEncoder(PhantomData)
     }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RequestDecoder { request_type: self.request_type, _type: PhantomData }
-    }
 }
-
-pub(crate) struct FrameEncoder<M>(PhantomData<fn(M)>);
 
 impl<M: Message> Encoder for FrameEncoder<M> {
     type Item = crate::event::Frame<M>;

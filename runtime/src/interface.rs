@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::attribute::Attribute;
-use crate::codec::{EventServerCodec, ServerCodec};
+use crate::codec::{FrameEncoder, ReservingEncoder, ServerCodec};
 use crate::error::{Error, Result};
 use crate::event::{Delivery, Event, Frame, Subscription};
 use crate::handles::HandleScope;
@@ -188,7 +188,7 @@ impl Call {
         };
         match self.request {
             Request::Http { request, max_message_size: size } => Box::pin(async move {
-                let codec = EventServerCodec::<M, Req>::new(request_type);
+                let codec = ServerCodec::<FrameEncoder<M>, Req>::new(request_type);
                 let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
                 Reply::Http(grpc.server_streaming(StreamFn(Some(frames)), request).await)
             }),
@@ -226,7 +226,7 @@ impl Call {
     {
         match self.request {
             Request::Http { request, max_message_size: size } => Box::pin(async move {
-                let codec = ServerCodec::<Rep, Req>::new(request_type);
+                let codec = ServerCodec::<ReservingEncoder<Rep>, Req>::new(request_type);
                 let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
                 let response = grpc.unary(UnaryFn(Some(method)), request).await;
                 Reply::Http(oversize_is_resource_exhausted(response, size))

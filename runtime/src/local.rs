@@ -51,12 +51,18 @@ impl LocalRoute {
         })
     }
 
-    /// The handle table of the server, unless it has shut down.
-    pub(crate) fn handles(&self) -> Result<Arc<HandleTable>> {
+    /// The server's HERO table, unless the server has shut down (then calls fail as they
+    /// would over the network).
+    fn live_table(&self) -> Result<Arc<HeroTable>> {
         let table = self.table.upgrade().filter(|table| !table.is_closed());
-        table.map(|table| table.handles.clone()).ok_or_else(|| {
+        table.ok_or_else(|| {
             Error::unavailable(format!("the server at {} (in this process) has shut down", self.endpoint))
         })
+    }
+
+    /// The handle table of the server, unless it has shut down.
+    pub(crate) fn handles(&self) -> Result<Arc<HandleTable>> {
+        Ok(self.live_table()?.handles.clone())
     }
 
     /// The values of an attribute of the HERO `name`, as encoded value messages.
@@ -67,17 +73,13 @@ impl LocalRoute {
         interface: &str,
         attribute: &str,
     ) -> Result<crate::attribute_watch::AttributeWatch> {
-        let table = self.table.upgrade().filter(|table| !table.is_closed()).ok_or_else(|| {
-            Error::unavailable(format!("the server at {} (in this process) has shut down", self.endpoint))
-        })?;
+        let table = self.live_table()?;
         table.watch(Some(name), Some(realm), interface, attribute)
     }
 
     /// The entry of the HERO `name` on this server.
     pub(crate) fn entry(&self, name: &str, realm: &str) -> Result<Arc<crate::routing::HeroEntry>> {
-        let table = self.table.upgrade().filter(|table| !table.is_closed()).ok_or_else(|| {
-            Error::unavailable(format!("the server at {} (in this process) has shut down", self.endpoint))
-        })?;
+        let table = self.live_table()?;
         table.entry(name, Some(realm))
     }
 
@@ -100,9 +102,7 @@ impl LocalRoute {
         Req: Send + 'static,
         Rep: 'static,
     {
-        let table = self.table.upgrade().filter(|table| !table.is_closed()).ok_or_else(|| {
-            Error::unavailable(format!("the server at {} (in this process) has shut down", self.endpoint))
-        })?;
+        let table = self.live_table()?;
         let (interface, method) = split_path(path)
             .ok_or_else(|| Error::invalid_argument(format!("'{path}' is not a gRPC path '/package.Service/Method'")))?;
         let Dispatched { reply, in_flight } = table.dispatch(

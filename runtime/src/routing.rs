@@ -42,6 +42,26 @@ impl HeroEntry {
         self.services.iter().find(|s| s.interface().name == interface).map(|s| s.as_ref())
     }
 
+    /// The HERO's implementation of `interface`, or the error that says which it has.
+    pub(crate) fn implementation(&self, interface: &str) -> Result<&dyn HeroService, Error> {
+        self.service(interface).ok_or_else(|| Error::InterfaceNotImplemented {
+            hero: self.name.to_string(),
+            interface: interface.to_owned(),
+            implemented: self.info.interfaces.clone(),
+        })
+    }
+
+    /// The error for a method, attribute or event `member` that `service` does not have;
+    /// `available` names what it does have.
+    pub(crate) fn no_member(&self, service: &dyn HeroService, member: &str, available: Vec<String>) -> Error {
+        Error::MethodNotFound {
+            hero: self.name.to_string(),
+            interface: service.interface().name.to_owned(),
+            method: member.to_owned(),
+            available,
+        }
+    }
+
     pub(crate) fn realm(&self) -> &str {
         &self.info.realm
     }
@@ -140,21 +160,10 @@ impl HeroTable {
         request: Request,
     ) -> Result<Dispatched, Error> {
         let entry = self.select(name, caller_realm, interface)?;
-        let Some(service) = entry.service(interface) else {
-            return Err(Error::InterfaceNotImplemented {
-                hero: entry.name.to_string(),
-                interface: interface.to_owned(),
-                implemented: entry.info.interfaces.clone(),
-            });
-        };
+        let service = entry.implementation(interface)?;
         match service.call(method, Call { entry: entry.clone(), request }) {
             Some(reply) => Ok(Dispatched { reply, in_flight: InFlight::enter(&entry) }),
-            None => Err(Error::MethodNotFound {
-                hero: entry.name.to_string(),
-                interface: interface.to_owned(),
-                method: method.to_owned(),
-                available: service.interface().member_names(),
-            }),
+            None => Err(entry.no_member(service, method, service.interface().member_names())),
         }
     }
 
@@ -283,29 +292,15 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
                 Error::invalid_argument(format!("'{}' is not a gRPC path '/package.Service/Method'", uri.path()));
             return answer(error);
         };
-        if interface == crate::registry::SERVICE_NAME {
-            let mut registry = self.registry.clone();
-            return Box::pin(async move { tower::Service::call(&mut registry, request).await });
-        }
-        if interface == crate::health::SERVICE_NAME {
-            let mut health = self.health.clone();
-            return Box::pin(async move { tower::Service::call(&mut health, request).await });
-        }
-        if interface == crate::callbacks::SERVICE_NAME {
-            let mut callbacks = self.callbacks.clone();
-            return Box::pin(async move { tower::Service::call(&mut callbacks, request).await });
-        }
-        if interface == crate::attribute_watch::SERVICE_NAME {
-            let mut attributes = self.attributes.clone();
-            return Box::pin(async move { tower::Service::call(&mut attributes, request).await });
-        }
-        if interface == SESSIONS_SERVICE {
-            let mut sessions = self.sessions.clone();
-            return Box::pin(async move { tower::Service::call(&mut sessions, request).await });
-        }
-        if interface == HANDLES_SERVICE {
-            let mut handles = self.handles.clone();
-            return Box::pin(async move { tower::Service::call(&mut handles, request).await });
+        // The framework's own services take the call as plain tonic services.
+        match interface {
+            crate::registry::SERVICE_NAME => return forward(&self.registry, request),
+            crate::health::SERVICE_NAME => return forward(&self.health, request),
+            crate::callbacks::SERVICE_NAME => return forward(&self.callbacks, request),
+            crate::attribute_watch::SERVICE_NAME => return forward(&self.attributes, request),
+            SESSIONS_SERVICE => return forward(&self.sessions, request),
+            HANDLES_SERVICE => return forward(&self.handles, request),
+            _ => {}
         }
         // Cloned (a reference count) so that the request can move into the call.
         let (name, realm) = (request.headers().get(NAME_HEADER).cloned(), request.headers().get(REALM_HEADER).cloned());
@@ -324,6 +319,25 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
             Err(error) => answer(error),
         }
     }
+}
+
+/// Hands a request to one of the framework's services (a clone shares its state).
+fn forward<S>(
+    service: &S,
+    request: http::Request<tonic::body::Body>,
+) -> <Router as tower::Service<http::Request<tonic::body::Body>>>::Future
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut service = service.clone();
+    Box::pin(async move { service.call(request).await })
 }
 
 /// An error as the whole answer to a call.

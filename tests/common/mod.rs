@@ -130,17 +130,10 @@ impl climate::Thermostat for TestThermostat {
     }
 }
 
-/// A server on 127.0.0.1, an ephemeral port, no mDNS.
 /// A server on loopback without mDNS. Its HEROs are called over gRPC even from this process
 /// (`in_process(false)`): these tests are about what travels on the wire.
 pub async fn local_server() -> Server {
-    Server::builder()
-        .bind("127.0.0.1:0".parse().unwrap())
-        .mdns(false)
-        .in_process(false)
-        .start()
-        .await
-        .expect("server starts")
+    loopback_server(false).await
 }
 
 /// A server on loopback without mDNS; `in_process` says whether stubs of this process may skip
