@@ -9,6 +9,7 @@ use std::time::Duration;
 use heros::{Attribute, Hero, LocalHero, Server};
 use tokio::sync::Notify;
 
+pub mod interop;
 pub mod lab;
 pub mod process;
 
