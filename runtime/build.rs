@@ -12,12 +12,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "heros/v1/datasource.proto",
         "heros/v1/registry.proto",
     ];
-    let fds = protox::compile(files, [&schema])?;
+    let mut compiler = protox::Compiler::new([&schema])?;
+    compiler.include_imports(true).include_source_info(true);
     for file in files {
+        compiler.open_file(file)?;
         println!("cargo:rerun-if-changed={}", schema.join(file).display());
     }
+    let fds = compiler.file_descriptor_set();
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out.join("heros_v1_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
+    // Encoded by protox rather than prost-types, which would drop the custom options (e.g. the
+    // datasource's `(heros.v1.event)`) that gRPC reflection passes on to tools.
+    std::fs::write(out.join("heros_v1_descriptor.bin"), compiler.encode_file_descriptor_set())?;
     tonic_prost_build::configure().build_server(true).build_client(true).bytes(".").compile_fds(fds)?;
     Ok(())
 }

@@ -530,6 +530,7 @@ pub(crate) fn generate_interface(
             doc: #service_doc,
             tags: &[#(#tags),*],
             members: &[#(#member_descriptions),*],
+            descriptor_set: FILE_DESCRIPTOR_SET,
         };
 
         #[doc = #server_doc]

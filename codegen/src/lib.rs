@@ -37,6 +37,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod descriptors;
 mod generator;
 mod model;
 mod rust_types;
@@ -132,23 +133,31 @@ impl Builder {
                 ))
             })?),
         };
-        let generated = self.generate(protos, includes)?;
+        let Generated { code, descriptor_sets } = self.generate_all(protos, includes)?;
         std::fs::create_dir_all(&out_dir)?;
-        for (file, content) in generated {
+        // Unchanged files are left alone, so that cargo does not rebuild what includes them.
+        let files = code.into_iter().map(|(file, content)| (file, content.into_bytes())).chain(descriptor_sets);
+        for (file, content) in files {
             let path = out_dir.join(file);
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
+            if std::fs::read(&path).ok().as_deref() != Some(content.as_slice()) {
                 std::fs::write(path, content)?;
             }
         }
         Ok(())
     }
 
-    /// Generates the code without writing it: `(file name, content)` per protobuf package.
+    /// Generates the code without writing it: `(file name, content)` per protobuf package. The
+    /// code of a package with interfaces includes `<package>.descriptor.bin`, which only
+    /// [`Builder::compile`] writes.
     pub fn generate(
         &self,
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<Vec<(String, String)>, Error> {
+        Ok(self.generate_all(protos, includes)?.code)
+    }
+
+    fn generate_all(&self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<Generated, Error> {
         let framework = TempDir(tempdir_with_framework_schema()?);
         let framework = &framework.0;
         let mut include_dirs: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_owned()).collect();
@@ -207,7 +216,7 @@ impl Builder {
             return Err(Error::Schema(message));
         }
 
-        let mut generated = Vec::new();
+        let (mut generated, mut descriptor_sets) = (Vec::new(), Vec::new());
         for entry in std::fs::read_dir(&scratch)? {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
@@ -217,13 +226,28 @@ impl Builder {
                 let module = if f.package_name().is_empty() { "_" } else { f.package_name() };
                 requested.iter().any(|r| r == f.name()) && module == package
             };
-            if pool.files().any(|f| is_requested(&f)) {
-                generated.push((name, std::fs::read_to_string(&path)?));
+            let files: Vec<String> = pool.files().filter(is_requested).map(|f| f.name().to_owned()).collect();
+            if files.is_empty() {
+                continue;
             }
+            let mut code = std::fs::read_to_string(&path)?;
+            let has_interfaces = pool.files().filter(is_requested).any(|f| f.services().next().is_some());
+            if has_interfaces {
+                code.push_str(&descriptors::declaration(package));
+                descriptor_sets.push((descriptors::file_name(package), descriptors::encode_set(&pool, &files)));
+            }
+            generated.push((name, code));
         }
         generated.sort();
-        Ok(generated)
+        Ok(Generated { code: generated, descriptor_sets })
     }
+}
+
+/// What one generation produces: the Rust code of each package, and the encoded descriptor set
+/// of each package with interfaces.
+struct Generated {
+    code: Vec<(String, String)>,
+    descriptor_sets: Vec<(String, Vec<u8>)>,
 }
 
 /// The framework's own `.proto` files, compiled into this crate so that users need not copy them.

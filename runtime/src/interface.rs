@@ -66,6 +66,9 @@ pub struct Interface {
     pub tags: &'static [&'static str],
     /// Methods, attributes and events, in `.proto` order.
     pub members: &'static [Member],
+    /// The encoded `FileDescriptorSet` of the interface's package and its imports, for gRPC
+    /// reflection (generated beside the code).
+    pub descriptor_set: &'static [u8],
 }
 
 /// One rpc of an interface.

@@ -272,6 +272,8 @@ pub(crate) struct Router {
     pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::callbacks::CallbackService>,
     pub(crate) sessions: SessionsServer<HandleService>,
     pub(crate) handles: HandlesServer<HandleService>,
+    pub(crate) reflection_v1: crate::reflection::V1Server,
+    pub(crate) reflection_v1alpha: crate::reflection::V1AlphaServer,
     pub(crate) max_message_size: usize,
 }
 
@@ -300,6 +302,8 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
             crate::attribute_watch::SERVICE_NAME => return forward(&self.attributes, request),
             SESSIONS_SERVICE => return forward(&self.sessions, request),
             HANDLES_SERVICE => return forward(&self.handles, request),
+            crate::reflection::V1_SERVICE => return forward(&self.reflection_v1, request),
+            crate::reflection::V1ALPHA_SERVICE => return forward(&self.reflection_v1alpha, request),
             _ => {}
         }
         // Cloned (a reference count) so that the request can move into the call.

@@ -273,6 +273,7 @@ impl Server {
         let (health, health_server) = crate::health::Health::start().await;
         let table = Arc::new(HeroTable::new(handles.clone()));
         let handle_service = HandleService { table: handles.clone() };
+        let (reflection_v1, reflection_v1alpha) = crate::reflection::Reflection::new(table.clone()).servers();
         let router = Router {
             table: table.clone(),
             registry: crate::proto::registry_server::RegistryServer::new(RegistryService { table: table.clone() }),
@@ -287,6 +288,8 @@ impl Server {
             handles: HandlesServer::new(handle_service)
                 .max_decoding_message_size(max_message_size)
                 .max_encoding_message_size(max_message_size),
+            reflection_v1,
+            reflection_v1alpha,
             max_message_size,
         };
         tokio::spawn(expire_leases(Arc::downgrade(&handles)));

@@ -32,12 +32,9 @@ pub async fn share_interop_heros(server: &Server) -> Vec<LocalHero> {
         .share(Hero::new(INTEROP_CHILD).interface(proto::NodeServer::new(TreeNode::new(10))))
         .await
         .expect("child node shared");
+    let child_stub = proto::NodeRemote::connect(&child.url()).await.expect("a stub of the child");
     let root_node = TreeNode::new(1);
-    root_node
-        .children
-        .lock()
-        .unwrap()
-        .push(proto::NodeRemote::connect(&child.url()).await.expect("a stub of the child"));
+    root_node.children.lock().unwrap().push(child_stub);
     let root = Hero::new(INTEROP_ROOT).interface(proto::NodeServer::new(root_node));
     let realm =
         Hero::new(INTEROP_REALM_HERO).realm(INTEROP_REALM).interface(proto::TestObjectServer::new(TestHero::new(7)));
