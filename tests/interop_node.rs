@@ -1,0 +1,167 @@
+//! Rust HEROs driven from Node, as real processes: `@grpc/grpc-js` and the repository's own
+//! `.proto` files loaded at run time, no generated code (`tests/interop/node/interop_test.js`,
+//! with the helpers of `clients/node/heros.js`).
+//!
+//! Each test shares the interop HEROs (`common::interop`) on a loopback server of its own and runs
+//! one scenario of the Node script against it; the test fails with Node's output when Node exits
+//! non-zero. Before that, `tests/interop/node/setup.sh` installs node and npm if they are missing
+//! and the pinned npm packages into `target/tmp/interop-node` (once; later runs find its stamp), so
+//! `cargo nextest run` alone sets everything up. A failing setup fails the test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::interop::share_interop_heros;
+use common::process::in_private_network;
+use common::{proto, TestHero};
+use heros::Hero;
+
+/// The repository, where the Node script and the `.proto` files are.
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Installs node, npm and the suite's packages if needed; returns the `node_modules` folder.
+fn setup() -> PathBuf {
+    let install = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
+    let output = Command::new("bash")
+        .arg(Path::new(REPO).join("tests/interop/node/setup.sh"))
+        .arg(&install)
+        .output()
+        .expect("bash runs tests/interop/node/setup.sh");
+    assert!(output.status.success(), "tests/interop/node/setup.sh failed ({}):\n{}", output.status, text(&output));
+    install.join("node_modules")
+}
+
+/// Runs `interop_test.js <args>`, prints its output, and fails the test with it unless it passed.
+async fn node(node_modules: PathBuf, args: &[&str]) -> String {
+    let mut command = Command::new("node");
+    command.arg(Path::new(REPO).join("tests/interop/node/interop_test.js")).args(args).env("NODE_PATH", node_modules);
+    // The server runs on this runtime: wait for Node on a thread of its own. The script has a
+    // watchdog of its own, so a hung scenario ends and fails.
+    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
+        .await
+        .expect("the node process was waited for");
+    let text = text(&output);
+    println!("{text}");
+    assert!(output.status.success(), "node {} failed ({}):\n{text}", args.join(" "), output.status);
+    text
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Runs one scenario against the interop HEROs on a fresh loopback server.
+async fn scenario(name: &str) -> String {
+    let node_modules = setup();
+    let server = common::local_server().await;
+    let _heros = share_interop_heros(&server).await;
+    let target = server.local_addr().to_string();
+    let output = node(node_modules, &[name, "--target", &target]).await;
+    server.shutdown().await;
+    output
+}
+
+/// Methods of two interfaces of one HERO, with and without the realm header.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_calls_methods() {
+    scenario("methods").await;
+}
+
+/// Attributes: an absent value reads, a present one (0 too) sets; a read-only one refuses a set
+/// with READ_ONLY and keeps its value.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_reads_and_sets_attributes() {
+    scenario("attributes").await;
+}
+
+/// Remote errors as google.rpc.Status with a heros.v1.ErrorDetail: the HERO's own
+/// INVALID_ARGUMENT, HERO_NOT_FOUND (with a percent-encoded non-ASCII name), and
+/// INTERFACE_NOT_IMPLEMENTED, METHOD_NOT_FOUND and undecodable bytes from plain grpc-js calls.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_reads_remote_errors() {
+    scenario("errors").await;
+}
+
+/// Events: Readings (reliable) and Overheated (best-effort) in order, none lost once subscribed.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_subscribes_to_events() {
+    scenario("events").await;
+}
+
+/// A best-effort subscriber that stops reading is told how many alarms it missed, in the raw
+/// fields 536870911 / 536870910, and the counts account for every gap in the sequence.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_is_told_how_many_events_it_missed() {
+    scenario("missed").await;
+}
+
+/// Sessions and handles: a handle returned and passed back, a stored message, export by name to
+/// another session, every documented refusal, and a released handle.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_passes_handles_back() {
+    scenario("handles").await;
+}
+
+/// A HERO reference returned by Node.Child, followed to its endpoint with its name.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_follows_a_hero_reference() {
+    scenario("references").await;
+}
+
+/// Routing without heros-name (AMBIGUOUS_HERO, narrowed by the realm, INTERFACE_NOT_SERVED) and
+/// the realm check (REALM_MISMATCH).
+#[tokio::test(flavor = "multi_thread")]
+async fn node_is_routed_by_name_and_realm() {
+    scenario("routing").await;
+}
+
+/// The registry: ListHeros (per realm) and DescribeHero, without heros-name.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_asks_the_registry() {
+    scenario("registry").await;
+}
+
+/// Sequential unary calls per second from Node (printed as `MEASURE`, not asserted).
+#[tokio::test(flavor = "multi_thread")]
+async fn node_sequential_call_rate() {
+    let output = scenario("throughput").await;
+    assert!(output.contains("MEASURE node_sequential_calls_per_s="), "{output}");
+}
+
+/// `clients/node/heros.js` finds a HERO by name over mDNS and calls it. Only ever inside a private
+/// network namespace (only `lo`), so no multicast reaches the machine's real interfaces.
+#[test]
+fn node_finds_a_hero_by_name_over_mdns() {
+    // npm may need the registry: install before leaving the real network.
+    let node_modules = setup();
+    in_private_network(|| async {
+        let server = heros::Server::builder()
+            .bind("127.0.0.1:0".parse().unwrap())
+            .mdns(true)
+            .start()
+            .await
+            .expect("a server with mDNS starts");
+        let hero = Hero::new("node-finds-me")
+            .tag("node-test")
+            .metadata("room", "B1")
+            .interface(proto::TestObjectServer::new(TestHero::new(42)));
+        let _hero = server.share(hero).await.expect("shared");
+        let lab = Hero::new("node-lab").realm("node-lab").interface(proto::TestObjectServer::new(TestHero::new(0)));
+        let _lab = server.share(lab).await.expect("shared");
+        let args = [
+            "discovery",
+            "--name",
+            "node-finds-me",
+            "--start",
+            "42",
+            "--other",
+            "node-lab",
+            "--other-realm",
+            "node-lab",
+        ];
+        node(node_modules, &args).await;
+        server.shutdown().await;
+    });
+}
