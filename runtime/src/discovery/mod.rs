@@ -37,6 +37,7 @@ pub mod testing;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -127,8 +128,11 @@ impl Liveness {
 pub(crate) struct Discovery {
     daemon: ServiceDaemon,
     shared: Arc<Shared>,
-    /// The host name of this process's SRV records, unique per process.
+    /// The start of the host names of this process's SRV records (`heros-<pid>-<random>`),
+    /// unique per process; each advertisement adds its own number.
     host: String,
+    /// Advertisements made so far, to number their host names.
+    advertised: AtomicU64,
     interfaces: Vec<String>,
 }
 
@@ -221,9 +225,9 @@ impl Discovery {
         browser.browse(SERVICE_TYPE)?;
         spawn("heros-discovery", move || browser.run(events))?;
         spawn("heros-mdns-log", move || log_daemon_events(monitor))?;
-        let host = format!("heros-{}-{:08x}.local.", std::process::id(), random_u32());
+        let host = format!("heros-{}-{:08x}", std::process::id(), random_u32());
         debug!(%host, interfaces = ?config.interfaces, ?liveness, "discovery: started");
-        Ok(Discovery { daemon, shared, host, interfaces: config.interfaces.clone() })
+        Ok(Discovery { daemon, shared, host, advertised: AtomicU64::new(0), interfaces: config.interfaces.clone() })
     }
 
     /// Advertises one HERO served at `port`; on `bind_ip` if the server is bound to one address,
@@ -231,10 +235,13 @@ impl Discovery {
     pub(crate) async fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
         let properties: Vec<TxtProperty> = record::encode_txt(info)?.into_iter().map(TxtProperty::from).collect();
         let label = instance_label(&info.name, &info.realm);
+        // A host name of its own per HERO: mdns-sd's goodbye for one HERO withdraws its host's
+        // address records, which would make every other HERO of this process seem to leave too.
+        let host = format!("{}-{}.local.", self.host, self.advertised.fetch_add(1, Ordering::Relaxed));
         // Registering under the subtype registers the instance under the plain type as well.
         let ty_domain = record::realm_subtype(&info.realm);
         let service = if bind_ip.is_unspecified() {
-            let mut service = ServiceInfo::new(&ty_domain, &label, &self.host, (), port, properties)
+            let mut service = ServiceInfo::new(&ty_domain, &label, &host, (), port, properties)
                 .map_err(|e| Error::config(format!("HERO '{label}': {e}")))?
                 .enable_addr_auto();
             if bind_ip.is_ipv4() {
@@ -243,7 +250,7 @@ impl Discovery {
             }
             service
         } else {
-            ServiceInfo::new(&ty_domain, &label, &self.host, bind_ip, port, properties)
+            ServiceInfo::new(&ty_domain, &label, &host, bind_ip, port, properties)
                 .map_err(|e| Error::config(format!("HERO '{label}': {e}")))?
         };
         let fullname = service.get_fullname().to_owned();

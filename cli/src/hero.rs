@@ -1,0 +1,143 @@
+//! One HERO the tool talks to: its record, a channel to its server, its interfaces as the server
+//! describes them (reflection), and calls with the `heros-name` / `heros-realm` headers.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use heros_runtime::proto::HeroInfo;
+use http::uri::PathAndQuery;
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::codec::{DynamicCodec, Received};
+use crate::interface::Member;
+use crate::remote::RemoteError;
+
+/// HEROs may send large replies; the runtime's own limit (256 MiB) applies here too.
+const MAX_MESSAGE_SIZE: usize = heros_runtime::DEFAULT_MAX_MESSAGE_SIZE;
+
+pub(crate) struct Hero {
+    pub(crate) info: HeroInfo,
+    /// The endpoint the channel is connected to.
+    pub(crate) endpoint: String,
+    pub(crate) channel: Channel,
+    pub(crate) pool: DescriptorPool,
+    pub(crate) members: Vec<Member>,
+    timeout: Duration,
+}
+
+impl Hero {
+    /// Connects to the first endpoint of `info` that accepts, and reads its interfaces.
+    pub(crate) async fn connect(info: HeroInfo, timeout: Duration) -> Result<Hero> {
+        let (endpoint, channel) = dial(&info.endpoints, timeout).await?;
+        let pool = crate::reflection::descriptors(channel.clone(), &endpoint, &info.interfaces).await?;
+        let members = crate::interface::members(&pool, &info.interfaces)?;
+        Ok(Hero { info, endpoint, channel, pool, members, timeout })
+    }
+
+    /// A request to this HERO: its name and realm in the headers, the tool's deadline.
+    pub(crate) fn request<T>(&self, message: T, deadline: bool) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let metadata = request.metadata_mut();
+        metadata.insert(heros_runtime::NAME_HEADER, encode_header(&self.info.name));
+        metadata.insert(heros_runtime::REALM_HEADER, encode_header(&self.info.realm));
+        if deadline {
+            request.set_timeout(self.timeout);
+        }
+        request
+    }
+
+    fn grpc(&self) -> tonic::client::Grpc<Channel> {
+        tonic::client::Grpc::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+    }
+
+    /// Calls a unary rpc.
+    pub(crate) async fn unary(&self, method: &MethodDescriptor, request: DynamicMessage) -> Result<DynamicMessage> {
+        let mut grpc = self.grpc();
+        grpc.ready().await.map_err(|e| anyhow!("cannot reach {}: {e}", self.endpoint))?;
+        let call = grpc.unary(self.request(request, true), path(method)?, DynamicCodec::new(method.output()));
+        // The deadline travels as grpc-timeout; this also covers a server that stopped answering.
+        let reply = tokio::time::timeout(self.timeout + Duration::from_secs(1), call)
+            .await
+            .map_err(|_| anyhow!("{} did not answer within {:?}", self.info.name, self.timeout))?;
+        match reply.map_err(|status| RemoteError::from_status(&status))?.into_inner() {
+            Received::Message { message, .. } => Ok(message),
+            Received::Missed(_) => Err(anyhow!("the reply to {} was a missed-events notice", method.full_name())),
+        }
+    }
+
+    /// Subscribes to a server-streaming rpc (an event); no deadline, it runs until stopped.
+    pub(crate) async fn subscribe(
+        &self,
+        method: &MethodDescriptor,
+        request: DynamicMessage,
+    ) -> Result<tonic::Streaming<Received>> {
+        let mut grpc = self.grpc();
+        grpc.ready().await.map_err(|e| anyhow!("cannot reach {}: {e}", self.endpoint))?;
+        let call =
+            grpc.server_streaming(self.request(request, false), path(method)?, DynamicCodec::new(method.output()));
+        Ok(call.await.map_err(|status| RemoteError::from_status(&status))?.into_inner())
+    }
+}
+
+/// `/<package>.<Service>/<Method>`.
+fn path(method: &MethodDescriptor) -> Result<PathAndQuery> {
+    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+    PathAndQuery::try_from(path.as_str()).map_err(|e| anyhow!("bad rpc path {path}: {e}"))
+}
+
+/// The first of `endpoints` (`http://host:port`) that accepts a connection.
+pub(crate) async fn dial(endpoints: &[String], timeout: Duration) -> Result<(String, Channel)> {
+    let mut failures = Vec::new();
+    for endpoint in endpoints {
+        let connecting = Endpoint::from_shared(endpoint.clone())
+            .map_err(|e| anyhow!("bad endpoint '{endpoint}': {e}"))?
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            // Reflection, a call and a watch share one connection.
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .connect()
+            .await;
+        match connecting {
+            Ok(channel) => return Ok((endpoint.clone(), channel)),
+            Err(error) => failures.push(format!("{endpoint}: {}", source_text(&error))),
+        }
+    }
+    if failures.is_empty() {
+        return Err(anyhow!("no endpoint to connect to"));
+    }
+    Err(anyhow!("cannot connect: {}", failures.join("; ")))
+}
+
+/// The innermost cause, which says what happened ("Connection refused").
+fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = error;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    inner.to_string()
+}
+
+/// Header values are ASCII: other bytes, and `%`, are percent-encoded (docs/PROTOCOL.md).
+fn encode_header(value: &str) -> AsciiMetadataValue {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_graphic() && byte != b'%' {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    AsciiMetadataValue::try_from(encoded.as_str()).expect("visible ASCII is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn header_values_are_percent_encoded() {
+        assert_eq!(super::encode_header("Öfen-3").to_str().unwrap(), "%C3%96fen-3");
+        assert_eq!(super::encode_header("a%b").to_str().unwrap(), "a%25b");
+    }
+}

@@ -1,0 +1,134 @@
+//! `heros`: the command-line tool for HEROs. It lists them (mDNS, or servers given with
+//! `--peer`), describes their interfaces, calls methods, reads and sets attributes and watches
+//! events, with arguments and results as JSON. It needs no `.proto` file: each server describes
+//! its HEROs' interfaces over gRPC reflection.
+//!
+//! ## Layout
+//! - `args`: the command line (clap).
+//! - `locate`: finding HEROs by name, by `--peer`, by `heros://` URL; `progress`: the spinner.
+//! - `hero`: one HERO: channel, headers, unary calls and subscriptions.
+//! - `reflection`: descriptors from the server; `interface`: methods, attributes and events.
+//! - `codec`: the tonic codec for dynamic messages (and missed-event counts); `json`: JSON ↔
+//!   messages with errors that name the field.
+//! - `list`, `describe`, `call` (call, get, set), `watch`: the commands; `table`: aligned text;
+//!   `output`: stdout.
+//! - `remote`: errors from servers (status code, `ErrorDetail` kind).
+
+mod args;
+mod call;
+mod codec;
+mod describe;
+mod hero;
+mod interface;
+mod json;
+mod list;
+mod locate;
+mod output;
+mod progress;
+mod reflection;
+mod remote;
+mod table;
+mod watch;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use clap::Parser;
+
+use args::{Cli, Command};
+use hero::Hero;
+use locate::Locator;
+
+/// To find a HERO by name, as the runtime's `connect`.
+const FIND_TIMEOUT: Duration = heros_runtime::DEFAULT_CONNECT_TIMEOUT;
+/// To collect the list of HEROs: mDNS answers come within about a second.
+const LIST_WAIT: Duration = Duration::from_secs(2);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&anyhow!("cannot start the async runtime: {error}"), cli.json),
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error, cli.json),
+    }
+}
+
+async fn run(cli: &Cli) -> Result<()> {
+    let locator = Locator::new(cli.realm.as_deref(), &cli.peers)?;
+    let find_timeout = cli.timeout.unwrap_or(FIND_TIMEOUT);
+    let connect = |name: &str| {
+        let (locator, name) = (locator.clone(), name.to_owned());
+        async move {
+            let info = locator.find(&name, find_timeout).await?;
+            Hero::connect(info, find_timeout).await
+        }
+    };
+    match &cli.command {
+        Command::List { watch, duration } => {
+            list::run(&locator, cli.timeout.unwrap_or(LIST_WAIT), *watch, *duration, cli.json).await
+        }
+        Command::Describe { hero } => {
+            describe::run(&connect(hero).await?, cli.json);
+            Ok(())
+        }
+        Command::Call { hero, method, request } => {
+            let request = request.as_deref().map(from_stdin).transpose()?;
+            call::call(&connect(hero).await?, method, request.as_deref(), cli.json).await
+        }
+        Command::Get { hero, attribute } => call::get(&connect(hero).await?, attribute, cli.json).await,
+        Command::Set { hero, attribute, value } => {
+            let value = from_stdin(value)?;
+            call::set(&connect(hero).await?, attribute, &value, cli.json).await
+        }
+        Command::Watch { hero, event, count, duration } => {
+            let hero = connect(hero).await?;
+            until_stopped(watch::run(&hero, event, *count, cli.json), *duration).await
+        }
+    }
+}
+
+/// `argument`, or for `-` what stdin holds (JSON too long or too awkward for the shell).
+fn from_stdin(argument: &str) -> Result<String> {
+    if argument != "-" {
+        return Ok(argument.to_owned());
+    }
+    std::io::read_to_string(std::io::stdin()).map_err(|e| anyhow!("cannot read stdin: {e}"))
+}
+
+/// Runs `work` until it ends, Ctrl-C, or `limit` passes (the last two are a normal end).
+pub(crate) async fn until_stopped(
+    work: impl std::future::Future<Output = Result<()>>,
+    limit: Option<Duration>,
+) -> Result<()> {
+    let limit = async {
+        match limit {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        () = limit => Ok(()),
+    }
+}
+
+/// Prints `error` on stderr (as `{"error": ...}` with `--json`) and gives the exit code.
+fn fail(error: &anyhow::Error, as_json: bool) -> ExitCode {
+    let remote = error.chain().find_map(|cause| cause.downcast_ref::<remote::RemoteError>());
+    if as_json {
+        let mut report = serde_json::json!({ "message": format!("{error:#}") });
+        if let Some(remote) = remote {
+            report["remote"] = remote.to_json();
+        }
+        let _ = writeln!(std::io::stderr(), "{}", serde_json::json!({ "error": report }));
+    } else {
+        let _ = writeln!(std::io::stderr(), "heros: {error:#}");
+    }
+    ExitCode::FAILURE
+}

@@ -1,0 +1,567 @@
+//! End to end: the built `heros` binary against real HEROs served by this test process. Most
+//! tests give the server's address with `--peer` (no mDNS at all); the discovery tests move the
+//! test process into a private network namespace first (only `lo`, so no multicast leaves the
+//! machine), which the tool's process inherits. Every test runs in a process of its own under
+//! cargo-nextest.
+
+#[allow(dead_code, unreachable_pub, missing_docs)] // generated code: the tests use part of it
+mod proto {
+    heros::include_proto!("examples.v1");
+}
+
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use heros::{Attribute, Event, Hero, LocalHero, Server};
+use proto::{Alarm, Furnace, FurnaceReading, FurnaceServer, TestObject, TestObjectServer};
+use serde_json::{json, Value};
+
+struct Thing {
+    testme: Attribute<i64>,
+    firmware: Attribute<String>,
+}
+
+impl TestObject for Thing {
+    async fn read_temp(&self, min: i32, max: i32) -> heros::Result<f64> {
+        if min > max {
+            return Err(heros::Error::failed("BadRange", format!("min {min} is above max {max}")));
+        }
+        Ok((f64::from(max) + f64::from(min)) / 2.0)
+    }
+
+    async fn hello(&self) -> heros::Result<String> {
+        self.testme.update(|n| *n += 1);
+        Ok("world".to_owned())
+    }
+
+    fn testme(&self) -> &Attribute<i64> {
+        &self.testme
+    }
+
+    fn firmware(&self) -> &Attribute<String> {
+        &self.firmware
+    }
+}
+
+#[derive(Default)]
+struct Oven {
+    overheated: Event<Alarm>,
+    readings: Event<FurnaceReading>,
+}
+
+impl Furnace for Oven {
+    async fn heat(&self, celsius: f64) -> heros::Result<()> {
+        self.readings.emit(FurnaceReading { celsius, ..Default::default() }).await;
+        Ok(())
+    }
+
+    async fn burst(&self, _count: u32, _payload_bytes: u32, _alarms: bool) -> heros::Result<u32> {
+        Ok(0)
+    }
+
+    fn overheated(&self) -> &Event<Alarm> {
+        &self.overheated
+    }
+
+    fn readings(&self) -> &Event<FurnaceReading> {
+        &self.readings
+    }
+}
+
+/// A loopback server without mDNS hosting `thing` (a TestObject) and `oven` (a Furnace).
+struct Fixture {
+    server: Server,
+    thing: Arc<Thing>,
+    oven: Arc<Oven>,
+    _heros: Vec<LocalHero>,
+}
+
+impl Fixture {
+    async fn start(mdns: bool) -> Fixture {
+        let server =
+            Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(mdns).start().await.expect("server starts");
+        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
+        let oven = Arc::new(Oven::default());
+        let heros = vec![
+            server
+                .share(
+                    Hero::new("thing")
+                        .tag("lab")
+                        .metadata("room", "3.14")
+                        .interface(TestObjectServer::from_arc(thing.clone())),
+                )
+                .await
+                .unwrap(),
+            server.share(Hero::new("oven").interface(FurnaceServer::from_arc(oven.clone()))).await.unwrap(),
+        ];
+        Fixture { server, thing, oven, _heros: heros }
+    }
+
+    fn peer(&self) -> String {
+        self.server.local_addr().to_string()
+    }
+
+    /// Runs the tool with `--peer` this server.
+    async fn heros(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--peer".to_owned(), self.peer()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        heros(all, true).await
+    }
+}
+
+/// What one run of the tool printed, and how it ended.
+#[derive(Debug)]
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        assert!(self.ok, "the tool failed: {self:?}");
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    fn json_lines(&self) -> Vec<Value> {
+        self.stdout.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
+    }
+
+    /// Asserts that the run failed, and that stderr has each of `parts`.
+    fn fails_with(&self, parts: &[&str]) {
+        assert!(!self.ok, "expected a failure: {self:?}");
+        for part in parts {
+            assert!(self.stderr.contains(part), "stderr lacks {part:?}: {}", self.stderr);
+        }
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+    }
+}
+
+/// Runs the built binary; `no_mdns` keeps it off multicast entirely (HEROS_DISCOVERY=off).
+async fn heros(args: Vec<String>, no_mdns: bool) -> Run {
+    let child = spawn(&args, no_mdns);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    finished(output)
+}
+
+fn spawn(args: &[String], no_mdns: bool) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heros"));
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("HEROS_PEERS")
+        .env_remove("HEROS_REALM");
+    if no_mdns {
+        command.env("HEROS_DISCOVERY", "off");
+    } else {
+        command.env_remove("HEROS_DISCOVERY");
+    }
+    command.spawn().expect("the heros binary runs")
+}
+
+fn finished(output: Output) -> Run {
+    Run {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+/// Runs `test` in a private network namespace, or says why not (not root).
+fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
+    if let Err(error) = heros::netns::enter_private_network() {
+        println!("skipping: cannot enter a private network namespace: {error}");
+        return;
+    }
+    runtime().block_on(test());
+}
+
+#[test]
+fn list_through_a_peer_shows_a_table_and_a_json_array() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let table = fixture.heros(&["list"]).await;
+        assert!(table.ok, "{table:?}");
+        let lines: Vec<&str> = table.stdout.lines().collect();
+        assert!(lines[0].starts_with("NAME") && lines[0].contains("INTERFACES") && lines[0].contains("ENDPOINT"));
+        let oven = lines.iter().find(|line| line.starts_with("oven ")).expect("oven listed");
+        assert!(oven.contains("examples.v1.Furnace") && oven.contains(&fixture.peer()), "{oven}");
+        // Aligned: the realm column starts at the same place on every line.
+        let column = lines[0].find("REALM").unwrap();
+        assert!(lines[1..].iter().all(|line| line[column..].starts_with("heros")), "{}", table.stdout);
+
+        let list = fixture.heros(&["--json", "list"]).await.json();
+        let names: Vec<&str> = list.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["oven", "thing"]);
+        assert_eq!(list[1]["interfaces"], json!(["examples.v1.TestObject"]));
+        assert_eq!((&list[1]["tags"], &list[1]["metadata"]), (&json!(["lab"]), &json!({"room": "3.14"})));
+        assert_eq!(list[1]["endpoints"][0], format!("http://{}", fixture.peer()));
+    });
+}
+
+#[test]
+fn describe_shows_methods_attributes_and_events() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let thing = fixture.heros(&["--json", "describe", "thing"]).await.json();
+        assert_eq!(thing["name"], "thing");
+        let interface = &thing["interfaces"][0];
+        assert_eq!(interface["name"], "examples.v1.TestObject");
+        let read_temp = &interface["methods"][0];
+        assert_eq!(read_temp["name"], "ReadTemp");
+        assert_eq!(read_temp["doc"], "The mean of `min` and `max`.");
+        assert_eq!(
+            read_temp["request"],
+            json!({"type": "examples.v1.ReadTempRequest", "fields": [
+                {"name": "min", "type": "int32"}, {"name": "max", "type": "int32"}]})
+        );
+        assert_eq!(read_temp["reply"]["fields"], json!([{"name": "value", "type": "double"}]));
+        let attributes = interface["attributes"].as_array().unwrap();
+        assert_eq!(attributes[0]["name"], "testme");
+        assert_eq!((&attributes[0]["type"], &attributes[0]["readonly"]), (&json!("int64"), &json!(false)));
+        assert_eq!((&attributes[1]["name"], &attributes[1]["readonly"]), (&json!("firmware"), &json!(true)));
+
+        let oven = fixture.heros(&["--json", "describe", "oven"]).await.json();
+        let events = oven["interfaces"][0]["events"].as_array().unwrap();
+        assert_eq!((&events[0]["name"], &events[0]["delivery"]), (&json!("Overheated"), &json!("best-effort")));
+        assert_eq!((&events[1]["name"], &events[1]["delivery"]), (&json!("Readings"), &json!("reliable")));
+        assert_eq!(events[1]["message"]["type"], "examples.v1.FurnaceReading");
+
+        let text = fixture.heros(&["describe", "thing"]).await;
+        assert!(text.ok, "{text:?}");
+        for part in [
+            "tags: lab\nmetadata: room=3.14\n",
+            "examples.v1.TestObject: A test object",
+            "ReadTemp  ReadTempRequest { min: int32, max: int32 } -> ReadTempReply { value: double }",
+            "firmware  string  read-only",
+            "testme    int64   read-write",
+        ] {
+            assert!(text.stdout.contains(part), "{part:?} not in:\n{}", text.stdout);
+        }
+    });
+}
+
+#[test]
+fn call_takes_and_gives_json() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let reply = fixture.heros(&["--json", "call", "thing", "ReadTemp", r#"{"min": 0, "max": 10}"#]).await;
+        assert_eq!(reply.json(), json!({"value": 5.0}));
+        assert_eq!(reply.stdout.lines().count(), 1, "one line for programs");
+        // snake_case names work too, and the request defaults to {}.
+        let hello = fixture.heros(&["call", "thing", "hello"]).await;
+        assert_eq!(hello.json(), json!({"value": "world"}));
+        assert_eq!(fixture.thing.testme.get(), 6);
+        // By URL, without --peer.
+        let url = format!("heros://{}/thing", fixture.peer());
+        let reply =
+            heros(vec!["--json".into(), "call".into(), url, "read_temp".into(), r#"{"max": 4}"#.into()], true).await;
+        assert_eq!(reply.json(), json!({"value": 2.0}));
+    });
+}
+
+#[test]
+fn set_then_get_an_attribute() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let set = fixture.heros(&["set", "thing", "testme", "10"]).await;
+        assert!(set.ok, "{set:?}");
+        assert_eq!(set.stdout.trim(), "10");
+        assert_eq!(fixture.thing.testme.get(), 10);
+        let get = fixture.heros(&["get", "thing", "Testme"]).await;
+        assert_eq!(get.stdout.trim(), "10");
+        assert_eq!(fixture.heros(&["--json", "get", "thing", "firmware"]).await.json(), json!({"value": "1.0.0"}));
+        // `-` reads the JSON from stdin.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_heros"))
+            .args(["--peer", &fixture.peer(), "set", "thing", "testme", "-"])
+            .env("HEROS_DISCOVERY", "off")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"11\n").unwrap();
+        let run = finished(tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap());
+        assert_eq!((run.ok, run.stdout.trim()), (true, "11"), "{run:?}");
+    });
+}
+
+#[test]
+fn watch_prints_events_as_json_lines() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let args: Vec<String> = ["--peer", &fixture.peer(), "--json", "watch", "oven", "Readings", "--count", "3"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        let child = spawn(&args, true);
+        let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
+        // Emit only once the tool subscribed: readiness by signal, not by sleep.
+        within(10, async {
+            while fixture.oven.readings.subscriber_count() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        for celsius in [20.0, 21.5, 23.0] {
+            fixture.oven.heat(celsius).await.unwrap();
+        }
+        let run = finished(within(10, waiting).await.unwrap().unwrap());
+        assert!(run.ok, "{run:?}");
+        let celsius: Vec<Value> = run.json_lines().iter().map(|line| line["event"]["celsius"].clone()).collect();
+        assert_eq!(celsius, [json!(20.0), json!(21.5), json!(23.0)]);
+    });
+}
+
+#[test]
+fn watch_says_how_many_events_were_missed() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let args: Vec<String> = ["--peer", &fixture.peer(), "--json", "watch", "oven", "Overheated", "--for", "30"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        let mut child = spawn(&args, true);
+        within(10, async {
+            while fixture.oven.overheated.subscriber_count() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        // Nobody reads the tool's stdout yet: it blocks writing the first big alarm and stops
+        // reading its stream, so its 8-alarm buffer on the server overflows.
+        let payload = bytes::Bytes::from(vec![7u8; 256 * 1024]);
+        for sequence in 0..100 {
+            let alarm = Alarm { celsius: 90.0, limit: 80.0, sequence, payload: payload.clone() };
+            fixture.oven.overheated.emit(alarm).await;
+        }
+        let mut lines = lines_of(child.stdout.take().unwrap());
+        let (mut events, mut missed) = (0, 0);
+        while events + missed < 100 {
+            let line = within(15, lines.recv()).await.expect("a line");
+            let line: Value = serde_json::from_str(&line).unwrap();
+            match (line.get("event"), line.get("missed")) {
+                (Some(event), None) => {
+                    assert_eq!(event["sequence"], events + missed, "in order, after what was missed");
+                    events += 1;
+                }
+                (None, Some(count)) => missed += count.as_u64().unwrap(),
+                _ => panic!("neither an event nor a missed count: {line}"),
+            }
+        }
+        assert!(missed > 0 && events >= 8, "{events} events, {missed} missed");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    });
+}
+
+#[test]
+fn watch_follows_an_attribute() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let args: Vec<String> = ["--peer", &fixture.peer(), "watch", "thing", "testme", "--count", "2"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        let child = spawn(&args, true);
+        let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
+        // The first value is the current one; each set brings one more. Set until the tool has
+        // seen its two (the watch may start after the first set).
+        let run = within(10, async {
+            let mut next = 6;
+            while !waiting.is_finished() {
+                fixture.thing.testme.set(next);
+                next += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            finished(waiting.await.unwrap().unwrap())
+        })
+        .await;
+        assert!(run.ok, "{run:?}");
+        let values: Vec<i64> = run.stdout.lines().map(|line| line.parse().unwrap()).collect();
+        assert_eq!(values.len(), 2, "{run:?}");
+        assert!(values[0] < values[1], "{values:?}");
+    });
+}
+
+#[test]
+fn bad_requests_name_the_field_and_the_expected_type() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        fixture
+            .heros(&["call", "thing", "ReadTemp", r#"{"min": }"#])
+            .await
+            .fails_with(&["bad JSON", "line 1 column 9"]);
+        fixture
+            .heros(&["call", "thing", "ReadTemp", r#"{"min": "abc"}"#])
+            .await
+            .fails_with(&[r#"field "min" of examples.v1.ReadTempRequest expects int32, got "abc""#]);
+        fixture
+            .heros(&["call", "thing", "ReadTemp", r#"{"mni": 1}"#])
+            .await
+            .fails_with(&[r#"examples.v1.ReadTempRequest has no field "mni"; its fields: min (int32), max (int32)"#]);
+        fixture
+            .heros(&["set", "thing", "testme", r#""ten""#])
+            .await
+            .fails_with(&[r#"field "value" of examples.v1.TestmeValue expects int64, got "ten""#]);
+        fixture.heros(&["set", "thing", "firmware", "oops"]).await.fails_with(&["bad JSON", "a string needs quotes"]);
+    });
+}
+
+#[test]
+fn unknown_names_list_what_exists() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        fixture
+            .heros(&["describe", "nobody"])
+            .await
+            .fails_with(&["no HERO 'nobody' in realm 'heros'", "known there: oven, thing"]);
+        fixture
+            .heros(&["call", "thing", "Fly"])
+            .await
+            .fails_with(&["HERO 'thing' has no method 'Fly'; its methods: ReadTemp, Hello"]);
+        fixture
+            .heros(&["get", "thing", "colour"])
+            .await
+            .fails_with(&["HERO 'thing' has no attribute 'colour'; its attributes: testme, firmware"]);
+        fixture
+            .heros(&["call", "thing", "testme"])
+            .await
+            .fails_with(&["'testme' of HERO 'thing' is an attribute, not a method"]);
+        fixture.heros(&["watch", "oven", "Boil"]).await.fails_with(&["its event or attributes: Overheated, Readings"]);
+    });
+}
+
+#[test]
+fn remote_errors_show_status_code_and_kind() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let read_only = fixture.heros(&["set", "thing", "firmware", r#""9.9.9""#]).await;
+        read_only.fails_with(&["PERMISSION_DENIED (READ_ONLY)", "firmware"]);
+        assert_eq!(fixture.thing.firmware.get(), "1.0.0");
+        let failed = fixture.heros(&["call", "thing", "ReadTemp", r#"{"min": 9, "max": 1}"#]).await;
+        failed.fails_with(&["UNKNOWN (BadRange): min 9 is above max 1"]);
+        // With --json the error is JSON too, on stderr.
+        let failed = fixture.heros(&["--json", "set", "thing", "firmware", r#""x""#]).await;
+        assert!(!failed.ok);
+        let report: Value = serde_json::from_str(failed.stderr.trim()).unwrap();
+        assert_eq!(report["error"]["remote"]["code"], "PERMISSION_DENIED");
+        assert_eq!(report["error"]["remote"]["kind"], "READ_ONLY");
+    });
+}
+
+#[test]
+fn list_and_call_over_mdns() {
+    in_private_network(|| async {
+        let _fixture = Fixture::start(true).await;
+        let list = heros(vec!["--json".into(), "--timeout".into(), "3".into(), "list".into()], false).await.json();
+        let names: Vec<&str> = list.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["oven", "thing"], "{list}");
+        let reply = heros(
+            vec!["--json".into(), "call".into(), "thing".into(), "ReadTemp".into(), r#"{"min": 2, "max": 4}"#.into()],
+            false,
+        )
+        .await;
+        assert_eq!(reply.json(), json!({"value": 3.0}));
+        assert!(reply.stderr.contains("looking for 'thing' in realm 'heros' over mDNS"), "{reply:?}");
+        let missing = heros(vec!["--timeout".into(), "3".into(), "describe".into(), "nobody".into()], false).await;
+        missing.fails_with(&["no HERO 'nobody' in realm 'heros' appeared over mDNS within 3.0 s", "oven, thing"]);
+    });
+}
+
+#[test]
+fn list_watch_reports_heros_joining_and_leaving() {
+    in_private_network(|| async {
+        let _fixture = Fixture::start(true).await;
+        let args: Vec<String> =
+            ["--json", "--timeout", "1.5", "list", "--watch", "--for", "30"].iter().map(|a| (*a).to_owned()).collect();
+        let mut child = spawn(&args, false);
+        let mut changes = lines_of(child.stdout.take().unwrap());
+        // The initial listing first, then one HERO joins and leaves: each step waits for the
+        // tool to report the one before.
+        assert_eq!([next_change(&mut changes).await, next_change(&mut changes).await], ["joined oven", "joined thing"]);
+        let other = Server::builder().bind("127.0.0.1:0".parse().unwrap()).start().await.unwrap();
+        let visitor = other
+            .share(Hero::new("visitor").interface(TestObjectServer::new(Thing {
+                testme: Attribute::new(0),
+                firmware: Attribute::new(String::new()),
+            })))
+            .await
+            .unwrap();
+        assert_eq!(next_change(&mut changes).await, "joined visitor");
+        visitor.shutdown().await;
+        assert_eq!(next_change(&mut changes).await, "left visitor");
+        // The visitor's goodbye must not take the other HEROs of this process along (it did
+        // while they shared one SRV host name: "left oven", "left thing" came next): the next
+        // change is the next HERO that joins.
+        let late = other
+            .share(Hero::new("late").interface(TestObjectServer::new(Thing {
+                testme: Attribute::new(0),
+                firmware: Attribute::new(String::new()),
+            })))
+            .await
+            .unwrap();
+        assert_eq!(next_change(&mut changes).await, "joined late");
+        drop(late);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    });
+}
+
+#[test]
+fn list_watch_through_a_peer_polls_it() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let peer = fixture.peer();
+        let args: Vec<String> = ["--peer", &peer, "--json", "--timeout", "0.5", "list", "--watch", "--for", "30"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        let mut child = spawn(&args, true);
+        let mut changes = lines_of(child.stdout.take().unwrap());
+        assert_eq!([next_change(&mut changes).await, next_change(&mut changes).await], ["joined oven", "joined thing"]);
+        let visitor = fixture
+            .server
+            .share(Hero::new("visitor").interface(TestObjectServer::new(Thing {
+                testme: Attribute::new(0),
+                firmware: Attribute::new(String::new()),
+            })))
+            .await
+            .unwrap();
+        assert_eq!(next_change(&mut changes).await, "joined visitor");
+        visitor.shutdown().await;
+        assert_eq!(next_change(&mut changes).await, "left visitor");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    });
+}
+
+/// The next line of `list --watch --json`, as "joined oven".
+async fn next_change(changes: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    let line = within(15, changes.recv()).await.expect("a line");
+    let line: Value = serde_json::from_str(&line).unwrap();
+    format!("{} {}", line["change"].as_str().unwrap(), line["hero"]["name"].as_str().unwrap())
+}
+
+/// The lines `output` brings, as they come.
+fn lines_of(output: std::process::ChildStdout) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (lines, received) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(output)).map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    received
+}
+
+async fn within<T>(seconds: u64, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(seconds), future).await.expect("in time")
+}
