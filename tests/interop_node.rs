@@ -10,57 +10,27 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-use common::interop::share_interop_heros;
+use common::interop::{against_interop_heros, in_blocking_thread, install, run_client};
 use common::process::in_private_network;
 use common::{proto, TestHero};
 use heros::Hero;
 
-/// The repository, where the Node script and the `.proto` files are.
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
-/// Installs node, npm and the suite's packages if needed; returns the `node_modules` folder.
-fn setup() -> PathBuf {
-    let install = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
-    let output = Command::new("bash")
-        .arg(Path::new(REPO).join("tests/interop/node/setup.sh"))
-        .arg(&install)
-        .output()
-        .expect("bash runs tests/interop/node/setup.sh");
-    assert!(output.status.success(), "tests/interop/node/setup.sh failed ({}):\n{}", output.status, text(&output));
-    install.join("node_modules")
-}
-
-/// Runs `interop_test.js <args>`, prints its output, and fails the test with it unless it passed.
-async fn node(node_modules: PathBuf, args: &[&str]) -> String {
+/// Runs `interop_test.js <args>` with the packages setup.sh installed and returns its output;
+/// fails the test with that output unless Node exits 0. Blocking.
+fn node(args: &[&str]) -> String {
+    let node_modules = install("node").join("node_modules");
     let mut command = Command::new("node");
-    command.arg(Path::new(REPO).join("tests/interop/node/interop_test.js")).args(args).env("NODE_PATH", node_modules);
-    // The server runs on this runtime: wait for Node on a thread of its own. The script has a
-    // watchdog of its own, so a hung scenario ends and fails.
-    let output = tokio::task::spawn_blocking(move || command.output().expect("node runs"))
-        .await
-        .expect("the node process was waited for");
-    let text = text(&output);
-    println!("{text}");
-    assert!(output.status.success(), "node {} failed ({}):\n{text}", args.join(" "), output.status);
-    text
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/node/interop_test.js");
+    command.arg(script).args(args).env("NODE_PATH", node_modules);
+    run_client(command, &format!("node {}", args.join(" ")))
 }
 
 /// Runs one scenario against the interop HEROs on a fresh loopback server.
-async fn scenario(name: &str) -> String {
-    let node_modules = setup();
-    let server = common::local_server().await;
-    let _heros = share_interop_heros(&server).await;
-    let target = server.local_addr().to_string();
-    let output = node(node_modules, &[name, "--target", &target]).await;
-    server.shutdown().await;
-    output
+async fn scenario(name: &'static str) -> String {
+    against_interop_heros(move |target| node(&[name, "--target", &target])).await
 }
 
 /// Methods of two interfaces of one HERO, with and without the realm header.
@@ -135,7 +105,7 @@ async fn node_sequential_call_rate() {
 #[test]
 fn node_finds_a_hero_by_name_over_mdns() {
     // npm may need the registry: install before leaving the real network.
-    let node_modules = setup();
+    install("node");
     in_private_network(|| async {
         let server = heros::Server::builder()
             .bind("127.0.0.1:0".parse().unwrap())
@@ -161,7 +131,7 @@ fn node_finds_a_hero_by_name_over_mdns() {
             "--other-realm",
             "node-lab",
         ];
-        node(node_modules, &args).await;
+        in_blocking_thread(move || node(&args)).await;
         server.shutdown().await;
     });
 }

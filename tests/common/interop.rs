@@ -3,6 +3,12 @@
 //! Python or Node client with nothing but the `.proto` files exercises methods, attributes, remote
 //! errors, events, handles, references and realms against real Rust HEROs.
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Instant;
+
 use heros::{Hero, LocalHero, Server};
 
 use super::lab::{TestFurnace, TestInstrument, TreeNode};
@@ -44,4 +50,85 @@ pub async fn share_interop_heros(server: &Server) -> Vec<LocalHero> {
         heros.push(server.share(hero).await.expect("interop HERO shared"));
     }
     heros
+}
+
+/// A client process that takes longer than this hangs; it is killed and the test fails.
+const CLIENT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs `tests/interop/<language>/setup.sh <folder>` once per test process (it is quick when
+/// nothing changed) and returns the folder, under `target/tmp`, where it installed the language's
+/// side. A failing setup fails the test with its output: a machine that cannot install the other
+/// language must not pass.
+pub fn install(language: &str) -> PathBuf {
+    static INSTALLED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("interop-{language}"));
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if !installed.iter().any(|done| done == language) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/interop/{language}/setup.sh"));
+        let output = Command::new("bash").arg(&script).arg(&folder).output().expect("bash runs setup.sh");
+        assert!(
+            output.status.success(),
+            "{} failed ({}):\n{}{}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        installed.push(language.to_owned());
+    }
+    folder
+}
+
+/// Runs a client process to its end, prints its output and returns it; fails the test with that
+/// output when the client exits non-zero or runs longer than [`CLIENT_LIMIT`]. Blocking.
+pub fn run_client(mut command: Command, what: &str) -> String {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the client starts");
+    // Both pipes are read while the child runs, so that neither fills up and blocks it.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the client can be waited for") {
+            break Some(status);
+        }
+        if started.elapsed() > CLIENT_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let output = format!("{}{}", stdout.join().unwrap(), stderr.join().unwrap());
+    println!("--- {what} ---\n{output}--- end of {what} ---");
+    match status {
+        Some(status) if status.success() => output,
+        Some(status) => panic!("{what} failed ({status}):\n{output}"),
+        None => panic!("{what} did not finish within {CLIENT_LIMIT:?}:\n{output}"),
+    }
+}
+
+/// Serves the interop HEROs on a loopback server of their own (no mDNS) while `client` runs, on
+/// a blocking thread, with the server's `host:port`; returns what `client` returns.
+pub async fn against_interop_heros<T: Send + 'static>(client: impl FnOnce(String) -> T + Send + 'static) -> T {
+    let server = super::local_server().await;
+    let _heros = share_interop_heros(&server).await;
+    let target = server.local_addr().to_string();
+    let output = in_blocking_thread(move || client(target)).await;
+    server.shutdown().await;
+    output
+}
+
+/// Runs `f` off the runtime (servers keep serving meanwhile); its panic is the test's.
+pub async fn in_blocking_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
 }

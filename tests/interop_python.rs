@@ -1,0 +1,121 @@
+//! Rust HEROs driven from Python: grpcio with stubs that grpcio-tools generates from the
+//! repository's own `.proto` files, in a real Python process against a real server. Each test
+//! serves the interop HEROs (`common::interop`) and runs one scenario of
+//! `tests/interop/python/interop_test.py`, which exits non-zero, saying why, when the HEROs do
+//! not behave as docs/PROTOCOL.md says. `tests/interop/python/setup.sh` makes the venv and the
+//! stubs under `target/` first (the first time takes a minute: it installs from PyPI).
+//!
+//! Run one scenario by hand against a server of your own, after a first `cargo nextest run --test
+//! interop_python` (or `tests/interop/python/setup.sh`):
+//!
+//! ```sh
+//! PYTHONPATH=target/tmp/interop-python/gen:clients/python target/tmp/interop-python/venv/bin/python \
+//!     tests/interop/python/interop_test.py calls --target 127.0.0.1:PORT
+//! ```
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::interop::{against_interop_heros, in_blocking_thread, install, run_client, share_interop_heros};
+use common::process::in_private_network;
+use heros::Server;
+
+/// Runs `interop_test.py <scenario> --target <target>` with the venv and stubs that setup.sh made,
+/// and returns its output; fails the test with that output unless Python exits 0.
+fn run_scenario(scenario: &str, target: &str) -> String {
+    let installed = install("python");
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python_path = std::env::join_paths([installed.join("gen"), repository.join("clients/python")]).unwrap();
+    let mut command = Command::new(installed.join("venv/bin/python"));
+    command
+        .arg(repository.join("tests/interop/python/interop_test.py"))
+        .args([scenario, "--target", target])
+        .env("PYTHONPATH", python_path)
+        .env("PYTHONUNBUFFERED", "1")
+        // No __pycache__ in the source tree (clients/python).
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    run_client(command, &format!("python {scenario}"))
+}
+
+/// Serves the interop HEROs on loopback (no mDNS) while `scenario` runs against them.
+async fn python_against_interop_heros(scenario: &'static str) -> String {
+    against_interop_heros(move |target| run_scenario(scenario, &target)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_calls_methods_and_reads_the_registry() {
+    python_against_interop_heros("calls").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_reads_and_sets_attributes_and_a_read_only_one_refuses() {
+    python_against_interop_heros("attributes").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_decodes_remote_errors_with_their_error_detail() {
+    python_against_interop_heros("errors").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_subscribes_to_events_and_gets_them_in_order() {
+    python_against_interop_heros("events").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_reads_the_missed_count_of_a_best_effort_event() {
+    python_against_interop_heros("missed").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_passes_handles_back_in_its_session() {
+    python_against_interop_heros("handles").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_follows_and_passes_hero_references() {
+    python_against_interop_heros("references").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_routing_without_a_name_and_with_realm_headers() {
+    python_against_interop_heros("routing").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_call_into_another_realm_is_refused() {
+    python_against_interop_heros("realm").await;
+}
+
+/// Sequential unary calls per second from grpcio; printed, not asserted (the machine is shared).
+/// `cargo nextest run --release --test interop_python bench --no-capture` shows the number; the
+/// default (debug) build of the server is several times slower.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sequential_calls_per_second_bench() {
+    let output = python_against_interop_heros("bench").await;
+    assert!(output.contains("MEASURE python_hello_calls_per_s="), "the scenario prints its measure");
+}
+
+/// heros_client (clients/python) finds a Rust HERO by name over real mDNS, in a private network
+/// namespace (only `lo`: no multicast leaves the machine).
+#[test]
+fn python_client_finds_a_rust_hero_over_mdns() {
+    // Before entering the namespace: there is no network to install from in there.
+    install("python");
+    in_private_network(|| async {
+        let server = Server::builder().start().await.expect("a server with mDNS on");
+        let _heros = share_interop_heros(&server).await;
+        let target = server.local_addr().to_string();
+        in_blocking_thread(move || run_scenario("discover", &target)).await;
+        server.shutdown().await;
+    });
+}
+
+/// heros_client's record reading and header encoding on the cases a live HERO does not show
+/// (upper-case and duplicate TXT keys, bad versions, non-ASCII names); no server, no network.
+#[test]
+fn python_client_reads_records_as_the_rust_side_writes_them() {
+    run_scenario("client-records", "-");
+}
