@@ -79,8 +79,29 @@ pub struct Event<T> {
 
 struct Subscriber<T> {
     sender: mpsc::Sender<Frame<T>>,
-    missed: Arc<AtomicU64>,
+    missed: Arc<MissedCount>,
     delivery: Delivery,
+}
+
+/// Messages dropped for one best-effort subscriber since its last frame, and the subscriber's
+/// task, woken when the count grows. Without the wake-up, an emitter that found the buffer full
+/// while the subscriber emptied it and went to sleep on the empty channel would count a loss
+/// that nobody hears of until the next message gets through, or never.
+#[derive(Default)]
+struct MissedCount {
+    count: AtomicU64,
+    waker: atomic_waker::AtomicWaker,
+}
+
+impl MissedCount {
+    fn add_one(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.waker.wake();
+    }
+
+    fn take(&self) -> u64 {
+        self.count.swap(0, Ordering::AcqRel)
+    }
 }
 
 impl<T> Clone for Subscriber<T> {
@@ -139,13 +160,10 @@ impl<T: Send + Sync + 'static> Event<T> {
                 },
                 Delivery::BestEffort => match subscriber.sender.try_reserve() {
                     Ok(permit) => {
-                        let missed = subscriber.missed.swap(0, Ordering::AcqRel);
-                        permit.send(Frame { missed, ..frame });
+                        permit.send(Frame { missed: subscriber.missed.take(), ..frame });
                         reached += 1;
                     }
-                    Err(mpsc::error::TrySendError::Full(())) => {
-                        subscriber.missed.fetch_add(1, Ordering::AcqRel);
-                    }
+                    Err(mpsc::error::TrySendError::Full(())) => subscriber.missed.add_one(),
                     Err(mpsc::error::TrySendError::Closed(())) => gone = true,
                 },
             }
@@ -168,7 +186,7 @@ impl<T: Send + Sync + 'static> Event<T> {
     pub fn subscribe(&self, delivery: Delivery, buffer: usize) -> Subscription<T> {
         let buffer = if buffer == 0 { DEFAULT_EVENT_BUFFER } else { buffer };
         let (sender, receiver) = mpsc::channel(buffer);
-        let missed = Arc::new(AtomicU64::new(0));
+        let missed = Arc::new(MissedCount::default());
         let subscriber = Subscriber { sender, missed: missed.clone(), delivery };
         self.change_subscribers(|subscribers| subscribers.push(subscriber));
         Subscription { receiver, missed }
@@ -180,13 +198,13 @@ impl<T: Send + Sync + 'static> Event<T> {
 /// ever emitted.
 pub struct Subscription<T> {
     receiver: mpsc::Receiver<Frame<T>>,
-    missed: Arc<AtomicU64>,
+    missed: Arc<MissedCount>,
 }
 
 impl<T> Subscription<T> {
     /// Messages dropped for this subscriber since its last frame.
     pub fn missed_since_last(&self) -> u64 {
-        self.missed.load(Ordering::Acquire)
+        self.missed.count.load(Ordering::Acquire)
     }
 }
 
@@ -197,8 +215,10 @@ impl<T> tokio_stream::Stream for Subscription<T> {
         match self.receiver.poll_recv(cx) {
             Poll::Pending => {
                 // Misses are counted only while the buffer is full, so an empty buffer has
-                // taken all the frames that came before them.
-                let missed = self.missed.swap(0, Ordering::AcqRel);
+                // taken all the frames that came before them. The waker goes in before the
+                // count is read: a miss counted after the read wakes this task.
+                self.missed.waker.register(cx.waker());
+                let missed = self.missed.take();
                 if missed > 0 {
                     Poll::Ready(Some(Frame { missed, message: None }))
                 } else {
@@ -213,7 +233,7 @@ impl<T> tokio_stream::Stream for Subscription<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio_stream::StreamExt;
+    use tokio_stream::{Stream, StreamExt};
 
     #[tokio::test]
     async fn every_subscriber_gets_every_message() {
@@ -246,6 +266,33 @@ mod tests {
         slow.next().await.unwrap();
         let frame = slow.next().await.unwrap();
         assert_eq!((frame.message, frame.missed), (None, 1), "caught up: the loss is reported by itself");
+    }
+
+    /// The race the waker closes: the emitter found the buffer full, the subscriber emptied it
+    /// and went to sleep, and only then was the miss counted.
+    #[tokio::test]
+    async fn a_miss_counted_while_the_subscriber_sleeps_wakes_it() {
+        let event = Event::<u32>::new();
+        let mut subscription = event.subscribe(Delivery::BestEffort, 1);
+        let woken = Arc::new(WakeCount::default());
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut subscription).poll_next(&mut cx).is_pending());
+        let subscribers = event.subscribers.lock().unwrap().clone();
+        subscribers[0].missed.add_one();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "the sleeping subscriber is woken");
+        let frame = std::pin::Pin::new(&mut subscription).poll_next(&mut cx);
+        let Poll::Ready(Some(frame)) = frame else { panic!("the loss is reported") };
+        assert_eq!((frame.message, frame.missed), (None, 1));
+    }
+
+    #[derive(Default)]
+    struct WakeCount(AtomicU64);
+
+    impl std::task::Wake for WakeCount {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     #[tokio::test]
