@@ -115,7 +115,7 @@ fn node_finds_a_hero_by_name_over_mdns() {
             .expect("a server with mDNS starts");
         let hero = Hero::new("node-finds-me")
             .tag("node-test")
-            .metadata("room", "B1")
+            .metadata("Room", "B1")
             .interface(proto::TestObjectServer::new(TestHero::new(42)));
         let _hero = server.share(hero).await.expect("shared");
         let lab = Hero::new("node-lab").realm("node-lab").interface(proto::TestObjectServer::new(TestHero::new(0)));

@@ -126,14 +126,18 @@ function call(client, method, request, md = new grpc.Metadata(), options = {}) {
 
 // --- Discovery ---------------------------------------------------------------------------------
 
-/** Parses TXT strings as the protocol reads them: keys case-insensitive, the first one wins. */
+/**
+ * Parses TXT strings as the protocol reads them: keys compared case-insensitively, the first one
+ * wins. Each entry keeps the key as written, since metadata keys (`m.<key>`) keep their case.
+ */
 function parseTxt(strings) {
   const entries = new Map();
   for (const raw of strings) {
     const text = Buffer.from(raw).toString('utf8');
     const at = text.indexOf('=');
-    const key = (at < 0 ? text : text.slice(0, at)).toLowerCase();
-    if (key && !entries.has(key)) entries.set(key, at < 0 ? '' : text.slice(at + 1));
+    const written = at < 0 ? text : text.slice(0, at);
+    const key = written.toLowerCase();
+    if (key && !entries.has(key)) entries.set(key, { written, value: at < 0 ? '' : text.slice(at + 1) });
   }
   return entries;
 }
@@ -142,14 +146,15 @@ const list = (text) => (text || '').split(',').filter((item) => item !== '');
 
 /** The HERO a TXT record describes, or null if it is not one for this instance label. */
 function heroFromTxt(strings, label) {
-  const txt = parseTxt(strings);
+  const entries = parseTxt(strings);
+  const txt = { get: (key) => entries.get(key)?.value };
   const version = Number(txt.get('heros'));
   const name = txt.get('name');
   const realm = txt.get('realm');
   if (!Number.isInteger(version) || version < 1 || !name || !realm) return null;
   if (`${name}@${realm}`.toLowerCase() !== label.toLowerCase()) return null;
   const metadata = {};
-  for (const [key, value] of txt) if (key.startsWith('m.')) metadata[key.slice(2)] = value;
+  for (const [key, { written, value }] of entries) if (key.startsWith('m.')) metadata[written.slice(2)] = value;
   return { name, realm, interfaces: list(txt.get('if')), tags: list(txt.get('tags')), metadata, protocolVersion: version };
 }
 

@@ -339,9 +339,8 @@ const scenarios = {
     // Only one Furnace: no name needed.
     const furnace = new examples.Furnace(target, insecure);
     assert.deepEqual(await call(furnace, 'Heat', { celsius: 20 }), {});
-    // No TestObject in this realm, but some in others: the server names one of them. (PROTOCOL.md,
-    // "How the server picks the HERO", step 4 says INTERFACE_NOT_SERVED here; runtime/src/routing.rs
-    // answers REALM_MISMATCH on purpose.)
+    // No TestObject in this realm, but some in others: the server names one of them (PROTOCOL.md,
+    // "How the server picks the HERO", step 4).
     detail = await refused(call(hero, 'Hello', {}, md({ realm: 'elsewhere' })), grpc.status.PERMISSION_DENIED, 'REALM_MISMATCH');
     assert.ok([TEST, REALM_HERO].includes(detail.context.hero), detail.context.hero);
     assert.equal(detail.context.caller_realm, 'elsewhere');
@@ -406,7 +405,7 @@ const scenarios = {
 
   // Found by name over mDNS (clients/node/heros.js), then called: run inside a private network
   // namespace only (tests/interop_node.rs), against a TestObject whose testme starts at `start`,
-  // tagged "node-test" with metadata room=B1, and one of the same kind in realm `--other-realm`.
+  // tagged "node-test" with metadata Room=B1 (keys keep their case), and one of the same kind in realm `--other-realm`.
   async discovery({ name, start, other, 'other-realm': otherRealm }) {
     const started = Date.now();
     const hero = await heros.connect(name, { timeoutMs: 10000 });
@@ -416,7 +415,7 @@ const scenarios = {
     assert.equal(hero.info.protocolVersion, 1);
     assert.ok(hero.info.interfaces.includes('examples.v1.TestObject'), hero.info.interfaces.join(','));
     assert.ok(hero.info.tags.includes('node-test'), hero.info.tags.join(','));
-    assert.deepEqual(hero.info.metadata, { room: 'B1' });
+    assert.deepEqual(hero.info.metadata, { Room: 'B1' });
     const client = hero.client(examples.TestObject);
     assert.equal((await call(client, 'Hello', {}, hero.metadata())).value, 'world');
     assert.equal((await call(client, 'Testme', {}, hero.metadata())).value, Number(start) + 1);
