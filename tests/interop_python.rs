@@ -89,6 +89,13 @@ async fn python_call_into_another_realm_is_refused() {
     python_against_interop_heros("realm").await;
 }
 
+/// No stubs at all: grpcio-reflection learns the interfaces (with their heros.v1 options) from the
+/// server's reflection service, and ReadTemp is called with message classes built from them.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_calls_a_hero_with_descriptors_from_server_reflection() {
+    python_against_interop_heros("reflection").await;
+}
+
 /// Sequential unary calls per second from grpcio; printed, not asserted (the machine is shared).
 /// `cargo nextest run --release --test interop_python bench --no-capture` shows the number; the
 /// default (debug) build of the server is several times slower.

@@ -549,6 +549,44 @@ def scenario_realm(server: Server) -> None:
     print("  the right realm answers, a wrong one is REALM_MISMATCH, none is allowed")
 
 
+def scenario_reflection(server: Server) -> None:
+    """A client without stubs: grpcio-reflection's descriptor database (v1alpha, as grpcurl and most
+    tools speak it) learns the interfaces from the server, and the call is made with message
+    classes built from those descriptors alone."""
+    from google.protobuf import descriptor_pool, message_factory
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    from heros.v1 import options_pb2
+
+    database = ProtoReflectionDescriptorDatabase(server.channel)
+    services = set(database.get_services())
+    for service in ["examples.v1.TestObject", "examples.v1.Furnace", "examples.v1.Instrument", "examples.v1.Node",
+                    "heros.v1.Registry", "grpc.health.v1.Health"]:
+        check(service in services, f"{service} listed by reflection: {sorted(services)}")
+    check("examples.v1.AlarmLog" not in services, "AlarmLog is declared but served by no HERO: not listed")
+    pool = descriptor_pool.DescriptorPool(database)
+    test_object = pool.FindServiceByName("examples.v1.TestObject")
+    methods = {m.name: m for m in test_object.methods}
+    equal(sorted(methods), ["Firmware", "Hello", "ReadTemp", "Testme"], "TestObject rpcs from reflection")
+    # The heros.v1 options travel with the files: attributes are told from methods.
+    firmware = methods["Firmware"].GetOptions()
+    check(firmware.HasExtension(options_pb2.attribute), "Firmware carries (heros.v1.attribute)")
+    check(firmware.Extensions[options_pb2.attribute].readonly, "Firmware is read-only")
+    check(not methods["ReadTemp"].GetOptions().HasExtension(options_pb2.attribute), "ReadTemp is a method")
+    readings = {m.name: m for m in pool.FindServiceByName("examples.v1.Furnace").methods}["Readings"]
+    check(readings.GetOptions().HasExtension(options_pb2.event), "Readings carries (heros.v1.event)")
+
+    read_temp = methods["ReadTemp"]
+    request_class = message_factory.GetMessageClass(read_temp.input_type)
+    reply_class = message_factory.GetMessageClass(read_temp.output_type)
+    call = server.channel.unary_unary("/examples.v1.TestObject/ReadTemp",
+                                      request_serializer=request_class.SerializeToString,
+                                      response_deserializer=reply_class.FromString)
+    reply = call(request_class(min=2, max=8), metadata=headers(TEST_HERO, DEFAULT_REALM), timeout=TIMEOUT)
+    equal(reply.value, 5.0, "ReadTemp(2, 8) through reflected descriptors")
+    print(f"  reflection: {len(services)} services listed; ReadTemp called with descriptors from the server")
+
+
 def scenario_bench(server: Server) -> None:
     md = headers(TEST_HERO, DEFAULT_REALM)
     hello = server.test_object.Hello
@@ -668,6 +706,7 @@ SCENARIOS = {
     "references": scenario_references,
     "routing": scenario_routing,
     "realm": scenario_realm,
+    "reflection": scenario_reflection,
     "bench": scenario_bench,
 }
 
