@@ -120,17 +120,10 @@ fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
     inner.to_string()
 }
 
-/// Header values are ASCII: other bytes, and `%`, are percent-encoded (docs/PROTOCOL.md).
+/// A HERO name or realm as the runtime writes it into a header (percent-encoded ASCII).
 fn encode_header(value: &str) -> AsciiMetadataValue {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_graphic() && byte != b'%' {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    AsciiMetadataValue::try_from(encoded.as_str()).expect("visible ASCII is a valid header value")
+    let value = heros_runtime::encode_header(value);
+    AsciiMetadataValue::try_from(value.as_bytes()).expect("the runtime writes visible ASCII")
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub use event_observer::{EventObserver, HeroFilter, Observed};
 pub use event_stream::{Connected, EventStream, Received};
 pub use handles::Handle;
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
-pub use metadata::{NAME_HEADER, REALM_HEADER, SESSION_HEADER};
+pub use metadata::{encode_header, NAME_HEADER, REALM_HEADER, SESSION_HEADER};
 pub use names::{validate_name, validate_realm, DEFAULT_REALM};
 pub use refs::{AsHeroRef, RefScope, REFERENCE_DISCOVERY_TIMEOUT};
 pub use server::{share, Hero, LocalHero, Server, ServerBuilder, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION};

@@ -19,8 +19,10 @@ pub const REALM_HEADER: &str = "heros-realm";
 /// handles, and by the `heros.v1.Handles` service.
 pub const SESSION_HEADER: &str = "heros-session";
 
-/// `value` as a header: visible ASCII as is, everything else (and `%`) as `%XX`.
-pub(crate) fn encode_header(value: &str) -> HeaderValue {
+/// `value` (a HERO name or realm) as a header value: visible ASCII as is, everything else (and
+/// `%`) as `%XX` (docs/PROTOCOL.md, "Request headers"). Public for tools that build their own
+/// requests, such as the `heros` CLI.
+pub fn encode_header(value: &str) -> HeaderValue {
     let mut encoded = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_graphic() && byte != b'%' {
