@@ -70,3 +70,17 @@ async fn local_changes_are_seen_remotely_and_watchable() {
     object.serial.set("TH-0002".into());
     assert_eq!(stub.serial().await.unwrap(), "TH-0002", "a local change reaches the remote");
 }
+
+/// Two packages included into one module: every generated name is the package's own (the
+/// descriptor sets too: `EXAMPLES_V1_DESCRIPTOR_SET`, `LAB_CLIMATE_V1_DESCRIPTOR_SET`).
+mod two_packages_in_one_module {
+    #![allow(dead_code, unreachable_pub, missing_docs)]
+    heros::include_proto!("examples.v1");
+    heros::include_proto!("lab.climate.v1");
+
+    #[test]
+    fn both_descriptor_sets_are_there() {
+        assert!(std::ptr::eq(TEST_OBJECT_INTERFACE.descriptor_set, EXAMPLES_V1_DESCRIPTOR_SET));
+        assert!(std::ptr::eq(THERMOSTAT_INTERFACE.descriptor_set, LAB_CLIMATE_V1_DESCRIPTOR_SET));
+    }
+}

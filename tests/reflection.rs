@@ -208,8 +208,8 @@ async fn extensions_are_found_by_number_and_listed_per_message() {
 
 #[tokio::test]
 async fn the_datasource_interface_keeps_its_event_option() {
-    // The framework compiles datasource.proto too, without interface code; the copy served must
-    // be codegen's, which keeps `(heros.v1.event)`.
+    // The framework compiles datasource.proto too (without interface code), and its copy is the
+    // one served: it must keep `(heros.v1.event)` as codegen's does.
     use heros::datasource::{Boundaries, PolledDatasource};
 
     let server = common::local_server().await;

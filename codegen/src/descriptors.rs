@@ -12,12 +12,27 @@ pub(crate) fn file_name(package: &str) -> String {
     format!("{package}.descriptor.bin")
 }
 
-/// What the generated module of `package` declares, pointing at [`file_name`].
+/// The name of the static holding `package`'s set, e.g. `EXAMPLES_V1_DESCRIPTOR_SET`: named after
+/// the package, so that two packages included into one Rust module do not collide.
+pub(crate) fn static_name(package: &str) -> String {
+    // prost names the module of files without a package `_`.
+    let package = package.trim_matches('_');
+    let words: Vec<String> = package.split('.').map(heck::ToShoutySnakeCase::to_shouty_snake_case).collect();
+    if package.is_empty() {
+        "DESCRIPTOR_SET".to_owned()
+    } else {
+        format!("{}_DESCRIPTOR_SET", words.join("_"))
+    }
+}
+
+/// What the generated module of `package` declares, pointing at [`file_name`]. A static, not a
+/// const: every interface of the package refers to the same bytes.
 pub(crate) fn declaration(package: &str) -> String {
     format!(
         "\n/// This package's `.proto` files and all they import, as an encoded `FileDescriptorSet` \
          (custom options and comments included): what the server's gRPC reflection reports.\n\
-         pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"{}\");\n",
+         pub static {}: &[u8] = include_bytes!(\"{}\");\n",
+        static_name(package),
         file_name(package)
     )
 }

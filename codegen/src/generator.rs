@@ -199,6 +199,7 @@ pub(crate) fn generate_interface(
     let description_name =
         format_ident!("{}_INTERFACE", heck::ToShoutySnakeCase::to_shouty_snake_case(service.name.as_str()));
     let full_name = &interface.full_name;
+    let descriptor_set = format_ident!("{}", crate::descriptors::static_name(&service.package));
     check_stub_names(interface)?;
     for (assoc, type_name) in &interface.handle_types {
         let repr = repr_method(assoc).to_string();
@@ -530,7 +531,7 @@ pub(crate) fn generate_interface(
             doc: #service_doc,
             tags: &[#(#tags),*],
             members: &[#(#member_descriptions),*],
-            descriptor_set: FILE_DESCRIPTOR_SET,
+            descriptor_set: #descriptor_set,
         };
 
         #[doc = #server_doc]

@@ -26,6 +26,9 @@
 //! of other HEROs; server-streaming rpcs with `(heros.v1.event)` become events, which the skeleton
 //! emits through a `heros::Event<T>` it returns from an accessor.
 //! - `SVC_INTERFACE`: the interface description the registry reports.
+//! - `<PACKAGE>_DESCRIPTOR_SET` (once per package with interfaces): the package's `.proto` files
+//!   and their imports, encoded, which `compile` writes as `<package>.descriptor.bin` beside the
+//!   code and the server reports through gRPC reflection.
 //!
 //! The `heros.v1` options (schema/heros/v1/options.proto) say which rpcs are attributes and
 //! events; prost drops custom options, so they are read here with prost-reflect.
@@ -34,6 +37,7 @@
 //! - `rust_types`: Rust spellings of protobuf types, mirroring prost-build.
 //! - `model`: the HERO view of a service (roles of rpcs, fields as arguments).
 //! - `generator`: the code written for each service.
+//! - `descriptors`: the descriptor set of each package, for reflection.
 
 use std::path::{Path, PathBuf};
 
@@ -60,7 +64,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// Compiles `protos` (searched in `includes`) into `$OUT_DIR/<package>.rs`, one per package.
+/// Compiles `protos` (searched in `includes`) into `$OUT_DIR/<package>.rs`, one per package, and
+/// `$OUT_DIR/<package>.descriptor.bin` beside each package with interfaces.
 pub fn compile(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
     Builder::new().compile(protos, includes)
 }
@@ -123,7 +128,8 @@ impl Builder {
         self
     }
 
-    /// Compiles `protos`, searched in `includes` (the framework's `heros/v1` files are built in).
+    /// Compiles `protos`, searched in `includes` (the framework's `heros/v1` files are built in),
+    /// and writes the code and the descriptor sets of [`compile`].
     pub fn compile(self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
@@ -220,7 +226,7 @@ impl Builder {
         for entry in std::fs::read_dir(&scratch)? {
             let path = entry?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            let package = name.trim_end_matches(".rs");
+            let package = name.strip_suffix(".rs").unwrap_or(&name);
             // prost names the module of files without a `package` `_`.
             let is_requested = |f: &prost_reflect::FileDescriptor| {
                 let module = if f.package_name().is_empty() { "_" } else { f.package_name() };

@@ -18,7 +18,10 @@ fn each_package_with_interfaces_gets_a_complete_descriptor_set_with_its_options(
         .expect("compiles");
 
     let code = std::fs::read_to_string(out.join("examples.v1.rs")).unwrap();
-    assert!(code.contains("include_bytes!(\"examples.v1.descriptor.bin\")"), "the code points at the set");
+    assert!(
+        code.contains("pub static EXAMPLES_V1_DESCRIPTOR_SET: &[u8] = include_bytes!(\"examples.v1.descriptor.bin\")"),
+        "the code points at the set"
+    );
     let set = std::fs::read(out.join("examples.v1.descriptor.bin")).expect("the set is written");
     let _ = std::fs::remove_dir_all(&out);
 

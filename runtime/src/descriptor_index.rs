@@ -37,31 +37,48 @@ struct IndexedFile {
 
 impl DescriptorIndex {
     /// Indexes `sets` (encoded `FileDescriptorSet`s; the first copy of a file name wins) and
-    /// lists `services`.
+    /// lists `services`. A set that does not decode (a codegen bug, or an `Interface` written by
+    /// hand) is left out with a warning, so that it does not take reflection down for the rest.
     pub(crate) fn new<'a>(
         sets: impl IntoIterator<Item = &'a [u8]>,
         services: impl IntoIterator<Item = String>,
-    ) -> Result<Self, prost::DecodeError> {
+    ) -> Self {
         let mut index = DescriptorIndex { services: services.into_iter().collect(), ..Default::default() };
         for set in sets {
-            for bytes in RawFileSet::decode(set)?.file {
-                let file = FileDescriptorProto::decode(bytes.as_slice())?;
-                let name = file.name().to_owned();
-                if index.files.contains_key(&name) {
-                    continue;
-                }
-                index.add_symbols(&file);
-                index.files.insert(name, IndexedFile { bytes: bytes.into(), imports: file.dependency });
+            if let Err(error) = index.add_set(set) {
+                tracing::warn!("gRPC reflection leaves out a descriptor set that does not decode: {error}");
             }
         }
-        Ok(index)
+        index
+    }
+
+    fn add_set(&mut self, set: &[u8]) -> Result<(), prost::DecodeError> {
+        // Decoded whole before anything is added, so that a bad set adds nothing.
+        let files = RawFileSet::decode(set)?
+            .file
+            .into_iter()
+            .map(|bytes| FileDescriptorProto::decode(bytes.as_slice()).map(|file| (file, bytes)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (file, bytes) in files {
+            let name = file.name().to_owned();
+            if let Some(known) = self.files.get(&name) {
+                if *known.bytes != *bytes {
+                    tracing::warn!(file = %name, "gRPC reflection: two different copies of this file; serving the first");
+                }
+                continue;
+            }
+            self.add_symbols(&file);
+            self.files.insert(name, IndexedFile { bytes: bytes.into(), imports: file.dependency });
+        }
+        Ok(())
     }
 
     pub(crate) fn services(&self) -> &[String] {
         &self.services
     }
 
-    /// The file declaring `symbol` (`pkg.Message`, `pkg.Service.Method`, `pkg.Enum.VALUE`, ...).
+    /// The file declaring `symbol` (`pkg.Message`, `pkg.Service.Method`, `pkg.Message.field`, an
+    /// enum value as a sibling of its enum: `pkg.VALUE` or `pkg.Message.VALUE`, ...).
     pub(crate) fn file_of_symbol(&self, symbol: &str) -> Option<&str> {
         self.symbols.get(symbol.trim_start_matches('.')).map(String::as_str)
     }
@@ -174,7 +191,7 @@ mod tests {
     use super::*;
 
     fn index() -> DescriptorIndex {
-        DescriptorIndex::new([crate::proto::FILE_DESCRIPTOR_SET], ["heros.v1.Registry".to_owned()]).unwrap()
+        DescriptorIndex::new([crate::proto::FILE_DESCRIPTOR_SET], ["heros.v1.Registry".to_owned()])
     }
 
     #[test]
@@ -185,6 +202,13 @@ mod tests {
         assert_eq!(index.file_of_symbol("heros.v1.AttributeOptions.readonly"), Some("heros/v1/options.proto"));
         assert_eq!(index.file_of_symbol("heros.v1.attribute"), Some("heros/v1/options.proto"));
         assert_eq!(index.file_of_symbol("heros.v1.Nothing"), None);
+        // Enum values are siblings of their enum: `heros.v1.Delivery.DELIVERY_RELIABLE` is not a name.
+        assert_eq!(index.file_of_symbol("heros.v1.DELIVERY_RELIABLE"), Some("heros/v1/options.proto"));
+        assert_eq!(index.file_of_symbol("heros.v1.Delivery.DELIVERY_RELIABLE"), None);
+        assert!(
+            index.file_of_symbol("heros.v1").is_some_and(|file| file.starts_with("heros/v1/")),
+            "a package resolves"
+        );
         assert_eq!(index.services(), ["heros.v1.Registry"]);
     }
 
@@ -202,6 +226,12 @@ mod tests {
             );
         }
         assert_eq!(index.extension_numbers("no.Such"), None);
+    }
+
+    #[test]
+    fn a_set_that_does_not_decode_is_left_out_and_the_rest_is_served() {
+        let index = DescriptorIndex::new([&b"\x0a\xff\x01garbage"[..], crate::proto::FILE_DESCRIPTOR_SET], Vec::new());
+        assert_eq!(index.file_of_symbol("heros.v1.Registry"), Some("heros/v1/registry.proto"));
     }
 
     #[test]

@@ -225,6 +225,12 @@ impl<T> tokio_stream::Stream for Subscription<T> {
                     Poll::Pending
                 }
             }
+            // The channel closed (the HERO went away): misses counted while the buffer was full
+            // are still told, before the end.
+            Poll::Ready(None) => match self.missed.take() {
+                0 => Poll::Ready(None),
+                missed => Poll::Ready(Some(Frame { missed, message: None })),
+            },
             ready => ready,
         }
     }
@@ -293,6 +299,20 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    #[tokio::test]
+    async fn misses_are_told_before_the_end_when_the_event_goes_away() {
+        let event = Event::new();
+        let mut subscription = event.subscribe(Delivery::BestEffort, 1);
+        for n in 0..3_u32 {
+            event.emit(n).await;
+        }
+        drop(event);
+        assert_eq!(subscription.next().await.unwrap().message.as_deref(), Some(&0));
+        let frame = subscription.next().await.expect("the loss, before the end");
+        assert_eq!((frame.message, frame.missed), (None, 2));
+        assert!(subscription.next().await.is_none());
     }
 
     #[tokio::test]

@@ -70,22 +70,18 @@ impl Reflection {
     }
 
     /// The index for the interfaces served right now.
-    fn index(&self) -> Result<Arc<DescriptorIndex>, Status> {
+    fn index(&self) -> Arc<DescriptorIndex> {
         let entries = self.table.all();
         let interfaces = entries.iter().flat_map(|entry| entry.services.iter().map(|service| service.interface()));
         let interfaces: BTreeMap<&'static str, &'static [u8]> =
             interfaces.map(|interface| (interface.name, interface.descriptor_set)).collect();
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(built) = built.as_ref().filter(|b| b.interfaces == interfaces) {
-            return Ok(built.index.clone());
+            return built.index.clone();
         }
-        let index = Arc::new(build(&interfaces).map_err(|error| {
-            // Generated descriptor sets always decode; one that does not is a codegen bug.
-            tracing::error!("gRPC reflection: a descriptor set does not decode: {error}");
-            Status::internal(format!("a descriptor set of this server does not decode: {error}"))
-        })?);
+        let index = Arc::new(build(&interfaces));
         *built = Some(Built { interfaces, index: index.clone() });
-        Ok(index)
+        index
     }
 
     /// Answers each request of one stream in turn; the stream stays open after a failed lookup.
@@ -97,7 +93,7 @@ impl Reflection {
         let mut sent = HashSet::new();
         let responses = requests.map(move |request| {
             let request = request?;
-            let index = reflection.index()?;
+            let index = reflection.index();
             let message_response = respond(&index, request.message_request.clone(), &mut sent);
             Ok(v1::ServerReflectionResponse {
                 valid_host: request.host.clone(),
@@ -109,21 +105,22 @@ impl Reflection {
     }
 }
 
-fn build(interfaces: &BTreeMap<&'static str, &'static [u8]>) -> Result<DescriptorIndex, prost::DecodeError> {
-    // Interfaces first, as the first copy of a file wins: theirs carry the options of files the
-    // framework compiles too (`heros/v1/datasource.proto`). Interfaces of one package share a set.
-    let mut sets: Vec<&'static [u8]> = Vec::new();
-    for set in interfaces.values() {
-        if !sets.iter().any(|known| std::ptr::eq(*known, *set)) {
-            sets.push(set);
-        }
-    }
-    sets.extend([
+fn build(interfaces: &BTreeMap<&'static str, &'static [u8]>) -> DescriptorIndex {
+    // The first copy of a file wins: the framework's own first, since they describe the services
+    // this server runs (an interface built against another heros version may carry older
+    // copies of `heros/v1/*.proto`).
+    let mut sets: Vec<&'static [u8]> = vec![
         crate::proto::FILE_DESCRIPTOR_SET,
         tonic_health::pb::FILE_DESCRIPTOR_SET,
         v1::FILE_DESCRIPTOR_SET,
         v1alpha::FILE_DESCRIPTOR_SET,
-    ]);
+    ];
+    // Interfaces of one package share one set.
+    for set in interfaces.values() {
+        if !sets.contains(set) {
+            sets.push(set);
+        }
+    }
     // Only what is served is listed: an interface's file may declare other services.
     let services = FRAMEWORK_SERVICES.iter().chain(interfaces.keys()).map(|name| (*name).to_owned());
     DescriptorIndex::new(sets, services)

@@ -156,7 +156,7 @@ pub static TEST_OBJECT_INTERFACE: ::heros::codegen::Interface = ::heros::codegen
             doc: "The firmware version; it can be read but not set.",
         },
     ],
-    descriptor_set: FILE_DESCRIPTOR_SET,
+    descriptor_set: EXAMPLES_V1_DESCRIPTOR_SET,
 };
 /// Serves a [`TestObject`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
 pub struct TestObjectServer<T> {
@@ -548,7 +548,7 @@ pub static NODE_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::Inter
             doc: "How many children the node has.",
         },
     ],
-    descriptor_set: FILE_DESCRIPTOR_SET,
+    descriptor_set: EXAMPLES_V1_DESCRIPTOR_SET,
 };
 /// Serves a [`Node`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
 pub struct NodeServer<T> {
@@ -953,7 +953,7 @@ pub static INSTRUMENT_INTERFACE: ::heros::codegen::Interface = ::heros::codegen:
             doc: "Applies settings that the caller put on the server with `store` to an open session.",
         },
     ],
-    descriptor_set: FILE_DESCRIPTOR_SET,
+    descriptor_set: EXAMPLES_V1_DESCRIPTOR_SET,
 };
 /// Serves a [`Instrument`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
 pub struct InstrumentServer<T> {
@@ -1206,7 +1206,7 @@ pub static LISTENER_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::I
             doc: "",
         },
     ],
-    descriptor_set: FILE_DESCRIPTOR_SET,
+    descriptor_set: EXAMPLES_V1_DESCRIPTOR_SET,
 };
 /// Serves a [`Listener`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
 pub struct ListenerServer<T> {
@@ -1324,7 +1324,7 @@ pub static NOTIFIER_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::I
             doc: "Notifies `listener` `count` times, in order, and returns how many notices it accepted.",
         },
     ],
-    descriptor_set: FILE_DESCRIPTOR_SET,
+    descriptor_set: EXAMPLES_V1_DESCRIPTOR_SET,
 };
 /// Serves a [`Notifier`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
 pub struct NotifierServer<T> {
@@ -1606,7 +1606,7 @@ pub static FURNACE_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::In
             doc: "Every reading, none lost.",
         },
     ],
-    descriptor_set: FILE_DESCRIPTOR_SET,
+    descriptor_set: EXAMPLES_V1_DESCRIPTOR_SET,
 };
 /// Serves a [`Furnace`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
 pub struct FurnaceServer<T> {
@@ -1881,7 +1881,7 @@ pub static ALARM_LOG_INTERFACE: ::heros::codegen::Interface = ::heros::codegen::
             doc: "How many alarms it has taken.",
         },
     ],
-    descriptor_set: FILE_DESCRIPTOR_SET,
+    descriptor_set: EXAMPLES_V1_DESCRIPTOR_SET,
 };
 /// Serves a [`AlarmLog`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
 pub struct AlarmLogServer<T> {
@@ -2008,4 +2008,4 @@ impl ::heros::codegen::Remote for AlarmLogRemote {
 }
 
 /// This package's `.proto` files and all they import, as an encoded `FileDescriptorSet` (custom options and comments included): what the server's gRPC reflection reports.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("examples.v1.descriptor.bin");
+pub static EXAMPLES_V1_DESCRIPTOR_SET: &[u8] = include_bytes!("examples.v1.descriptor.bin");

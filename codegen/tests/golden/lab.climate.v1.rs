@@ -305,7 +305,7 @@ pub static THERMOSTAT_INTERFACE: ::heros::codegen::Interface = ::heros::codegen:
             doc: "The serial number; read-only.",
         },
     ],
-    descriptor_set: FILE_DESCRIPTOR_SET,
+    descriptor_set: LAB_CLIMATE_V1_DESCRIPTOR_SET,
 };
 /// Serves a [`Thermostat`] as a HERO: pass it to `heros::Hero::new(name).interface(..)` or `heros::share`.
 pub struct ThermostatServer<T> {
@@ -623,4 +623,4 @@ impl ::heros::codegen::Remote for ThermostatRemote {
 }
 
 /// This package's `.proto` files and all they import, as an encoded `FileDescriptorSet` (custom options and comments included): what the server's gRPC reflection reports.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("lab.climate.v1.descriptor.bin");
+pub static LAB_CLIMATE_V1_DESCRIPTOR_SET: &[u8] = include_bytes!("lab.climate.v1.descriptor.bin");

@@ -37,7 +37,6 @@ pub mod testing;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -128,11 +127,6 @@ impl Liveness {
 pub(crate) struct Discovery {
     daemon: ServiceDaemon,
     shared: Arc<Shared>,
-    /// The start of the host names of this process's SRV records (`heros-<pid>-<random>`),
-    /// unique per process; each advertisement adds its own number.
-    host: String,
-    /// Advertisements made so far, to number their host names.
-    advertised: AtomicU64,
     interfaces: Vec<String>,
 }
 
@@ -145,6 +139,46 @@ struct Shared {
     browsing_since: Instant,
     /// Lower-case full names of the instances this process advertises (never verified).
     own: Mutex<HashSet<String>>,
+    hosts: Mutex<HostNames>,
+}
+
+/// The SRV host names of this process's advertisements: `heros-<pid>-<random>-<n>.local.`, one per
+/// advertised HERO. A HERO's goodbye withdraws its host's address records, which must not take
+/// the process's other HEROs along; a number is used again once its goodbye is long past, since
+/// mdns-sd keeps every host name it ever announced.
+struct HostNames {
+    /// `heros-<pid>-<random>`: unique per process.
+    base: String,
+    next: u64,
+    /// Numbers whose advertisement was withdrawn, and when.
+    free: std::collections::VecDeque<(u64, Instant)>,
+}
+
+/// How long a withdrawn host name rests before another HERO takes it: peers drop records one
+/// second after their goodbye (RFC 6762 §10.1), and a new HERO's records must not fall in that.
+const HOST_NAME_REST: Duration = Duration::from_secs(5);
+
+impl HostNames {
+    /// A number and its host name: the oldest withdrawn one that has rested, or a new one.
+    fn take(&mut self) -> (u64, String) {
+        let number = match self.free.front() {
+            Some((number, since)) if since.elapsed() >= HOST_NAME_REST => {
+                let number = *number;
+                self.free.pop_front();
+                number
+            }
+            _ => {
+                self.next += 1;
+                self.next - 1
+            }
+        };
+        (number, format!("{}-{number}.local.", self.base))
+    }
+
+    /// `number` may be taken again after [`HOST_NAME_REST`].
+    fn give_back(&mut self, number: u64) {
+        self.free.push_back((number, Instant::now()));
+    }
 }
 
 static GLOBAL: Mutex<Option<Arc<Discovery>>> = Mutex::new(None);
@@ -212,6 +246,11 @@ impl Discovery {
             changed: watch::channel(()).0,
             browsing_since: Instant::now(),
             own: Mutex::new(HashSet::new()),
+            hosts: Mutex::new(HostNames {
+                base: format!("heros-{}-{:08x}", std::process::id(), random_u32()),
+                next: 0,
+                free: Default::default(),
+            }),
         });
         let (inbox, events) = mpsc::channel();
         let browser = Browser {
@@ -225,9 +264,8 @@ impl Discovery {
         browser.browse(SERVICE_TYPE)?;
         spawn("heros-discovery", move || browser.run(events))?;
         spawn("heros-mdns-log", move || log_daemon_events(monitor))?;
-        let host = format!("heros-{}-{:08x}", std::process::id(), random_u32());
-        debug!(%host, interfaces = ?config.interfaces, ?liveness, "discovery: started");
-        Ok(Discovery { daemon, shared, host, advertised: AtomicU64::new(0), interfaces: config.interfaces.clone() })
+        debug!(interfaces = ?config.interfaces, ?liveness, "discovery: started");
+        Ok(Discovery { daemon, shared, interfaces: config.interfaces.clone() })
     }
 
     /// Advertises one HERO served at `port`; on `bind_ip` if the server is bound to one address,
@@ -235,24 +273,26 @@ impl Discovery {
     pub(crate) async fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
         let properties: Vec<TxtProperty> = record::encode_txt(info)?.into_iter().map(TxtProperty::from).collect();
         let label = instance_label(&info.name, &info.realm);
-        // A host name of its own per HERO: mdns-sd's goodbye for one HERO withdraws its host's
-        // address records, which would make every other HERO of this process seem to leave too.
-        let host = format!("{}-{}.local.", self.host, self.advertised.fetch_add(1, Ordering::Relaxed));
+        // A host name of its own per HERO (see `HostNames`).
+        let (host_number, host) = lock(&self.shared.hosts).take();
         // Registering under the subtype registers the instance under the plain type as well.
         let ty_domain = record::realm_subtype(&info.realm);
         let service = if bind_ip.is_unspecified() {
-            let mut service = ServiceInfo::new(&ty_domain, &label, &host, (), port, properties)
-                .map_err(|e| Error::config(format!("HERO '{label}': {e}")))?
-                .enable_addr_auto();
-            if bind_ip.is_ipv4() {
-                // A server on 0.0.0.0 does not accept IPv6 connections.
-                service.set_interfaces(vec![IfKind::IPv4]);
-            }
-            service
+            ServiceInfo::new(&ty_domain, &label, &host, (), port, properties).map(|service| {
+                let mut service = service.enable_addr_auto();
+                if bind_ip.is_ipv4() {
+                    // A server on 0.0.0.0 does not accept IPv6 connections.
+                    service.set_interfaces(vec![IfKind::IPv4]);
+                }
+                service
+            })
         } else {
             ServiceInfo::new(&ty_domain, &label, &host, bind_ip, port, properties)
-                .map_err(|e| Error::config(format!("HERO '{label}': {e}")))?
         };
+        let service = service.map_err(|e| {
+            lock(&self.shared.hosts).give_back(host_number);
+            Error::config(format!("HERO '{label}': {e}"))
+        })?;
         let fullname = service.get_fullname().to_owned();
         lock(&self.shared.own).insert(fullname.to_lowercase());
         // The daemon's command queue is bounded: sharing many HEROs at once can find it full
@@ -267,12 +307,19 @@ impl Discovery {
                 }
                 Err(e) => {
                     lock(&self.shared.own).remove(&fullname.to_lowercase());
+                    lock(&self.shared.hosts).give_back(host_number);
                     return Err(mdns_error("register")(e));
                 }
             }
         }
         debug!(instance = %fullname, port, %bind_ip, "discovery: advertising");
-        Ok(Advertisement { daemon: self.daemon.clone(), shared: self.shared.clone(), fullname, active: true })
+        Ok(Advertisement {
+            daemon: self.daemon.clone(),
+            shared: self.shared.clone(),
+            fullname,
+            host_number,
+            active: true,
+        })
     }
 
     /// The cached record of that HERO, if known. Costs no network round trip.
@@ -346,6 +393,7 @@ pub struct Advertisement {
     daemon: ServiceDaemon,
     shared: Arc<Shared>,
     fullname: String,
+    host_number: u64,
     active: bool,
 }
 
@@ -361,6 +409,7 @@ impl Advertisement {
     pub async fn withdraw(mut self) {
         self.active = false;
         lock(&self.shared.own).remove(&self.fullname.to_lowercase());
+        lock(&self.shared.hosts).give_back(self.host_number);
         let status = match self.daemon.unregister(&self.fullname) {
             Ok(status) => status,
             Err(e) => return warn!(instance = %self.fullname, "mDNS: cannot send the goodbye: {e}"),
@@ -379,6 +428,7 @@ impl Drop for Advertisement {
     fn drop(&mut self) {
         if self.active {
             lock(&self.shared.own).remove(&self.fullname.to_lowercase());
+            lock(&self.shared.hosts).give_back(self.host_number);
             if let Err(e) = self.daemon.unregister(&self.fullname) {
                 debug!(instance = %self.fullname, "discovery: goodbye on drop failed: {e}");
             }
@@ -545,5 +595,17 @@ mod tests {
         let config = Config { mdns: false, ..Config::default() };
         let err = Discovery::global(&config).err().expect("must fail");
         assert!(matches!(err, Error::Config { .. }) && err.to_string().contains("mDNS discovery is off"), "{err}");
+    }
+
+    #[test]
+    fn host_names_are_one_per_advertisement_and_used_again_only_after_a_rest() {
+        let mut hosts = HostNames { base: "heros-1-abc".into(), next: 0, free: Default::default() };
+        assert_eq!(hosts.take(), (0, "heros-1-abc-0.local.".to_owned()));
+        assert_eq!(hosts.take().0, 1);
+        hosts.give_back(0);
+        assert_eq!(hosts.take().0, 2, "a name just withdrawn rests");
+        hosts.free[0].1 -= HOST_NAME_REST;
+        assert_eq!(hosts.take().0, 0, "a rested name is taken again");
+        assert_eq!(hosts.take().0, 3);
     }
 }
