@@ -13,6 +13,7 @@ mod events;
 mod floor;
 mod hero;
 mod measure;
+mod probe;
 mod python;
 mod raw;
 mod report;
@@ -24,7 +25,7 @@ mod proto {
     heros::include_proto!("bench.v1");
 }
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
 /// How much of everything to do.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -42,6 +43,8 @@ pub(crate) struct Options {
     pub(crate) size: Size,
     pub(crate) json: bool,
     pub(crate) python: bool,
+    /// `--probe`: a fixed number of calls on one side, CPU time per call (see `probe.rs`).
+    pub(crate) probe: Option<probe::Probe>,
 }
 
 const USAGE: &str = "usage: heros-bench [--quick | --smoke] [--json] [--no-python]
@@ -49,13 +52,32 @@ const USAGE: &str = "usage: heros-bench [--quick | --smoke] [--json] [--no-pytho
   --smoke      the smallest run that touches every figure (for the test suite; no Python)
   --json       print one JSON object instead of the table
   --no-python  skip the Python HEROS comparison
+  --probe hero|tonic|hero-client|tonic-client [--calls N] [--in-flight K]
+               only N Add calls (default 20000) with K in flight (default 128) on one side
+               (or crossed: one side's client against the other's server), against a server
+               process of its own; prints CPU time, writes and context switches per call of
+               both processes (for callgrind; see bench/src/probe.rs). No network namespace.
 Runs inside a private network namespace of its own (needs root); HEROS_NETNS=host runs on the
 machine's network instead.";
 
 fn options() -> anyhow::Result<Options> {
-    let mut options = Options { size: Size::Full, json: false, python: true };
-    for arg in std::env::args().skip(1) {
+    let mut options = Options { size: Size::Full, json: false, python: true, probe: None };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |what: &str| args.next().with_context(|| format!("{arg} takes {what}"));
         match arg.as_str() {
+            "--probe" => {
+                let side = probe::Probe::side(&value("a side")?)?;
+                options.probe = Some(probe::Probe { side, calls: 20_000, in_flight: 128 });
+            }
+            "--calls" | "--in-flight" => {
+                let number: u64 = value("a number")?.parse()?;
+                let Some(probe) = options.probe.as_mut() else { bail!("{arg} needs --probe first\n{USAGE}") };
+                match arg.as_str() {
+                    "--calls" => probe.calls = number,
+                    _ => probe.in_flight = number as usize,
+                }
+            }
             "--quick" => options.size = Size::Quick,
             "--smoke" => options.size = Size::Smoke,
             "--json" => options.json = true,
@@ -78,6 +100,9 @@ fn main() -> anyhow::Result<()> {
         return result;
     }
     let options = options()?;
+    if let Some(probe) = options.probe {
+        return tokio::runtime::Runtime::new()?.block_on(probe::run(probe));
+    }
     // PyPI is out of reach once inside the namespace, so install first.
     let python = options.python.then(python::install);
     // Before any thread exists, so that every thread and child process is inside it.

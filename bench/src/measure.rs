@@ -89,6 +89,31 @@ where
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// How long `in_flight` tasks take to make `calls` calls of `call` between them, back to back.
+pub(crate) async fn time_calls<C, F, Fut>(client: C, in_flight: usize, calls: u64, call: F) -> Duration
+where
+    C: Clone + Send + 'static,
+    F: Fn(C) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let workers: Vec<_> = (0..in_flight as u64)
+        .map(|worker| {
+            let (client, call) = (client.clone(), call.clone());
+            let share = (calls + in_flight as u64 - 1 - worker) / in_flight as u64;
+            tokio::spawn(async move {
+                for _ in 0..share {
+                    call(client.clone()).await;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("benchmark worker panicked");
+    }
+    started.elapsed()
+}
+
 /// Megabytes (10^6 bytes) of payload per second, for one echo of `bytes` that took `elapsed`.
 pub(crate) fn megabytes_per_second(bytes: usize, elapsed: Duration) -> f64 {
     bytes as f64 / 1e6 / elapsed.as_secs_f64()

@@ -217,6 +217,18 @@ impl RawClient {
         reply.expect("raw tonic Add").into_inner().sum
     }
 
+    /// `add` with extra request headers (the probe calls a HERO server this way, naming the HERO).
+    pub(crate) async fn add_with_headers(&self, a: f64, b: f64, headers: &http::HeaderMap) -> f64 {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/Add");
+        let codec = tonic_prost::ProstCodec::<AddRequest, AddReply>::default();
+        let mut request = tonic::Request::new(AddRequest { a, b });
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers.clone());
+        let reply = grpc.unary(request, path, codec).await;
+        reply.expect("raw tonic Add").into_inner().sum
+    }
+
     pub(crate) async fn echo(&self, data: Vec<u8>) -> Vec<u8> {
         let mut grpc = self.grpc.clone();
         grpc.ready().await.expect("raw tonic channel ready");

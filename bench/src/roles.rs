@@ -49,7 +49,22 @@ pub(crate) struct ChildProcess {
 impl ChildProcess {
     /// Starts this binary in `role` with `args`.
     pub(crate) fn start(role: &str, args: &[&str]) -> anyhow::Result<ChildProcess> {
-        let mut child = Command::new(std::env::current_exe()?)
+        ChildProcess::start_wrapped(&[], role, args)
+    }
+
+    /// Starts this binary in `role` with `args`, under `wrapper` (a command and its arguments,
+    /// such as `valgrind --tool=callgrind`) when that is not empty.
+    pub(crate) fn start_wrapped(wrapper: &[&str], role: &str, args: &[&str]) -> anyhow::Result<ChildProcess> {
+        let exe = std::env::current_exe()?;
+        let mut command = match wrapper.split_first() {
+            None => Command::new(&exe),
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(&exe);
+                command
+            }
+        };
+        let mut child = command
             .env(ROLE_VARIABLE, role)
             .args(args)
             .stdin(Stdio::piped())
@@ -59,6 +74,12 @@ impl ChildProcess {
             .with_context(|| format!("starting the {role} process"))?;
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         Ok(ChildProcess { child, stdout })
+    }
+
+    /// The child's process id (valgrind runs the program inside its own process, so under a
+    /// valgrind wrapper this is the program's too).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// The next line the child prints, without its newline.

@@ -59,8 +59,8 @@ impl Plan {
             Size::Quick => Plan {
                 rounds: 8,
                 block: 250,
-                in_flight_time: Duration::from_millis(400),
-                in_flight_rounds: 3,
+                in_flight_time: Duration::from_millis(250),
+                in_flight_rounds: 5,
                 echoes: [(KIB, 300), (MIB, 20), (16 * MIB, 5), (64 * MIB, 3)],
                 discovery_rounds: 1,
                 table_entries: 20_000,
@@ -76,8 +76,8 @@ impl Plan {
             Size::Full => Plan {
                 rounds: 20,
                 block: 500,
-                in_flight_time: Duration::from_millis(1500),
-                in_flight_rounds: 3,
+                in_flight_time: Duration::from_millis(900),
+                in_flight_rounds: 5,
                 echoes: [(KIB, 2000), (MIB, 60), (16 * MIB, 15), (64 * MIB, 5)],
                 discovery_rounds: 5,
                 table_entries: 100_000,
@@ -281,21 +281,27 @@ async fn sequential(clients: &mut Clients, plan: &Plan, report: &mut Report) -> 
 async fn in_flight(clients: &Clients, plan: &Plan, report: &mut Report) {
     for in_flight in [1, 32, 128] {
         let (mut tonic, mut hero) = (Vec::new(), Vec::new());
-        for _ in 0..plan.in_flight_rounds {
-            let raw = clients.tonic.clone();
-            tonic.push(
-                calls_per_second(raw, in_flight, plan.in_flight_time, |raw: RawClient| async move {
-                    raw.add(1.0, 2.0).await;
-                })
-                .await,
-            );
-            let stub = clients.hero.clone();
-            hero.push(
-                calls_per_second(stub, in_flight, plan.in_flight_time, |stub: BenchRemote| async move {
-                    stub.add(1.0, 2.0).await.expect("HERO add");
-                })
-                .await,
-            );
+        // Which side goes first alternates, so that neither always runs right after the other.
+        for round in 0..plan.in_flight_rounds {
+            for hero_turn in [round % 2 == 1, round % 2 == 0] {
+                if hero_turn {
+                    let stub = clients.hero.clone();
+                    hero.push(
+                        calls_per_second(stub, in_flight, plan.in_flight_time, |stub: BenchRemote| async move {
+                            stub.add(1.0, 2.0).await.expect("HERO add");
+                        })
+                        .await,
+                    );
+                } else {
+                    let raw = clients.tonic.clone();
+                    tonic.push(
+                        calls_per_second(raw, in_flight, plan.in_flight_time, |raw: RawClient| async move {
+                            raw.add(1.0, 2.0).await;
+                        })
+                        .await,
+                    );
+                }
+            }
         }
         let (tonic, hero) = (median(&tonic), median(&hero));
         report.row(Row {

@@ -20,7 +20,7 @@ use crate::handles::client::ClientSession;
 use crate::handles::{Handle, StubSession};
 use crate::interface::{EventFrames, Remote};
 use crate::local::LocalRoute;
-use crate::metadata::{encode_header, NAME_HEADER, REALM_HEADER, SESSION_HEADER};
+use crate::metadata::{encode_header, NAME, REALM, SESSION};
 use crate::proto::attributes_client::AttributesClient;
 use crate::proto::callbacks_client::CallbacksClient;
 use crate::proto::registry_client::RegistryClient;
@@ -225,7 +225,7 @@ impl Target {
         let mut grpc = large_messages(connection.grpc());
         let mut request = self.named(request);
         if let Some(session) = session {
-            request.metadata_mut().as_mut().insert(SESSION_HEADER, session);
+            request.metadata_mut().as_mut().insert(SESSION, session);
         }
         if let Some(timeout) = timeout {
             request.set_timeout(timeout);
@@ -325,11 +325,7 @@ impl Target {
         };
         let mut attributes = AttributesClient::with_origin(connection.clone(), connection.origin())
             .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
-        let mut request =
-            tonic::Request::new(WatchRequest { interface: interface.to_owned(), attribute: attribute.to_owned() });
-        let headers = request.metadata_mut().as_mut();
-        headers.insert(NAME_HEADER, self.inner.name_header.clone());
-        headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        let request = self.named(WatchRequest { interface: interface.to_owned(), attribute: attribute.to_owned() });
         let values = match attributes.watch(request).await {
             Ok(response) => response.into_inner(),
             Err(status) => return Err(self.went_away(Error::from_status(&status))),
@@ -393,8 +389,8 @@ impl Target {
     fn named<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         let headers = request.metadata_mut().as_mut();
-        headers.insert(NAME_HEADER, self.inner.name_header.clone());
-        headers.insert(REALM_HEADER, self.inner.realm_header.clone());
+        headers.insert(NAME, self.inner.name_header.clone());
+        headers.insert(REALM, self.inner.realm_header.clone());
         request
     }
 

@@ -1,16 +1,30 @@
-//! Codecs: prost, with two changes. A request whose bytes do not decode is the caller's fault
-//! (INVALID_ARGUMENT naming the expected message), not the server's (tonic says INTERNAL). And
-//! the encoder reserves the message's whole length first: tonic's buffer starts at 8 KiB and
-//! doubles, so a 16 MiB payload was copied about twice before it left.
+//! Codecs: prost, with three changes. A request whose bytes do not decode is the caller's fault
+//! (INVALID_ARGUMENT naming the expected message), not the server's (tonic says INTERNAL). The
+//! encoder reserves the message's whole length first: tonic's buffer starts at 8 KiB and
+//! doubles, so a 16 MiB payload was copied about twice before it left. And the buffers of
+//! unary calls start small ([`UNARY_BUFFER`]) instead of at tonic's 8 KiB.
 
 use std::marker::PhantomData;
 
 use prost::Message;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
-use tonic_prost::{ProstCodec, ProstDecoder};
 
 use crate::error::Error;
+
+/// Where a unary call's encode and decode buffers start (tonic: 8 KiB, allocated for every call
+/// on both ends). That is above glibc's per-thread cache (1 KiB), so each took malloc's slower
+/// path, for messages that are mostly a few dozen bytes (about 700 instructions per call on the
+/// stub's side at 128 in flight; BENCHMARKS.md). Larger messages lose nothing: the encoder
+/// reserves the message's length, and tonic's decoder reserves the length the message's header
+/// announces.
+const UNARY_BUFFER: usize = 256;
+
+/// Buffer settings of unary calls: [`UNARY_BUFFER`], and tonic's yield threshold (which only
+/// matters for streams of many messages).
+fn unary_buffers() -> BufferSettings {
+    BufferSettings::new(UNARY_BUFFER, 32 * 1024)
+}
 
 /// Encodes replies with `Enc`, decodes requests `D` (full protobuf name `request_type`). Unary
 /// methods encode with [`ReservingEncoder`], events with [`FrameEncoder`].
@@ -60,6 +74,10 @@ impl<D: Message + Default> Decoder for RequestDecoder<D> {
                 .to_status()
         })
     }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        unary_buffers()
+    }
 }
 
 /// Encodes requests `E`, decodes replies `D` (the stubs' side).
@@ -79,14 +97,31 @@ where
     type Encode = E;
     type Decode = D;
     type Encoder = ReservingEncoder<E>;
-    type Decoder = ProstDecoder<D>;
+    type Decoder = ReplyDecoder<D>;
 
     fn encoder(&mut self) -> Self::Encoder {
         ReservingEncoder(PhantomData)
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ProstCodec::<E, D>::default().decoder()
+        ReplyDecoder(PhantomData)
+    }
+}
+
+/// prost's decoding of a reply, with a small buffer ([`UNARY_BUFFER`]).
+pub(crate) struct ReplyDecoder<D>(PhantomData<fn() -> D>);
+
+impl<D: Message + Default> Decoder for ReplyDecoder<D> {
+    type Item = D;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<D>, Status> {
+        // INTERNAL, as tonic says: the server sent what it should not have.
+        D::decode(buf).map(Some).map_err(|error| Status::internal(error.to_string()))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        unary_buffers()
     }
 }
 
@@ -109,7 +144,7 @@ impl<E: Message> Encoder for ReservingEncoder<E> {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        BufferSettings::default()
+        unary_buffers()
     }
 }
 

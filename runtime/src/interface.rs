@@ -13,7 +13,7 @@ use crate::codec::{FrameEncoder, ReservingEncoder, ServerCodec};
 use crate::error::{Error, Result};
 use crate::event::{Delivery, Event, Frame, Subscription};
 use crate::handles::HandleScope;
-use crate::metadata::SESSION_HEADER;
+use crate::metadata::SESSION;
 use crate::refs::RefScope;
 use crate::routing::HeroEntry;
 
@@ -202,7 +202,7 @@ impl Call {
     /// The handle table and the caller's session, for methods that pass or return handles.
     pub fn handles(&self) -> HandleScope {
         let session = match &self.request {
-            Request::Http { request, .. } => request.headers().get(SESSION_HEADER).cloned(),
+            Request::Http { request, .. } => request.headers().get(SESSION).cloned(),
             Request::Local { session, .. } => session.clone(),
         };
         HandleScope::new(self.entry.handles.clone(), session)
@@ -274,7 +274,9 @@ fn oversize_is_resource_exhausted(
     response: http::Response<tonic::body::Body>,
     limit: usize,
 ) -> http::Response<tonic::body::Body> {
-    if response.headers().get("grpc-status").is_none_or(|code| code != "11") {
+    // A `HeaderName`: a `&str` key is parsed and checked on every lookup, and this runs per call.
+    const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+    if response.headers().get(GRPC_STATUS).is_none_or(|code| code != "11") {
         return response;
     }
     let Some(status) = tonic::Status::from_header_map(response.headers()) else { return response };

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 #[cfg(test)]
 use http::HeaderMap;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 use crate::error::Error;
 
@@ -18,6 +18,14 @@ pub const REALM_HEADER: &str = "heros-realm";
 /// The client session a call belongs to (32 hex digits): needed by calls that pass or return
 /// handles, and by the `heros.v1.Handles` service.
 pub const SESSION_HEADER: &str = "heros-session";
+
+/// The three headers as header names. Inserting or looking up a header by a `&str` parses and
+/// checks the name every time (about 200 instructions a header a call); these are ready.
+pub(crate) const NAME: HeaderName = HeaderName::from_static(NAME_HEADER);
+/// See [`NAME`].
+pub(crate) const REALM: HeaderName = HeaderName::from_static(REALM_HEADER);
+/// See [`NAME`].
+pub(crate) const SESSION: HeaderName = HeaderName::from_static(SESSION_HEADER);
 
 /// `value` (a HERO name or realm) as a header value: visible ASCII as is, everything else (and
 /// `%`) as `%XX` (docs/PROTOCOL.md, "Request headers"). Public for tools that build their own

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::handles::service::{HandleService, HANDLES_SERVICE, SESSIONS_SERVICE};
 use crate::handles::table::HandleTable;
 use crate::interface::{Call, HeroService, Request, ResponseFuture};
-use crate::metadata::{decode_value, NAME_HEADER, REALM_HEADER};
+use crate::metadata::{decode_value, NAME, NAME_HEADER, REALM, REALM_HEADER};
 use crate::proto::attributes_server::AttributesServer;
 use crate::proto::handles_server::HandlesServer;
 use crate::proto::sessions_server::SessionsServer;
@@ -287,6 +287,34 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        self.route(request)
+    }
+}
+
+/// The router as the server holds it: axum clones its fallback service for every request, and
+/// a `Router` clone is a reference count per framework service; this is one.
+#[derive(Clone)]
+pub(crate) struct SharedRouter(pub(crate) Arc<Router>);
+
+impl tower::Service<http::Request<tonic::body::Body>> for SharedRouter {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = <Router as tower::Service<http::Request<tonic::body::Body>>>::Future;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        self.0.route(request)
+    }
+}
+
+impl Router {
+    fn route(
+        &self,
+        request: http::Request<tonic::body::Body>,
+    ) -> <Self as tower::Service<http::Request<tonic::body::Body>>>::Future {
         // The path outlives the request moved into the call (a cheap clone: `Uri` shares bytes).
         let uri = request.uri().clone();
         let Some((interface, method)) = split_path(uri.path()) else {
@@ -306,8 +334,9 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
             crate::reflection::V1ALPHA_SERVICE => return forward(&self.reflection_v1alpha, request),
             _ => {}
         }
-        // Cloned (a reference count) so that the request can move into the call.
-        let (name, realm) = (request.headers().get(NAME_HEADER).cloned(), request.headers().get(REALM_HEADER).cloned());
+        // Cloned (a reference count) so that the request can move into the call; looked up by
+        // `HeaderName`, since a `&str` key is parsed and checked on every lookup.
+        let (name, realm) = (request.headers().get(NAME).cloned(), request.headers().get(REALM).cloned());
         let (name, caller_realm) =
             match (decode_value(name.as_ref(), NAME_HEADER), decode_value(realm.as_ref(), REALM_HEADER)) {
                 (Ok(name), Ok(realm)) => (name, realm),

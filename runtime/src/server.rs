@@ -22,7 +22,7 @@ use crate::proto::handles_server::HandlesServer;
 use crate::proto::sessions_server::SessionsServer;
 use crate::proto::{HandleStats, HeroInfo};
 use crate::registry::RegistryService;
-use crate::routing::{HeroEntry, HeroTable, InFlight, Router};
+use crate::routing::{HeroEntry, HeroTable, InFlight, Router, SharedRouter};
 
 /// Version of the wire contract in docs/PROTOCOL.md, advertised in discovery and the registry.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -295,7 +295,8 @@ impl Server {
         tokio::spawn(expire_leases(Arc::downgrade(&handles)));
         // tonic routes by service name; HEROs come and go at run time, so one fallback service
         // takes every path and routes by itself.
-        let router = router.map_request(|request: http::Request<axum::body::Body>| request.map(tonic::body::Body::new));
+        let router = SharedRouter(Arc::new(router))
+            .map_request(|request: http::Request<axum::body::Body>| request.map(tonic::body::Body::new));
         let routes = tonic::service::Routes::from(axum::Router::new().fallback_service(router));
         // Without nodelay on the accepted sockets, small calls stall on Nagle (44 ms each).
         // Keepalives find clients whose host vanished (power, network): their held sessions
