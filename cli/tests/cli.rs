@@ -22,6 +22,18 @@ struct Thing {
     firmware: Attribute<String>,
 }
 
+impl Thing {
+    /// A thing with nothing set, for HEROs that only come and go.
+    fn blank() -> Self {
+        Thing { testme: Attribute::new(0), firmware: Attribute::new(String::new()) }
+    }
+}
+
+/// Command-line arguments as the child process takes them.
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
 impl TestObject for Thing {
     async fn read_temp(&self, min: i32, max: i32) -> heros::Result<f64> {
         if min > max {
@@ -296,10 +308,7 @@ fn set_then_get_an_attribute() {
 fn watch_prints_events_as_json_lines() {
     runtime().block_on(async {
         let fixture = Fixture::start(false).await;
-        let args: Vec<String> = ["--peer", &fixture.peer(), "--json", "watch", "oven", "Readings", "--count", "3"]
-            .iter()
-            .map(|a| (*a).to_owned())
-            .collect();
+        let args = owned(&["--peer", &fixture.peer(), "--json", "watch", "oven", "Readings", "--count", "3"]);
         let child = spawn(&args, true);
         let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
         // Emit only once the tool subscribed: readiness by signal, not by sleep.
@@ -323,10 +332,7 @@ fn watch_prints_events_as_json_lines() {
 fn watch_says_how_many_events_were_missed() {
     runtime().block_on(async {
         let fixture = Fixture::start(false).await;
-        let args: Vec<String> = ["--peer", &fixture.peer(), "--json", "watch", "oven", "Overheated", "--for", "30"]
-            .iter()
-            .map(|a| (*a).to_owned())
-            .collect();
+        let args = owned(&["--peer", &fixture.peer(), "--json", "watch", "oven", "Overheated", "--for", "30"]);
         let mut child = spawn(&args, true);
         within(10, async {
             while fixture.oven.overheated.subscriber_count() == 0 {
@@ -365,10 +371,7 @@ fn watch_says_how_many_events_were_missed() {
 fn watch_follows_an_attribute() {
     runtime().block_on(async {
         let fixture = Fixture::start(false).await;
-        let args: Vec<String> = ["--peer", &fixture.peer(), "watch", "thing", "testme", "--count", "2"]
-            .iter()
-            .map(|a| (*a).to_owned())
-            .collect();
+        let args = owned(&["--peer", &fixture.peer(), "watch", "thing", "testme", "--count", "2"]);
         let child = spawn(&args, true);
         let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
         // The first value is the current one; each set brings one more. Set until the tool has
@@ -479,34 +482,21 @@ fn list_and_call_over_mdns() {
 fn list_watch_reports_heros_joining_and_leaving() {
     in_private_network(|| async {
         let _fixture = Fixture::start(true).await;
-        let args: Vec<String> =
-            ["--json", "--timeout", "1.5", "list", "--watch", "--for", "30"].iter().map(|a| (*a).to_owned()).collect();
+        let args = owned(&["--json", "--timeout", "1.5", "list", "--watch", "--for", "30"]);
         let mut child = spawn(&args, false);
         let mut changes = lines_of(child.stdout.take().unwrap());
         // The initial listing first, then one HERO joins and leaves: each step waits for the
         // tool to report the one before.
         assert_eq!([next_change(&mut changes).await, next_change(&mut changes).await], ["joined oven", "joined thing"]);
         let other = Server::builder().bind("127.0.0.1:0".parse().unwrap()).start().await.unwrap();
-        let visitor = other
-            .share(Hero::new("visitor").interface(TestObjectServer::new(Thing {
-                testme: Attribute::new(0),
-                firmware: Attribute::new(String::new()),
-            })))
-            .await
-            .unwrap();
+        let visitor = other.share(Hero::new("visitor").interface(TestObjectServer::new(Thing::blank()))).await.unwrap();
         assert_eq!(next_change(&mut changes).await, "joined visitor");
         visitor.shutdown().await;
         assert_eq!(next_change(&mut changes).await, "left visitor");
         // The visitor's goodbye must not take the other HEROs of this process along (it did
         // while they shared one SRV host name: "left oven", "left thing" came next): the next
         // change is the next HERO that joins.
-        let late = other
-            .share(Hero::new("late").interface(TestObjectServer::new(Thing {
-                testme: Attribute::new(0),
-                firmware: Attribute::new(String::new()),
-            })))
-            .await
-            .unwrap();
+        let late = other.share(Hero::new("late").interface(TestObjectServer::new(Thing::blank()))).await.unwrap();
         assert_eq!(next_change(&mut changes).await, "joined late");
         drop(late);
         child.kill().unwrap();
@@ -519,21 +509,12 @@ fn list_watch_through_a_peer_polls_it() {
     runtime().block_on(async {
         let fixture = Fixture::start(false).await;
         let peer = fixture.peer();
-        let args: Vec<String> = ["--peer", &peer, "--json", "--timeout", "0.5", "list", "--watch", "--for", "30"]
-            .iter()
-            .map(|a| (*a).to_owned())
-            .collect();
+        let args = owned(&["--peer", &peer, "--json", "--timeout", "0.5", "list", "--watch", "--for", "30"]);
         let mut child = spawn(&args, true);
         let mut changes = lines_of(child.stdout.take().unwrap());
         assert_eq!([next_change(&mut changes).await, next_change(&mut changes).await], ["joined oven", "joined thing"]);
-        let visitor = fixture
-            .server
-            .share(Hero::new("visitor").interface(TestObjectServer::new(Thing {
-                testme: Attribute::new(0),
-                firmware: Attribute::new(String::new()),
-            })))
-            .await
-            .unwrap();
+        let visitor =
+            fixture.server.share(Hero::new("visitor").interface(TestObjectServer::new(Thing::blank()))).await.unwrap();
         assert_eq!(next_change(&mut changes).await, "joined visitor");
         visitor.shutdown().await;
         assert_eq!(next_change(&mut changes).await, "left visitor");
