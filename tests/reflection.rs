@@ -223,3 +223,17 @@ async fn the_datasource_interface_keeps_its_event_option() {
     let observable = service.methods().find(|m| m.name() == "ObservableData").unwrap();
     assert!(observable.options().has_extension(&event));
 }
+
+#[tokio::test]
+async fn a_request_without_a_question_is_an_invalid_argument_on_an_open_stream() {
+    let server = common::local_server().await;
+    let mut client = v1_client(&server).await;
+    let requests = [None, Some(MessageRequest::ListServices(String::new()))]
+        .map(|message_request| ServerReflectionRequest { host: String::new(), message_request });
+    let replies: Vec<_> =
+        client.server_reflection_info(tokio_stream::iter(requests)).await.unwrap().into_inner().collect().await;
+    let replies: Vec<MessageResponse> = replies.into_iter().map(|r| r.unwrap().message_response.unwrap()).collect();
+    let MessageResponse::ErrorResponse(error) = &replies[0] else { panic!("{:?}", replies[0]) };
+    assert_eq!(error.error_code, tonic::Code::InvalidArgument as i32);
+    assert!(matches!(replies[1], MessageResponse::ListServicesResponse(_)), "the stream goes on");
+}

@@ -68,13 +68,47 @@ where
     Fut: Future<Output = ()> + Send,
 {
     let started = Instant::now();
-    let deadline = started + duration;
-    let workers: Vec<_> = (0..in_flight)
-        .map(|_| {
+    let done = back_to_back(client, in_flight, Until::Deadline(started + duration), call).await;
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// How long `in_flight` tasks take to make `calls` calls of `call` between them, back to back.
+pub(crate) async fn time_calls<C, F, Fut>(client: C, in_flight: usize, calls: u64, call: F) -> Duration
+where
+    C: Clone + Send + 'static,
+    F: Fn(C) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    back_to_back(client, in_flight, Until::Calls(calls), call).await;
+    started.elapsed()
+}
+
+/// When the workers of [`back_to_back`] stop.
+#[derive(Clone, Copy)]
+enum Until {
+    Deadline(Instant),
+    /// This many calls between them, shared out evenly.
+    Calls(u64),
+}
+
+/// `in_flight` tasks calling `call` back to back until `until`; returns the calls made.
+async fn back_to_back<C, F, Fut>(client: C, in_flight: usize, until: Until, call: F) -> u64
+where
+    C: Clone + Send + 'static,
+    F: Fn(C) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let workers: Vec<_> = (0..in_flight as u64)
+        .map(|worker| {
             let (client, call) = (client.clone(), call.clone());
+            let share = match until {
+                Until::Calls(calls) => (calls + in_flight as u64 - 1 - worker) / in_flight as u64,
+                Until::Deadline(_) => u64::MAX,
+            };
             tokio::spawn(async move {
                 let mut done = 0u64;
-                while Instant::now() < deadline {
+                while done < share && !matches!(until, Until::Deadline(deadline) if Instant::now() >= deadline) {
                     call(client.clone()).await;
                     done += 1;
                 }
@@ -86,32 +120,7 @@ where
     for worker in workers {
         total += worker.await.expect("benchmark worker panicked");
     }
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
-/// How long `in_flight` tasks take to make `calls` calls of `call` between them, back to back.
-pub(crate) async fn time_calls<C, F, Fut>(client: C, in_flight: usize, calls: u64, call: F) -> Duration
-where
-    C: Clone + Send + 'static,
-    F: Fn(C) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let started = Instant::now();
-    let workers: Vec<_> = (0..in_flight as u64)
-        .map(|worker| {
-            let (client, call) = (client.clone(), call.clone());
-            let share = (calls + in_flight as u64 - 1 - worker) / in_flight as u64;
-            tokio::spawn(async move {
-                for _ in 0..share {
-                    call(client.clone()).await;
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("benchmark worker panicked");
-    }
-    started.elapsed()
+    total
 }
 
 /// Megabytes (10^6 bytes) of payload per second, for one echo of `bytes` that took `elapsed`.

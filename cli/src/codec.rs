@@ -4,15 +4,11 @@
 //! field 536870910.
 
 use bytes::Buf;
+use heros_runtime::MissedPrefix;
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
-
-/// Key bytes of field 536870911 (varint): "this many were dropped just before this message".
-const MISSED_BEFORE: [u8; 5] = [0xF8, 0xFF, 0xFF, 0xFF, 0x0F];
-/// Key bytes of field 536870910 (varint): "this many were dropped", and no event.
-const MISSED_ONLY: [u8; 5] = [0xF0, 0xFF, 0xFF, 0xFF, 0x0F];
 
 /// One message received: a reply, or a stream message with the count of events missed before it.
 #[derive(Debug, Clone)]
@@ -86,18 +82,11 @@ pub(crate) fn decode(reply: &MessageDescriptor, mut bytes: &[u8]) -> Result<Rece
     let bad = |e: &dyn std::fmt::Display| {
         Status::internal(format!("the reply does not decode as {}: {e}", reply.full_name()))
     };
-    if let Some(mut rest) = bytes.strip_prefix(&MISSED_ONLY) {
-        let count = prost::encoding::decode_varint(&mut rest).map_err(|e| bad(&e))?;
-        if rest.is_empty() {
-            return Ok(Received::Missed(count));
-        }
-        // More than the notice: a message after all, decoded whole below.
-    }
-    let mut missed = 0;
-    if bytes.starts_with(&MISSED_BEFORE) {
-        bytes.advance(MISSED_BEFORE.len());
-        missed = prost::encoding::decode_varint(&mut bytes).map_err(|e| bad(&e))?;
-    }
+    let missed = match heros_runtime::read_missed_prefix(&mut bytes).map_err(|e| bad(&e))? {
+        MissedPrefix::Only(count) => return Ok(Received::Missed(count)),
+        MissedPrefix::Before(count) => count,
+        MissedPrefix::None => 0,
+    };
     let message = DynamicMessage::decode(reply.clone(), bytes).map_err(|e| bad(&e))?;
     Ok(Received::Message { missed, message })
 }
@@ -114,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_missed_count_before_a_message_is_read_and_skipped() {
-        let mut bytes = MISSED_BEFORE.to_vec();
+        let mut bytes = vec![0xF8, 0xFF, 0xFF, 0xFF, 0x0F]; // the key of field 536870911, varint
         prost::encoding::encode_varint(3, &mut bytes);
         bytes.extend_from_slice(&[0x08, 0x07]); // seconds = 7
         match decode(&empty_like(), &bytes).unwrap() {
@@ -128,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_missed_notice_is_not_a_message() {
-        let mut bytes = MISSED_ONLY.to_vec();
+        let mut bytes = vec![0xF0, 0xFF, 0xFF, 0xFF, 0x0F]; // the key of field 536870910, varint
         prost::encoding::encode_varint(300, &mut bytes);
         assert!(matches!(decode(&empty_like(), &bytes).unwrap(), Received::Missed(300)));
     }

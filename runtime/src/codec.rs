@@ -165,6 +165,30 @@ pub(crate) const MISSED_ONLY_FIELD: u32 = 536_870_910;
 /// The encoded key of [`MISSED_ONLY_FIELD`] (varint wire type).
 const MISSED_ONLY_KEY: [u8; 5] = [0xF0, 0xFF, 0xFF, 0xFF, 0x0F];
 
+/// What a best-effort event frame says about loss before its own fields (docs/PROTOCOL.md,
+/// "Events").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissedPrefix {
+    /// Nothing lost: the bytes are the message.
+    None,
+    /// This many messages were dropped just before the message that follows.
+    Before(u64),
+    /// This many messages were dropped, and no message follows: the frame is only this notice.
+    Only(u64),
+}
+
+/// Reads the missed count that may lead an event frame and leaves `bytes` at the message's own
+/// fields. For clients that decode event frames themselves, such as the `heros` CLI.
+pub fn read_missed_prefix(bytes: &mut &[u8]) -> Result<MissedPrefix, prost::DecodeError> {
+    let only = bytes.starts_with(&MISSED_ONLY_KEY);
+    if !only && !bytes.starts_with(&MISSED_KEY) {
+        return Ok(MissedPrefix::None);
+    }
+    *bytes = &bytes[MISSED_KEY.len()..];
+    let count = prost::encoding::decode_varint(bytes)?;
+    Ok(if only { MissedPrefix::Only(count) } else { MissedPrefix::Before(count) })
+}
+
 /// Encodes event frames: the missed count first, when there is one.
 pub(crate) struct FrameEncoder<M>(PhantomData<fn(M)>);
 
@@ -229,18 +253,18 @@ impl<M: Message + Default> Decoder for FrameDecoder<M> {
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<(u64, Option<M>)>, Status> {
         use bytes::Buf;
-        let mut bytes = buf.copy_to_bytes(buf.remaining());
-        let only_missed = bytes.starts_with(&MISSED_ONLY_KEY);
-        let mut missed = 0;
-        if only_missed || bytes.starts_with(&MISSED_KEY) {
-            bytes.advance(MISSED_KEY.len());
-            missed = prost::encoding::decode_varint(&mut bytes)
-                .map_err(|e| Status::internal(format!("bad missed-events count: {e}")))?;
-        }
-        if only_missed {
-            return Ok(Some((missed, None)));
-        }
-        let message = M::decode(bytes).map_err(|e| Status::internal(format!("event does not decode: {e}")))?;
+        let frame = buf.copy_to_bytes(buf.remaining());
+        let mut rest: &[u8] = &frame;
+        let missed = match read_missed_prefix(&mut rest)
+            .map_err(|e| Status::internal(format!("bad missed-events count: {e}")))?
+        {
+            MissedPrefix::Only(missed) => return Ok(Some((missed, None))),
+            MissedPrefix::Before(missed) => missed,
+            MissedPrefix::None => 0,
+        };
+        // Sliced out of the frame, so that `bytes` fields share it instead of being copied.
+        let message = M::decode(frame.slice(frame.len() - rest.len()..))
+            .map_err(|e| Status::internal(format!("event does not decode: {e}")))?;
         Ok(Some((missed, Some(message))))
     }
 }

@@ -48,6 +48,7 @@ mod server;
 pub use attribute::Attribute;
 pub use attribute_watch::AttributeStream;
 pub use client::{connect, connect_timeout, Target, DEFAULT_CONNECT_TIMEOUT};
+pub use codec::{read_missed_prefix, MissedPrefix};
 pub use config::{Config, HeroUrl};
 #[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs
 pub use discovery::testing as discovery_testing;
