@@ -28,7 +28,7 @@ use crate::proto::WatchRequest;
 use crate::proto::{CallbackId, CallbackInfo, ConnectCallbackRequest};
 use crate::proto::{DescribeHeroRequest, Export, HandleStats, HandleStatsRequest, HeroInfo, ListHerosRequest};
 use crate::refs::AsHeroRef;
-use crate::server::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use tokio_stream::StreamExt;
 
 /// How long `connect(name)` waits for discovery by default.

@@ -11,10 +11,14 @@
 //! | `HEROS_IN_PROCESS` | `on`: a stub whose HERO is served by its own process calls it directly; `off`: over loopback gRPC | `on` |
 //! | `HEROS_LEASE_MS` | lease of a client session that holds no stream: its handles are released this long after its last use | `30000` |
 //! | `HEROS_MDNS_TTL` | seconds until a HERO that vanished without goodbye is dropped (0: record expiry, 120 s) | `30` |
+//!
+//! The limits of a server (`HEROS_MAX_MESSAGE_SIZE`, `HEROS_MAX_CONNECTIONS`, ...) are read here
+//! too, into [`Config::limits`]; see [`Limits`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::names::{validate_name, validate_realm, DEFAULT_REALM};
 
 /// Settings of a server or a client, normally read with [`Config::from_env`].
@@ -34,6 +38,8 @@ pub struct Config {
     pub in_process: bool,
     /// Lease of client sessions that hold no stream (`HEROS_LEASE_MS`).
     pub lease: std::time::Duration,
+    /// What one peer can make a server hold (the `HEROS_MAX_*` variables and their kin).
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -46,6 +52,7 @@ impl Default for Config {
             mdns: true,
             in_process: true,
             lease: std::time::Duration::from_secs(30),
+            limits: Limits::default(),
         }
     }
 }
@@ -59,7 +66,7 @@ impl Config {
 
     /// Like [`Config::from_env`], reading variables through `lookup` (for tests and embedders).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let mut config = Config::default();
+        let mut config = Config { limits: Limits::from_lookup(&lookup)?, ..Config::default() };
         let var = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         if let Some(realm) = var("HEROS_REALM") {
             validate_realm(&realm).map_err(|e| Error::config(format!("HEROS_REALM: {e}")))?;

@@ -148,6 +148,29 @@ pub enum Error {
         /// What happened, naming the handle and the argument.
         message: String,
     },
+    /// A limit of the server was reached: a quota of the caller's session or peer address, or
+    /// a bound on what one connection may hold. Release something (handles, exports, sessions),
+    /// read replies, or ask the server's operator to raise the limit named.
+    #[error("limit reached: {message} ({limit} is {max})")]
+    LimitReached {
+        /// The setting that bites, as its environment variable, e.g. `HEROS_MAX_HANDLES_PER_SESSION`.
+        limit: String,
+        /// Its value on the server.
+        max: u64,
+        /// What was refused.
+        message: String,
+    },
+    /// The HERO's code panicked while serving the call. The server goes on; the HERO's state
+    /// may be inconsistent, so treat this as a bug report, not as a retryable failure.
+    #[error("HERO '{hero}' panicked in {method}: {message}")]
+    Panic {
+        /// The HERO called.
+        hero: String,
+        /// The method (`Interface/Method`) that panicked.
+        method: String,
+        /// The panic message.
+        message: String,
+    },
     /// Configuration (an environment variable, a URL, a name) is invalid.
     #[error("invalid configuration: {message}")]
     Config {
@@ -262,6 +285,10 @@ impl Error {
         Error::Config { message: message.to_string() }
     }
 
+    pub(crate) fn limit_reached(limit: &str, max: impl TryInto<u64>, message: impl fmt::Display) -> Self {
+        Error::LimitReached { limit: limit.to_owned(), max: max.try_into().unwrap_or(u64::MAX), message: message.to_string() }
+    }
+
     pub(crate) fn unavailable(message: impl fmt::Display) -> Self {
         Error::Unavailable { message: message.to_string() }
     }
@@ -285,6 +312,8 @@ impl Error {
             Error::InvalidArgument { .. } | Error::Config { .. } => Code::InvalidArgument,
             Error::Unavailable { .. } => Code::Unavailable,
             Error::Handle { problem, .. } => problem.code(),
+            Error::LimitReached { .. } => Code::ResourceExhausted,
+            Error::Panic { .. } => Code::Internal,
             Error::Failed { .. } => Code::Unknown,
             Error::Rpc { code, .. } => *code,
         }
@@ -306,6 +335,8 @@ impl Error {
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Timeout { .. } => "TIMEOUT",
             Error::Handle { problem, .. } => problem.kind(),
+            Error::LimitReached { .. } => "LIMIT_REACHED",
+            Error::Panic { .. } => "PANIC",
             Error::Failed { kind, .. } => kind,
             Error::Config { .. } => "CONFIG",
             Error::Rpc { .. } => "RPC",
@@ -348,6 +379,8 @@ impl Error {
             Error::NameConflict { name, realm, endpoint } => {
                 vec![("name", name.clone()), ("realm", realm.clone()), ("endpoint", endpoint.clone())]
             }
+            Error::LimitReached { limit, max, .. } => vec![("limit", limit.clone()), ("max", max.to_string())],
+            Error::Panic { hero, method, .. } => vec![("hero", hero.clone()), ("method", method.clone())],
             Error::Rpc { code, .. } => vec![("code", (*code as i32).to_string())],
             _ => vec![],
         };
@@ -367,6 +400,8 @@ impl Error {
                 | Error::Timeout { message }
                 | Error::Config { message }
                 | Error::Handle { message, .. }
+                | Error::LimitReached { message, .. }
+                | Error::Panic { message, .. }
                 | Error::Rpc { message, .. } => message.clone(),
                 _ => message.clone(),
             },
@@ -450,6 +485,10 @@ impl Error {
             "UNAVAILABLE" => Error::Unavailable { message },
             "TIMEOUT" => Error::Timeout { message },
             "CONFIG" => Error::Config { message },
+            "LIMIT_REACHED" => {
+                Error::LimitReached { limit: get("limit"), max: get("max").parse().unwrap_or(0), message }
+            }
+            "PANIC" => Error::Panic { hero: get("hero"), method: get("method"), message },
             "RPC" => Error::Rpc { code, message },
             "" => return None,
             kind if HandleProblem::from_kind(kind).is_some() => {
@@ -540,6 +579,8 @@ mod tests {
         round_trip(Error::Timeout { message: "2s".into() });
         round_trip(Error::failed("Overheated", "95 C is above 80 C"));
         round_trip(Error::Rpc { code: Code::DataLoss, message: "gone".into() });
+        round_trip(Error::limit_reached("HEROS_MAX_HANDLES_PER_SESSION", 3, "this session holds 3 handles"));
+        round_trip(Error::Panic { hero: "h".into(), method: "x.Y/Z".into(), message: "index out of bounds".into() });
         for problem in HandleProblem::ALL {
             round_trip(Error::handle(problem, format!("{problem:?} handle")));
         }

@@ -27,10 +27,6 @@ use crate::routing::{HeroEntry, HeroTable, InFlight, Router, SharedRouter};
 /// Version of the wire contract in docs/PROTOCOL.md, advertised in discovery and the registry.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Largest message a server accepts or sends unless configured otherwise (tonic's is 4 MiB;
-/// HEROs move 64 MiB payloads).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
-
 /// How long a process's browser must have listened before a new HERO may conclude that its name
 /// is free. Responders answer within 20-120 ms, but never multicast the same record twice within
 /// one second (RFC 6762 §6, which mdns-sd follows): a HERO announced just before our first query
@@ -169,7 +165,6 @@ pub struct ServerBuilder {
     config: Config,
     /// A bad environment variable, reported by `start` unless `config` replaced the lot.
     env_error: Option<Error>,
-    max_message_size: usize,
 }
 
 impl ServerBuilder {
@@ -212,10 +207,16 @@ impl ServerBuilder {
         self
     }
 
-    /// Largest message accepted or sent, in bytes (default 256 MiB). Larger ones are refused
-    /// with RESOURCE_EXHAUSTED.
+    /// Largest message accepted or sent, in bytes (default: `HEROS_MAX_MESSAGE_SIZE`, else
+    /// 256 MiB). Larger ones are refused with RESOURCE_EXHAUSTED.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes;
+        self.config.limits.max_message_size = bytes;
+        self
+    }
+
+    /// Every limit at once (default: the `HEROS_*` limit variables, see [`crate::Limits`]).
+    pub fn limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.config.limits = limits;
         self
     }
 
@@ -250,7 +251,7 @@ impl Server {
             Ok(config) => (config, None),
             Err(error) => (Config::default(), Some(error)),
         };
-        ServerBuilder { config, env_error, max_message_size: DEFAULT_MAX_MESSAGE_SIZE }
+        ServerBuilder { config, env_error }
     }
 
     /// The process's shared server, started from the environment on first use. It belongs to
@@ -260,7 +261,8 @@ impl Server {
     }
 
     async fn start_with(builder: ServerBuilder) -> Result<Server> {
-        let ServerBuilder { config, env_error, max_message_size } = builder;
+        let ServerBuilder { config, env_error } = builder;
+        let max_message_size = config.limits.max_message_size;
         if let Some(error) = env_error {
             return Err(error);
         }

@@ -1,0 +1,185 @@
+//! Every bound on what one peer can make a server hold: sockets, streams, bytes on their way in
+//! and out, sessions and handles. Each is a field of [`Limits`] (in [`crate::Config`]) and an
+//! environment variable; README.md lists them in one table with what the caller sees when one
+//! bites. This module owns the settings only; the defences are where the resources are
+//! (`serving/` for connections and bytes, `handles/table.rs` for sessions and handles).
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Largest message a server accepts or sends unless configured otherwise (tonic's is 4 MiB;
+/// HEROs move 64 MiB payloads).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
+
+/// The limits of one server. The defaults suit a lab network: far above what a well-behaved
+/// client needs, far below what would let one client starve the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted or sent, in bytes (`HEROS_MAX_MESSAGE_SIZE`). Larger ones are
+    /// refused with RESOURCE_EXHAUSTED.
+    pub max_message_size: usize,
+    /// Connections open at once, from everyone (`HEROS_MAX_CONNECTIONS`). The server also keeps
+    /// it below its open-files limit, so that accepting can never run out of descriptors.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address (`HEROS_MAX_CONNECTIONS_PER_PEER`).
+    pub max_connections_per_peer: usize,
+    /// Time a new connection has to send the HTTP/2 preface and its SETTINGS
+    /// (`HEROS_HANDSHAKE_TIMEOUT_MS`); a silent one is closed.
+    pub handshake_timeout: Duration,
+    /// Time a connection may stay without any call before the server closes it with GOAWAY
+    /// (`HEROS_IDLE_TIMEOUT_MS`). Clients reconnect on their next call.
+    pub idle_timeout: Duration,
+    /// Calls (HTTP/2 streams) open at once on one connection (`HEROS_MAX_CONCURRENT_STREAMS`);
+    /// a client queues the ones above it.
+    pub max_concurrent_streams: u32,
+    /// Time one request message has, from its first byte (or from the call's start) to its
+    /// last, to arrive (`HEROS_RECEIVE_TIMEOUT_MS`); a slower one fails with DEADLINE_EXCEEDED.
+    pub receive_timeout: Duration,
+    /// Bytes of request messages still arriving, from one IP address (`HEROS_MAX_RECEIVING_BYTES_PER_PEER`).
+    /// Above it the server stops reading that peer's requests until some complete (HTTP/2 flow
+    /// control holds the sender). Never below `max_message_size`.
+    pub max_receiving_bytes_per_peer: usize,
+    /// Bytes of replies a client has not read yet, per connection (`HEROS_MAX_UNREAD_REPLY_BYTES`).
+    /// A reply that would go above it is dropped and the call fails with RESOURCE_EXHAUSTED; a
+    /// reply is always sent when nothing else is waiting.
+    pub max_unread_reply_bytes: usize,
+    /// Client sessions open at once from one IP address (`HEROS_MAX_SESSIONS_PER_PEER`).
+    pub max_sessions_per_peer: usize,
+    /// Handles one client session may hold (`HEROS_MAX_HANDLES_PER_SESSION`).
+    pub max_handles_per_session: usize,
+    /// Bytes of values one client session may keep with `Handles/Store` (`HEROS_MAX_STORED_BYTES_PER_SESSION`).
+    pub max_stored_bytes_per_session: usize,
+    /// Exports one client session may own (`HEROS_MAX_EXPORTS_PER_SESSION`).
+    pub max_exports_per_session: usize,
+    /// Exports kept past the end of their session, on the whole server (`HEROS_MAX_KEPT_EXPORTS`).
+    pub max_kept_exports: usize,
+    /// Whether `HERO_NOT_FOUND` and similar errors list the other HEROs of the server
+    /// (`HEROS_LIST_HEROS_IN_ERRORS`). Helpful on a trusted network; turn it off where callers
+    /// should not learn what else a server hosts.
+    pub list_heros_in_errors: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_connections: 4096,
+            max_connections_per_peer: 256,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(300),
+            max_concurrent_streams: 128,
+            receive_timeout: Duration::from_secs(30),
+            max_receiving_bytes_per_peer: DEFAULT_MAX_MESSAGE_SIZE,
+            max_unread_reply_bytes: DEFAULT_MAX_MESSAGE_SIZE,
+            max_sessions_per_peer: 64,
+            max_handles_per_session: 1024,
+            max_stored_bytes_per_session: 512 * 1024 * 1024,
+            max_exports_per_session: 256,
+            max_kept_exports: 1024,
+            list_heros_in_errors: true,
+        }
+    }
+}
+
+/// One setting: its variable, and how to read and apply it.
+struct Setting {
+    variable: &'static str,
+    apply: fn(&mut Limits, &str) -> std::result::Result<(), String>,
+}
+
+fn count(text: &str) -> std::result::Result<usize, String> {
+    text.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("'{text}' is not a positive number"))
+}
+
+fn millis(text: &str) -> std::result::Result<Duration, String> {
+    count(text).map(|ms| Duration::from_millis(ms as u64)).map_err(|e| format!("{e} of milliseconds"))
+}
+
+fn switch(text: &str) -> std::result::Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "1" | "yes" | "true" => Ok(true),
+        "off" | "0" | "no" | "false" => Ok(false),
+        _ => Err(format!("'{text}' is neither 'on' nor 'off'")),
+    }
+}
+
+const SETTINGS: &[Setting] = &[
+    Setting { variable: "HEROS_MAX_MESSAGE_SIZE", apply: |l, v| Ok(l.max_message_size = count(v)?) },
+    Setting { variable: "HEROS_MAX_CONNECTIONS", apply: |l, v| Ok(l.max_connections = count(v)?) },
+    Setting { variable: "HEROS_MAX_CONNECTIONS_PER_PEER", apply: |l, v| Ok(l.max_connections_per_peer = count(v)?) },
+    Setting { variable: "HEROS_HANDSHAKE_TIMEOUT_MS", apply: |l, v| Ok(l.handshake_timeout = millis(v)?) },
+    Setting { variable: "HEROS_IDLE_TIMEOUT_MS", apply: |l, v| Ok(l.idle_timeout = millis(v)?) },
+    Setting {
+        variable: "HEROS_MAX_CONCURRENT_STREAMS",
+        apply: |l, v| {
+            l.max_concurrent_streams = u32::try_from(count(v)?).map_err(|_| format!("'{v}' is above 2^32"))?;
+            Ok(())
+        },
+    },
+    Setting { variable: "HEROS_RECEIVE_TIMEOUT_MS", apply: |l, v| Ok(l.receive_timeout = millis(v)?) },
+    Setting {
+        variable: "HEROS_MAX_RECEIVING_BYTES_PER_PEER",
+        apply: |l, v| Ok(l.max_receiving_bytes_per_peer = count(v)?),
+    },
+    Setting { variable: "HEROS_MAX_UNREAD_REPLY_BYTES", apply: |l, v| Ok(l.max_unread_reply_bytes = count(v)?) },
+    Setting { variable: "HEROS_MAX_SESSIONS_PER_PEER", apply: |l, v| Ok(l.max_sessions_per_peer = count(v)?) },
+    Setting { variable: "HEROS_MAX_HANDLES_PER_SESSION", apply: |l, v| Ok(l.max_handles_per_session = count(v)?) },
+    Setting {
+        variable: "HEROS_MAX_STORED_BYTES_PER_SESSION",
+        apply: |l, v| Ok(l.max_stored_bytes_per_session = count(v)?),
+    },
+    Setting { variable: "HEROS_MAX_EXPORTS_PER_SESSION", apply: |l, v| Ok(l.max_exports_per_session = count(v)?) },
+    Setting { variable: "HEROS_MAX_KEPT_EXPORTS", apply: |l, v| Ok(l.max_kept_exports = count(v)?) },
+    Setting { variable: "HEROS_LIST_HEROS_IN_ERRORS", apply: |l, v| Ok(l.list_heros_in_errors = switch(v)?) },
+];
+
+impl Limits {
+    /// The defaults, with every `HEROS_*` limit variable that `lookup` has applied.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut limits = Limits::default();
+        for setting in SETTINGS {
+            let Some(value) = lookup(setting.variable).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            (setting.apply)(&mut limits, &value).map_err(|e| Error::config(format!("{}: {e}", setting.variable)))?;
+        }
+        Ok(limits)
+    }
+
+    /// The names of every limit variable, for documentation checks.
+    pub fn variables() -> impl Iterator<Item = &'static str> {
+        SETTINGS.iter().map(|s| s.variable)
+    }
+
+    /// The per-peer receive budget actually used: one message of the largest size must fit.
+    pub(crate) fn receiving_budget(&self) -> usize {
+        self.max_receiving_bytes_per_peer.max(self.max_message_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn limits(vars: &[(&str, &str)]) -> Result<Limits> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Limits::from_lookup(|key| vars.get(key).cloned())
+    }
+
+    #[test]
+    fn every_variable_is_read_and_bad_values_name_it() {
+        assert_eq!(limits(&[]).unwrap(), Limits::default());
+        for variable in Limits::variables() {
+            let value = if variable == "HEROS_LIST_HEROS_IN_ERRORS" { "off" } else { "7" };
+            let changed = limits(&[(variable, value)]).unwrap();
+            assert_ne!(changed, Limits::default(), "{variable} changed nothing");
+            let error = limits(&[(variable, "lots")]).unwrap_err().to_string();
+            assert!(error.contains(variable), "{error}");
+        }
+        assert!(limits(&[("HEROS_MAX_CONNECTIONS", "0")]).is_err(), "zero is refused");
+        let small = limits(&[("HEROS_MAX_RECEIVING_BYTES_PER_PEER", "10"), ("HEROS_MAX_MESSAGE_SIZE", "1000")]).unwrap();
+        assert_eq!(small.receiving_budget(), 1000, "one largest message always fits");
+    }
+}
