@@ -110,7 +110,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Connection {
 /// 2000-2700 instructions less per call at 128 in flight (callgrind; BENCHMARKS.md, "128 calls
 /// in flight").
 #[derive(Clone, Copy, Debug)]
-struct BoxingExecutor;
+pub(crate) struct BoxingExecutor;
 
 impl<F> hyper::rt::Executor<F> for BoxingExecutor
 where

@@ -45,6 +45,7 @@ mod refs;
 mod registry;
 mod routing;
 mod server;
+mod serving;
 
 pub use attribute::Attribute;
 pub use attribute_watch::AttributeStream;

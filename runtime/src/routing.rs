@@ -291,30 +291,23 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
     }
 }
 
-/// The router as the server holds it: axum clones its fallback service for every request, and
-/// a `Router` clone is a reference count per framework service; this is one.
+/// The router as every connection holds it: a `Router` clone is a reference count per
+/// framework service; this is one.
 #[derive(Clone)]
 pub(crate) struct SharedRouter(pub(crate) Arc<Router>);
 
-impl tower::Service<http::Request<tonic::body::Body>> for SharedRouter {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = <Router as tower::Service<http::Request<tonic::body::Body>>>::Future;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+impl SharedRouter {
+    pub(crate) fn route(&self, request: http::Request<tonic::body::Body>) -> RouteFuture {
         self.0.route(request)
     }
 }
 
+/// The answer to one call, as the router gives it.
+pub(crate) type RouteFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<http::Response<tonic::body::Body>, Infallible>> + Send>>;
+
 impl Router {
-    fn route(
-        &self,
-        request: http::Request<tonic::body::Body>,
-    ) -> <Self as tower::Service<http::Request<tonic::body::Body>>>::Future {
+    fn route(&self, request: http::Request<tonic::body::Body>) -> RouteFuture {
         // The path outlives the request moved into the call (a cheap clone: `Uri` shares bytes).
         let uri = request.uri().clone();
         let Some((interface, method)) = split_path(uri.path()) else {

@@ -6,12 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{oneshot, OnceCell};
-use tokio::task::JoinHandle;
-use tower::ServiceExt;
+use tokio::sync::OnceCell;
 
 use crate::config::Config;
-use crate::connection::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 use crate::discovery::{Advertisement, Discovery};
 use crate::error::{Error, Result};
 use crate::handles::service::HandleService;
@@ -33,10 +30,6 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// is only heard on the browser's next query, about a second later. Only the first HERO of a
 /// process waits; the browser keeps listening afterwards.
 const NAME_PROBE_WINDOW: Duration = Duration::from_millis(1200);
-
-/// How often an idle client connection is checked (HTTP/2 ping, TCP keepalive); a client that
-/// does not answer within half of it is gone.
-const CLIENT_KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// How long a HERO leaving waits for its calls in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -238,8 +231,7 @@ struct ServerInner {
     config: Config,
     local_addr: SocketAddr,
     endpoints: Vec<String>,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    serving: crate::serving::Serving,
 }
 
 static GLOBAL: OnceCell<Server> = OnceCell::const_new();
@@ -295,34 +287,8 @@ impl Server {
             max_message_size,
         };
         tokio::spawn(expire_leases(Arc::downgrade(&handles)));
-        // tonic routes by service name; HEROs come and go at run time, so one fallback service
-        // takes every path and routes by itself.
-        let router = SharedRouter(Arc::new(router))
-            .map_request(|request: http::Request<axum::body::Body>| request.map(tonic::body::Body::new));
-        let routes = tonic::service::Routes::from(axum::Router::new().fallback_service(router));
-        // Without nodelay on the accepted sockets, small calls stall on Nagle (44 ms each).
-        // Keepalives find clients whose host vanished (power, network): their held sessions
-        // end and their handles go, instead of waiting for a TCP retransmission timeout.
-        let incoming = tonic::transport::server::TcpIncoming::from(listener)
-            .with_nodelay(Some(true))
-            .with_keepalive(Some(CLIENT_KEEPALIVE))
-            .with_keepalive_interval(Some(CLIENT_KEEPALIVE / 4));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let serve = tonic::transport::Server::builder()
-            .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_frame_size(MAX_FRAME)
-            .http2_keepalive_interval(Some(CLIENT_KEEPALIVE))
-            .http2_keepalive_timeout(Some(CLIENT_KEEPALIVE / 2))
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stopped.await;
-            });
-        let task = tokio::spawn(async move {
-            if let Err(error) = serve.await {
-                tracing::error!("HEROS server stopped: {error}");
-            }
-        });
+        // HEROs come and go at run time, so the router takes every path and routes by itself.
+        let serving = crate::serving::Serving::start(listener, SharedRouter(Arc::new(router)), config.limits.clone());
         tracing::info!(%local_addr, "HEROS server listening");
         if config.in_process {
             crate::local::register(&endpoints, &table);
@@ -334,8 +300,7 @@ impl Server {
                 config,
                 local_addr,
                 endpoints,
-                stop: Mutex::new(Some(stop)),
-                task: Mutex::new(Some(task)),
+                serving,
             }),
         })
     }
@@ -438,13 +403,12 @@ impl Server {
     pub async fn shutdown(&self) {
         self.inner.health.stop().await;
         crate::local::unregister(&self.inner.table);
-        if let Some(stop) = self.inner.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = stop.send(());
-        }
-        let task = self.inner.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
+        self.inner.serving.stop().await;
+    }
+
+    /// Client connections open now.
+    pub fn connections(&self) -> usize {
+        self.inner.serving.connections()
     }
 }
 

@@ -1,0 +1,221 @@
+//! One accepted connection, from its handshake to its close: HTTP/2 settings and keepalives,
+//! the deadline for its first bytes, its calls (each request body read by `ReceivingBody`, each
+//! reply by `ReplyBody`), a `grpc-timeout` per call, and its end: GOAWAY when it has been idle
+//! for the idle timeout or when the server stops.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Sleep;
+use tonic::transport::server::TcpConnectInfo;
+
+use super::admission::Permit;
+use super::handshake::HandshakeDeadline;
+use super::receiving::{ReceiveRules, ReceivingBody};
+use super::replying::{CallGuard, ConnectionState, ReplyBody};
+use crate::connection::{BoxingExecutor, CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
+use crate::error::Error;
+use crate::limits::Limits;
+use crate::routing::{RouteFuture, SharedRouter};
+
+/// How often an idle client connection is checked (HTTP/2 ping, TCP keepalive); a client that
+/// does not answer within half of it is gone, and its sessions with it.
+const CLIENT_KEEPALIVE: Duration = Duration::from_secs(20);
+
+/// Paths of the framework's services, the calls that are told who the peer is (sessions are
+/// counted per peer address). HERO methods are not: the extension costs an allocation per call.
+const FRAMEWORK_PATHS: &str = "/heros.v1.";
+
+/// What every connection of a server shares.
+pub(crate) struct Shared {
+    pub(crate) router: SharedRouter,
+    pub(crate) limits: Limits,
+}
+
+/// Serves one accepted connection until it closes; `permit` is its place under the caps.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: Permit,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let limits = &shared.limits;
+    // Without nodelay, small calls stall on Nagle's algorithm (44 ms each). Keepalives find
+    // clients whose host vanished (power, network) instead of waiting for a TCP timeout.
+    let _ = stream.set_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new().with_time(CLIENT_KEEPALIVE).with_interval(CLIENT_KEEPALIVE / 4);
+    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+    let local = stream.local_addr().ok();
+    let state = Arc::new(ConnectionState::new(limits.max_unread_reply_bytes));
+    let service = ConnectionService {
+        router: shared.router.clone(),
+        state: state.clone(),
+        rules: ReceiveRules {
+            budget: permit.receiving.clone(),
+            max_message_size: limits.max_message_size,
+            timeout: limits.receive_timeout,
+        },
+        connect_info: TcpConnectInfo { local_addr: local, remote_addr: Some(peer) },
+    };
+    let io = TokioIo::new(HandshakeDeadline::new(stream, limits.handshake_timeout));
+    let mut builder = hyper::server::conn::http2::Builder::new(BoxingExecutor);
+    builder
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_frame_size(MAX_FRAME)
+        .keep_alive_interval(CLIENT_KEEPALIVE)
+        .keep_alive_timeout(CLIENT_KEEPALIVE / 2)
+        .max_concurrent_streams(limits.max_concurrent_streams);
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let idle = idle(state, limits.idle_timeout);
+    tokio::pin!(idle);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, "connection ended: {error}");
+                }
+                break;
+            }
+            () = &mut idle, if !closing => {
+                tracing::debug!(%peer, "closing a connection idle for {:?} (HEROS_IDLE_TIMEOUT_MS)", limits.idle_timeout);
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            _ = stop.wait_for(|stop| *stop), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+    drop(permit);
+}
+
+/// Resolves once the connection has had no call open and none started for a whole `period`
+/// (so between one and two periods after its last call).
+async fn idle(state: Arc<ConnectionState>, period: Duration) {
+    let mut seen = state.calls().1;
+    loop {
+        tokio::time::sleep(period).await;
+        let (open, started) = state.calls();
+        if open == 0 && started == seen {
+            return;
+        }
+        seen = started;
+    }
+}
+
+/// The service hyper runs for each request of one connection.
+#[derive(Clone)]
+struct ConnectionService {
+    router: SharedRouter,
+    state: Arc<ConnectionState>,
+    rules: ReceiveRules,
+    connect_info: TcpConnectInfo,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
+    type Response = http::Response<ReplyBody>;
+    type Error = Infallible;
+    type Future = CallFuture;
+
+    fn call(&self, request: http::Request<Incoming>) -> CallFuture {
+        let call = CallGuard::enter(&self.state);
+        let (mut parts, body) = request.into_parts();
+        if parts.uri.path().starts_with(FRAMEWORK_PATHS) {
+            parts.extensions.insert(self.connect_info.clone());
+        }
+        let deadline = grpc_timeout(&parts.headers).map(|timeout| Box::pin(tokio::time::sleep(timeout)));
+        let body = tonic::body::Body::new(ReceivingBody::new(body, self.rules.clone()));
+        let reply = self.router.route(http::Request::from_parts(parts, body));
+        CallFuture { reply, call: Some(call), deadline }
+    }
+}
+
+/// A call until its reply's headers: the router's future, cut at the caller's deadline.
+pub(crate) struct CallFuture {
+    reply: RouteFuture,
+    call: Option<CallGuard>,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl Future for CallFuture {
+    type Output = Result<http::Response<ReplyBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let response = match this.reply.as_mut().poll(cx) {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => {
+                let Some(deadline) = this.deadline.as_mut() else { return Poll::Pending };
+                if deadline.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                // Dropping the router's future cancels the HERO's method.
+                Error::Timeout { message: "the call's deadline (grpc-timeout) passed on the server".into() }
+                    .to_status()
+                    .into_http()
+            }
+        };
+        let call = this.call.take().expect("a call future is polled to completion once");
+        Poll::Ready(Ok(response.map(|body| ReplyBody::new(body, call))))
+    }
+}
+
+/// The caller's deadline from `grpc-timeout` ("<digits><unit>", at most 8 digits; units H, M,
+/// S, m, u, n), if it sent one.
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+    let value = headers.get(GRPC_TIMEOUT)?.as_bytes();
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let amount: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b"H" => Duration::from_secs(amount * 3600),
+        b"M" => Duration::from_secs(amount * 60),
+        b"S" => Duration::from_secs(amount),
+        b"m" => Duration::from_millis(amount),
+        b"u" => Duration::from_micros(amount),
+        b"n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grpc_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn grpc_timeouts() {
+        let parse = |value: &'static str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(value));
+            grpc_timeout(&headers)
+        };
+        assert_eq!(parse("1S"), Some(Duration::from_secs(1)));
+        assert_eq!(parse("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse("5u"), Some(Duration::from_micros(5)));
+        for bad in ["S", "123456789S", "1x", "-1S", ""] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        assert_eq!(grpc_timeout(&http::HeaderMap::new()), None);
+    }
+}

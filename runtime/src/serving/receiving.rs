@@ -1,0 +1,245 @@
+//! Request bytes on their way in. tonic's decoder reserves a buffer of whatever length a
+//! message's 5-byte gRPC prefix announces, and keeps what arrives for as long as the stream
+//! lives; one client used to pin 800 MiB with four unfinished messages, or reserve 256 MiB with
+//! five bytes. Here each request body is read through [`ReceivingBody`], which
+//!
+//! - refuses a message whose announced length is above the message-size limit at once;
+//! - holds a message back from tonic until all of it has arrived, so that tonic's buffer is
+//!   reserved for bytes that exist, not for bytes promised;
+//! - books a message's announced length against its peer's budget of bytes still arriving
+//!   (`HEROS_MAX_RECEIVING_BYTES_PER_PEER`) before reading the rest of it: above the budget it
+//!   stops reading, and HTTP/2 flow control holds the sender back. A message that arrives in
+//!   the frame that starts it (nearly every call) books nothing;
+//! - fails a message that has not finished arriving within the receive timeout
+//!   (`HEROS_RECEIVE_TIMEOUT_MS`), which frees all it held.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
+
+use crate::error::Error;
+
+/// The gRPC message prefix: a compression flag and a 4-byte big-endian length.
+const PREFIX: usize = 5;
+
+/// What one connection's bodies need to know.
+#[derive(Clone)]
+pub(crate) struct ReceiveRules {
+    pub(crate) budget: Arc<Semaphore>,
+    pub(crate) max_message_size: usize,
+    pub(crate) timeout: Duration,
+}
+
+type Booking = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// A request body read under the rules above.
+pub(crate) struct ReceivingBody {
+    inner: Incoming,
+    rules: ReceiveRules,
+    /// Where the message being read stands.
+    prefix: [u8; PREFIX],
+    prefix_len: usize,
+    /// Bytes of the current message (after its prefix) still to come, and in all.
+    remaining: usize,
+    announced: usize,
+    /// The current message's booking against the peer's budget.
+    booked: Option<OwnedSemaphorePermit>,
+    /// A booking being waited for (the budget is spent).
+    booking: Option<Booking>,
+    /// Bytes of the message not yet complete, held back from tonic.
+    held: Vec<Bytes>,
+    /// Complete messages ready for tonic.
+    ready: VecDeque<Bytes>,
+    /// Armed while the body waits for bytes.
+    deadline: Option<Pin<Box<Sleep>>>,
+    ended: bool,
+}
+
+impl ReceivingBody {
+    pub(crate) fn new(inner: Incoming, rules: ReceiveRules) -> Self {
+        ReceivingBody {
+            inner,
+            rules,
+            prefix: [0; PREFIX],
+            prefix_len: 0,
+            remaining: 0,
+            announced: 0,
+            booked: None,
+            booking: None,
+            held: Vec::new(),
+            ready: VecDeque::new(),
+            deadline: None,
+            ended: false,
+        }
+    }
+
+    /// Whether a message has started and not finished.
+    fn in_message(&self) -> bool {
+        self.prefix_len > 0
+    }
+
+    /// Walks the gRPC framing of `chunk`: complete messages go to `ready`, the start of an
+    /// incomplete one is held. Returns the announced length of a message that still needs a
+    /// booking.
+    fn take(&mut self, mut chunk: Bytes) -> Result<Option<usize>, Error> {
+        let whole = chunk.clone();
+        let mut at = 0; // offset in `whole` of what is still to walk
+        let mut complete_until = None; // end of the last message completed in this chunk
+        while chunk.has_remaining() {
+            if self.prefix_len < PREFIX {
+                let n = (PREFIX - self.prefix_len).min(chunk.len());
+                self.prefix[self.prefix_len..self.prefix_len + n].copy_from_slice(&chunk[..n]);
+                self.prefix_len += n;
+                chunk.advance(n);
+                at += n;
+                if self.prefix_len < PREFIX {
+                    break;
+                }
+                let announced = u32::from_be_bytes(self.prefix[1..].try_into().expect("4 bytes")) as usize;
+                if announced > self.rules.max_message_size {
+                    return Err(Error::limit_reached(
+                        "HEROS_MAX_MESSAGE_SIZE",
+                        self.rules.max_message_size,
+                        format!("the request announces a message of {announced} bytes"),
+                    ));
+                }
+                self.remaining = announced;
+                self.announced = announced;
+            } else {
+                let n = self.remaining.min(chunk.len());
+                chunk.advance(n);
+                at += n;
+                self.remaining -= n;
+            }
+            if self.prefix_len == PREFIX && self.remaining == 0 {
+                self.prefix_len = 0;
+                self.booked = None; // the message is complete: its booking goes back
+                complete_until = Some(at);
+            }
+        }
+        match complete_until {
+            // The common case: the chunk is whole messages and nothing was held.
+            Some(end) if end == whole.len() && self.held.is_empty() => self.ready.push_back(whole),
+            Some(end) => {
+                self.ready.extend(self.held.drain(..));
+                self.ready.push_back(whole.slice(..end));
+                if end < whole.len() {
+                    self.held.push(whole.slice(end..));
+                }
+            }
+            None => self.held.push(whole),
+        }
+        let needs_booking = self.prefix_len == PREFIX && self.booked.is_none() && self.remaining > 0;
+        Ok(needs_booking.then_some(PREFIX + self.announced))
+    }
+
+    /// Books `bytes` of the peer's budget, at once if it has room, else by waiting.
+    fn book(&mut self, bytes: usize) {
+        let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
+        match self.rules.budget.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => self.booked = Some(permit),
+            Err(_) => self.booking = Some(Box::pin(self.rules.budget.clone().acquire_many_owned(permits))),
+        }
+    }
+
+    /// The error that ends the body when the deadline passes.
+    fn too_slow(&self) -> tonic::Status {
+        Error::Timeout {
+            message: format!(
+                "the request's message did not arrive within {:?} (HEROS_RECEIVE_TIMEOUT_MS)",
+                self.rules.timeout
+            ),
+        }
+        .to_status()
+    }
+}
+
+impl Body for ReceivingBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(message) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(message))));
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            let waited = match this.booking.as_mut() {
+                Some(booking) => match booking.as_mut().poll(cx) {
+                    Poll::Ready(Ok(permit)) => {
+                        this.booked = Some(permit);
+                        this.booking = None;
+                        continue;
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(Some(Err(tonic::Status::unavailable("server closing")))),
+                    Poll::Pending => true,
+                },
+                None => false,
+            };
+            if !waited {
+                match Pin::new(&mut this.inner).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        let frame = match frame.into_data() {
+                            Ok(chunk) => chunk,
+                            // Request trailers: pass them on once the messages before them are.
+                            Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                        };
+                        match this.take(frame) {
+                            Ok(Some(bytes)) => this.book(bytes),
+                            Ok(None) => {}
+                            Err(error) => {
+                                this.ended = true;
+                                return Poll::Ready(Some(Err(error.to_status())));
+                            }
+                        }
+                        if !this.in_message() {
+                            this.deadline = None;
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Some(Err(error))) => {
+                        return Poll::Ready(Some(Err(tonic::Status::from_error(Box::new(error)))));
+                    }
+                    Poll::Ready(None) => {
+                        // A truncated message goes to tonic as it is; its decoder reports it.
+                        this.ready.extend(this.held.drain(..));
+                        this.ended = true;
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            // Waiting for bytes (or for room in the budget): the clock runs.
+            let timeout = this.rules.timeout;
+            let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+            if deadline.as_mut().poll(cx).is_ready() {
+                this.ended = true;
+                this.held.clear();
+                this.booked = None;
+                this.booking = None;
+                return Poll::Ready(Some(Err(this.too_slow())));
+            }
+            return Poll::Pending;
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ready.is_empty() && (self.ended || (self.inner.is_end_stream() && self.held.is_empty()))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
