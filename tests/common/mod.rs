@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 pub mod interop;
 pub mod lab;
 pub mod process;
+pub mod raw_h2;
 
 pub mod proto {
     heros::include_proto!("examples.v1");

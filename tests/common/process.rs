@@ -65,6 +65,10 @@ impl HeroProcess {
         HeroProcess { child, stdin, first_line }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn ready(&self) -> bool {
         self.first_line.starts_with("READY ")
     }

@@ -172,7 +172,13 @@ impl Future for CallFuture {
             }
         };
         let call = this.call.take().expect("a call future is polled to completion once");
-        Poll::Ready(Ok(response.map(|body| ReplyBody::new(body, call))))
+        let (parts, body) = response.into_parts();
+        let mut body = ReplyBody::new(body, call);
+        let response = match body.take_ahead(cx) {
+            Ok(()) => http::Response::from_parts(parts, body),
+            Err(refused) => refused.to_status().into_http::<()>().map(|()| body),
+        };
+        Poll::Ready(Ok(response))
     }
 }
 
