@@ -1,5 +1,5 @@
 //! Compiles the framework's own protocol (`schema/heros/v1`) with protox, so no `protoc` is needed.
-//! The registry service is plain gRPC: tonic's own generator serves it.
+//! The framework's services are plain gRPC: tonic's own generator serves them.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema");
@@ -23,6 +23,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Encoded by protox rather than prost-types, which would drop the custom options (e.g. the
     // datasource's `(heros.v1.event)`) that gRPC reflection passes on to tools.
     std::fs::write(out.join("heros_v1_descriptor.bin"), compiler.encode_file_descriptor_set())?;
-    tonic_prost_build::configure().build_server(true).build_client(true).bytes(".").compile_fds(fds)?;
+    // Two passes, because tonic takes one codec for both sides of a service and the sides must
+    // blame differently: a request that does not decode is the caller's fault (INVALID_ARGUMENT,
+    // as for HERO methods; `crate::codec::FrameworkCodec` names the expected message, which is why
+    // messages get `prost::Name`), a reply that does not decode is the server's (tonic's INTERNAL).
+    // The first pass writes the messages and the servers; the second only the clients, with
+    // tonic's own codec, taking the messages from the first (`extern_path`).
+    let mut messages = prost_build::Config::new();
+    messages.enable_type_names();
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(false)
+        .codec_path("crate::codec::FrameworkCodec")
+        .bytes(".")
+        .compile_fds_with_config(fds.clone(), messages)?;
+    let clients = out.join("clients");
+    std::fs::create_dir_all(&clients)?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(true)
+        .extern_path(".heros.v1", "crate::proto")
+        .out_dir(clients)
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -184,7 +184,7 @@ fn peers_reach_heros_without_mdns() {
         let error = TestObjectRemote::connect("absent").await.unwrap_err();
         assert_eq!(
             error,
-            Error::HeroNotFound { name: "absent".into(), realm: "heros".into(), known: vec!["direct".into()] }
+            Error::HeroNotFound { name: "absent".into(), realm: "heros".into(), known: Some(vec!["direct".into()]) }
         );
         let mut stdin = hero.stdin.as_ref().unwrap();
         let _ = stdin.flush();

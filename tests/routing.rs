@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{climate, encode, local_server, proto, raw_call, share_test_hero, within};
+use common::{climate, encode, local_server, proto, raw_call, raw_call_on, raw_channel, share_test_hero, within};
 use heros::{Error, Hero};
 use tonic::Code;
 
@@ -69,7 +69,7 @@ async fn an_unknown_hero_is_not_found_and_the_known_ones_are_named() {
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(
         Error::from_status(&status),
-        Error::HeroNotFound { name: "nobody".into(), realm: "any".into(), known: vec!["hero_a".into()] }
+        Error::HeroNotFound { name: "nobody".into(), realm: "any".into(), known: Some(vec!["hero_a".into()]) }
     );
 }
 
@@ -127,6 +127,120 @@ async fn bytes_that_do_not_decode_are_an_invalid_argument() {
         raw_call(&server, "/examples.v1.TestObject/ReadTemp", &[("heros-name", "hero_a")], garbage).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("do not decode as examples.v1.ReadTempRequest"), "{status:?}");
+}
+
+#[tokio::test]
+async fn bytes_that_do_not_decode_are_an_invalid_argument_to_the_framework_services_too() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let garbage = vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    for (path, request_type) in [
+        ("/heros.v1.Registry/ListHeros", "heros.v1.ListHerosRequest"),
+        ("/heros.v1.Sessions/Open", "heros.v1.OpenSessionRequest"),
+        ("/heros.v1.Handles/Store", "google.protobuf.Any"),
+        ("/heros.v1.Handles/Browse", "google.protobuf.Empty"),
+        ("/heros.v1.Callbacks/ConnectCallback", "heros.v1.ConnectCallbackRequest"),
+        // A server stream: the status comes without a message.
+        ("/heros.v1.Attributes/Watch", "heros.v1.WatchRequest"),
+    ] {
+        let status = raw_call(&server, path, &[("heros-name", "hero_a")], garbage.clone()).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{path}: {status:?}");
+        assert_eq!(detail(&status).kind, "INVALID_ARGUMENT", "{path}");
+        assert!(status.message().contains(&format!("do not decode as {request_type}")), "{path}: {status:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_method_fails_its_call_and_the_connection_serves_on() {
+    let server = local_server().await;
+    let _t = server
+        .share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
+        .await
+        .unwrap();
+    let connection = raw_channel(&server).await;
+    let check = |celsius: f64| {
+        raw_call_on(
+            connection.clone(),
+            "/lab.climate.v1.Thermostat/Check",
+            &[],
+            encode(&climate::CheckRequest { celsius }),
+        )
+    };
+    let status = check(-300.0).await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert_eq!(
+        Error::from_status(&status),
+        Error::Panic {
+            hero: "thermo".into(),
+            method: "lab.climate.v1.Thermostat/Check".into(),
+            message: "-300 C is below absolute zero".into(),
+        }
+    );
+    check(20.0).await.expect("the next call on the same connection is served");
+}
+
+#[tokio::test]
+async fn a_panicking_method_called_in_process_fails_its_call_and_the_hero_serves_on() {
+    let server = common::loopback_server(true).await;
+    let hero = server
+        .share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
+        .await
+        .unwrap();
+    let stub = climate::ThermostatRemote::connect(&hero.url()).await.unwrap();
+    assert!(stub.target().is_in_process());
+    let error = stub.check(-300.0).await.unwrap_err();
+    assert_eq!(error.code(), Code::Internal);
+    assert_eq!(
+        error,
+        Error::Panic {
+            hero: "thermo".into(),
+            method: "lab.climate.v1.Thermostat/Check".into(),
+            message: "-300 C is below absolute zero".into(),
+        }
+    );
+    stub.check(20.0).await.expect("the next call is served");
+}
+
+#[tokio::test]
+async fn control_characters_in_names_and_realms_are_an_invalid_argument() {
+    let server = local_server().await;
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    for header in ["heros-name", "heros-realm"] {
+        for value in ["hero%00_a", "hero%0A_a", "hero\t_a"] {
+            let status =
+                raw_call(&server, "/examples.v1.TestObject/Hello", &[(header, value)], vec![]).await.unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument, "{header}: {value:?}: {status:?}");
+            assert_eq!(detail(&status).kind, "INVALID_ARGUMENT");
+            assert!(status.message().contains(header), "{status:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_list_its_heros_names_none_in_errors() {
+    let limits = heros::Limits { list_heros_in_errors: false, ..Default::default() };
+    let server =
+        heros::Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).limits(limits).start().await.unwrap();
+    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let headers = [("heros-name", "nobody")];
+    let status = raw_call(&server, "/examples.v1.TestObject/Hello", &headers, vec![]).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(!detail(&status).context.contains_key("known"), "{status:?}");
+    assert!(!status.message().contains("hero_a") && status.message().contains("does not list"), "{status:?}");
+    assert_eq!(
+        Error::from_status(&status),
+        Error::HeroNotFound { name: "nobody".into(), realm: "any".into(), known: None }
+    );
+    // Nor when nobody here implements the interface, nor in the registry.
+    let status = raw_call(&server, "/lab.climate.v1.Thermostat/Read", &[], vec![]).await.unwrap_err();
+    assert_eq!(
+        Error::from_status(&status),
+        Error::InterfaceNotServed { interface: "lab.climate.v1.Thermostat".into(), known: None }
+    );
+    let request = encode(&heros::proto::DescribeHeroRequest { name: "nobody".into() });
+    let status = raw_call(&server, "/heros.v1.Registry/DescribeHero", &[], request).await.unwrap_err();
+    assert!(!status.message().contains("hero_a"), "{status:?}");
+    assert!(matches!(Error::from_status(&status), Error::HeroNotFound { known: None, .. }), "{status:?}");
 }
 
 #[tokio::test]

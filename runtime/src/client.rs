@@ -19,6 +19,7 @@ use crate::event_stream::EventStream;
 use crate::handles::client::ClientSession;
 use crate::handles::{Handle, StubSession};
 use crate::interface::{EventFrames, Remote};
+use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::local::LocalRoute;
 use crate::metadata::{encode_header, NAME, REALM, SESSION};
 use crate::proto::attributes_client::AttributesClient;
@@ -28,7 +29,6 @@ use crate::proto::WatchRequest;
 use crate::proto::{CallbackId, CallbackInfo, ConnectCallbackRequest};
 use crate::proto::{DescribeHeroRequest, Export, HandleStats, HandleStatsRequest, HeroInfo, ListHerosRequest};
 use crate::refs::AsHeroRef;
-use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use tokio_stream::StreamExt;
 
 /// How long `connect(name)` waits for discovery by default.
@@ -578,7 +578,9 @@ pub(crate) async fn find(config: &Config, realm: &str, name: &str, timeout: Dura
             }
             other => other,
         }),
-        None => Err(Error::HeroNotFound { name: name.to_owned(), realm: realm.to_owned(), known: known_by_peers }),
+        None => {
+            Err(Error::HeroNotFound { name: name.to_owned(), realm: realm.to_owned(), known: Some(known_by_peers) })
+        }
     }
 }
 

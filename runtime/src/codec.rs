@@ -1,9 +1,11 @@
 //! Codecs: prost, with three changes. A request whose bytes do not decode is the caller's fault
-//! (INVALID_ARGUMENT naming the expected message), not the server's (tonic says INTERNAL). The
+//! (INVALID_ARGUMENT naming the expected message), not the server's (tonic says INTERNAL), for
+//! HERO methods and the framework's own services alike ([`FrameworkCodec`]). The
 //! encoder reserves the message's whole length first: tonic's buffer starts at 8 KiB and
 //! doubles, so a 16 MiB payload was copied about twice before it left. And the buffers of
 //! unary calls start small ([`UNARY_BUFFER`]) instead of at tonic's 8 KiB.
 
+use std::fmt;
 use std::marker::PhantomData;
 
 use prost::Message;
@@ -26,29 +28,70 @@ fn unary_buffers() -> BufferSettings {
     BufferSettings::new(UNARY_BUFFER, 32 * 1024)
 }
 
-/// Encodes replies with `Enc`, decodes requests `D` (full protobuf name `request_type`). Unary
+/// Encodes replies with `Enc`, decodes requests `D`, whose full protobuf name `N` gives (as
+/// generated HERO code spells it, [`GivenName`], or as `prost::Name` does, [`FullName`]). Unary
 /// methods encode with [`ReservingEncoder`], events with [`FrameEncoder`].
-pub(crate) struct ServerCodec<Enc, D> {
-    request_type: &'static str,
+pub(crate) struct ServerCodec<Enc, D, N = GivenName> {
+    request_type: N,
     _types: PhantomData<fn(Enc) -> D>,
 }
 
 impl<Enc, D> ServerCodec<Enc, D> {
     pub(crate) fn new(request_type: &'static str) -> Self {
-        ServerCodec { request_type, _types: PhantomData }
+        ServerCodec { request_type: GivenName(request_type), _types: PhantomData }
     }
 }
 
-impl<Enc, D> Codec for ServerCodec<Enc, D>
+/// A full protobuf name as generated code gives it. (A type of its own rather than `&'static
+/// str`: a lifetime in the codec's type parameter trips the `Send` check of the call's future.)
+#[derive(Clone, Copy)]
+pub(crate) struct GivenName(&'static str);
+
+impl fmt::Display for GivenName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The codec of the framework's services (Registry, Sessions, Handles, Callbacks, Attributes),
+/// which tonic's generated servers build with `default()` (runtime/build.rs, `codec_path`):
+/// replies `T`, requests `U`, named by their `prost::Name`.
+pub(crate) type FrameworkCodec<T, U> = ServerCodec<ReservingEncoder<T>, U, FullName<U>>;
+
+impl<Enc, D> Default for ServerCodec<Enc, D, FullName<D>> {
+    fn default() -> Self {
+        ServerCodec { request_type: FullName(PhantomData), _types: PhantomData }
+    }
+}
+
+/// The full protobuf name of `M`, written out only when an error needs it.
+pub(crate) struct FullName<M>(PhantomData<fn() -> M>);
+
+impl<M> Clone for FullName<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for FullName<M> {}
+
+impl<M: prost::Name> fmt::Display for FullName<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", M::PACKAGE, M::NAME)
+    }
+}
+
+impl<Enc, D, N> Codec for ServerCodec<Enc, D, N>
 where
     Enc: Encoder<Error = Status> + Default + Send + 'static,
     Enc::Item: Send + 'static,
     D: Message + Default + Send + 'static,
+    N: fmt::Display + Copy + Send + 'static,
 {
     type Encode = Enc::Item;
     type Decode = D;
     type Encoder = Enc;
-    type Decoder = RequestDecoder<D>;
+    type Decoder = RequestDecoder<D, N>;
 
     fn encoder(&mut self) -> Self::Encoder {
         Enc::default()
@@ -59,12 +102,12 @@ where
     }
 }
 
-pub(crate) struct RequestDecoder<D> {
-    request_type: &'static str,
+pub(crate) struct RequestDecoder<D, N> {
+    request_type: N,
     _type: PhantomData<fn() -> D>,
 }
 
-impl<D: Message + Default> Decoder for RequestDecoder<D> {
+impl<D: Message + Default, N: fmt::Display> Decoder for RequestDecoder<D, N> {
     type Item = D;
     type Error = Status;
 

@@ -22,14 +22,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The server has no HERO of that name (in that realm). Check the name, or rediscover.
-    #[error("no HERO named '{name}' in realm '{realm}'; known there: {}", list(known))]
+    #[error("no HERO named '{name}' in realm '{realm}'; {}", listing("known there", known))]
     HeroNotFound {
         /// The name asked for.
         name: String,
         /// The realm it was looked for in.
         realm: String,
-        /// The HEROs that do exist there.
-        known: Vec<String>,
+        /// The HEROs that do exist there; `None` when the server does not list its HEROs
+        /// (`HEROS_LIST_HEROS_IN_ERRORS=off`).
+        known: Option<Vec<String>>,
     },
     /// Discovery did not find the HERO before the timeout. Is it running, in this realm, and does
     /// multicast reach it? Otherwise give its address (`heros://host:port/name`, `HEROS_PEERS`).
@@ -55,12 +56,13 @@ pub enum Error {
         implemented: Vec<String>,
     },
     /// No HERO on the server implements the interface the call was made through.
-    #[error("no HERO here implements {interface}; HEROs here: {}", list(known))]
+    #[error("no HERO here implements {interface}; {}", listing("HEROs here", known))]
     InterfaceNotServed {
         /// The interface (full service name) called.
         interface: String,
-        /// The HEROs this server does host.
-        known: Vec<String>,
+        /// The HEROs this server does host; `None` when it does not list them
+        /// (`HEROS_LIST_HEROS_IN_ERRORS=off`).
+        known: Option<Vec<String>>,
     },
     /// The interface has no method (or attribute, or event) of that name.
     #[error("{interface} of HERO '{hero}' has no method '{method}'; it has: {}", list(available))]
@@ -266,6 +268,19 @@ fn list(names: &[String]) -> String {
     }
 }
 
+/// `<label>: <names>`, or that the server keeps its HEROs to itself.
+fn listing(label: &str, known: &Option<Vec<String>>) -> String {
+    match known {
+        Some(names) => format!("{label}: {}", list(names)),
+        None => "this server does not list its HEROs".to_owned(),
+    }
+}
+
+/// The context entry of a list of HEROs that a server may keep to itself: no `known` key then.
+fn known_entry(known: &Option<Vec<String>>) -> Option<(&'static str, String)> {
+    known.as_ref().map(|names| ("known", names.join(",")))
+}
+
 impl Error {
     /// An application failure of a HERO method, with the application's kind and message.
     pub fn failed(kind: impl Into<String>, message: impl fmt::Display) -> Self {
@@ -286,7 +301,11 @@ impl Error {
     }
 
     pub(crate) fn limit_reached(limit: &str, max: impl TryInto<u64>, message: impl fmt::Display) -> Self {
-        Error::LimitReached { limit: limit.to_owned(), max: max.try_into().unwrap_or(u64::MAX), message: message.to_string() }
+        Error::LimitReached {
+            limit: limit.to_owned(),
+            max: max.try_into().unwrap_or(u64::MAX),
+            message: message.to_string(),
+        }
     }
 
     pub(crate) fn unavailable(message: impl fmt::Display) -> Self {
@@ -347,7 +366,7 @@ impl Error {
     fn context(&self) -> HashMap<String, String> {
         let pairs: Vec<(&str, String)> = match self {
             Error::HeroNotFound { name, realm, known } => {
-                vec![("name", name.clone()), ("realm", realm.clone()), ("known", known.join(","))]
+                [("name", name.clone()), ("realm", realm.clone())].into_iter().chain(known_entry(known)).collect()
             }
             Error::DiscoveryTimeout { name, realm, waited, known } => vec![
                 ("name", name.clone()),
@@ -359,7 +378,7 @@ impl Error {
                 vec![("hero", hero.clone()), ("interface", interface.clone()), ("implemented", implemented.join(","))]
             }
             Error::InterfaceNotServed { interface, known } => {
-                vec![("interface", interface.clone()), ("known", known.join(","))]
+                [("interface", interface.clone())].into_iter().chain(known_entry(known)).collect()
             }
             Error::MethodNotFound { hero, interface, method, available } => vec![
                 ("hero", hero.clone()),
@@ -450,9 +469,11 @@ impl Error {
     fn from_detail(code: Code, detail: &ErrorDetail) -> Option<Self> {
         let get = |key: &str| detail.context.get(key).cloned().unwrap_or_default();
         let names = |key: &str| split_list(detail.context.get(key).map(String::as_str).unwrap_or(""));
+        // A server that does not list its HEROs sends no `known` at all.
+        let known = || detail.context.get("known").map(|joined| split_list(joined));
         let message = detail.message.clone();
         Some(match detail.kind.as_str() {
-            "HERO_NOT_FOUND" => Error::HeroNotFound { name: get("name"), realm: get("realm"), known: names("known") },
+            "HERO_NOT_FOUND" => Error::HeroNotFound { name: get("name"), realm: get("realm"), known: known() },
             "DISCOVERY_TIMEOUT" => Error::DiscoveryTimeout {
                 name: get("name"),
                 realm: get("realm"),
@@ -464,7 +485,7 @@ impl Error {
                 interface: get("interface"),
                 implemented: names("implemented"),
             },
-            "INTERFACE_NOT_SERVED" => Error::InterfaceNotServed { interface: get("interface"), known: names("known") },
+            "INTERFACE_NOT_SERVED" => Error::InterfaceNotServed { interface: get("interface"), known: known() },
             "METHOD_NOT_FOUND" => Error::MethodNotFound {
                 hero: get("hero"),
                 interface: get("interface"),
@@ -551,7 +572,13 @@ mod tests {
 
     #[test]
     fn every_variant_survives_the_wire() {
-        round_trip(Error::HeroNotFound { name: "a".into(), realm: "r".into(), known: vec!["b".into(), "c".into()] });
+        round_trip(Error::HeroNotFound {
+            name: "a".into(),
+            realm: "r".into(),
+            known: Some(vec!["b".into(), "c".into()]),
+        });
+        round_trip(Error::HeroNotFound { name: "a".into(), realm: "r".into(), known: Some(vec![]) });
+        round_trip(Error::HeroNotFound { name: "a".into(), realm: "r".into(), known: None });
         round_trip(Error::DiscoveryTimeout {
             name: "a".into(),
             realm: "r".into(),
@@ -569,7 +596,8 @@ mod tests {
             method: "Nope".into(),
             available: vec!["A".into(), "B".into()],
         });
-        round_trip(Error::InterfaceNotServed { interface: "x.Y".into(), known: vec!["h".into()] });
+        round_trip(Error::InterfaceNotServed { interface: "x.Y".into(), known: Some(vec!["h".into()]) });
+        round_trip(Error::InterfaceNotServed { interface: "x.Y".into(), known: None });
         round_trip(Error::AmbiguousHero { interface: "x.Y".into(), candidates: vec!["a".into(), "b".into()] });
         round_trip(Error::RealmMismatch { hero: "h".into(), hero_realm: "a".into(), caller_realm: "b".into() });
         round_trip(Error::ReadOnly { hero: "h".into(), attribute: "firmware".into() });

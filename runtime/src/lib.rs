@@ -8,6 +8,7 @@
 //! - `interface`: what generated code hands the runtime (`HeroService`, descriptions, `Call`).
 //! - `client`: `Target`, finding a HERO by name, the channel cache.
 //! - `local`: calls to a HERO of the same process, without a socket.
+//! - `panic`: a HERO method's panic as the call's error, not the server's end.
 //! - `discovery`: mDNS advertisement, the process's browser cache, `Observer`.
 //! - `handles`: the handle table, client sessions and leases, `Handle`.
 //! - `refs`: references to HEROs passed by value (nested HEROs, callbacks).
@@ -39,6 +40,7 @@ mod local;
 mod metadata;
 mod names;
 pub mod netns;
+mod panic;
 pub mod proto;
 mod reflection;
 mod refs;
@@ -61,8 +63,8 @@ pub use event_observer::{EventObserver, HeroFilter, Observed};
 pub use event_stream::{Connected, EventStream, Received};
 pub use handles::Handle;
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
+pub use limits::{Limits, DEFAULT_MAX_MESSAGE_SIZE};
 pub use metadata::{encode_header, NAME_HEADER, REALM_HEADER, SESSION_HEADER};
 pub use names::{validate_name, validate_realm, DEFAULT_REALM};
 pub use refs::{AsHeroRef, RefScope, REFERENCE_DISCOVERY_TIMEOUT};
-pub use limits::{Limits, DEFAULT_MAX_MESSAGE_SIZE};
 pub use server::{share, Hero, LocalHero, Server, ServerBuilder, PROTOCOL_VERSION};

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::handles::table::HandleTable;
 use crate::interface::Request;
+use crate::panic::{panicked, CatchPanic};
 use crate::routing::{split_path, Dispatched, HeroTable};
 
 /// The servers of this process: the endpoints each listens on, and its HERO table.
@@ -113,12 +114,14 @@ impl LocalRoute {
             Request::Local { message: Box::new(request), session },
         )?;
         drop(table);
+        let reply = CatchPanic(reply);
         let reply = match timeout {
             None => reply.await,
             Some(timeout) => tokio::time::timeout(timeout, reply)
                 .await
                 .map_err(|_| Error::Timeout { message: format!("{path} took longer than {timeout:?}") })?,
         };
+        let reply = reply.map_err(|payload| panicked(in_flight.hero(), path, payload))?;
         drop(in_flight);
         let reply = reply.into_local()?;
         reply.downcast::<Rep>().map(|reply| *reply).map_err(|_| Error::Rpc {

@@ -49,15 +49,17 @@ fn decode_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Erro
 }
 
 /// The decoded `value` of header `name`; borrowed unless it carries percent-escapes, so that
-/// routing a call allocates nothing for its headers.
+/// routing a call allocates nothing for its headers. Control characters are refused, escaped
+/// (`%00`, `%0A`) or raw (a TAB, which header values allow): no valid name or realm has one,
+/// and a NUL or a line break would cut or forge what logs and tools show of it.
 pub(crate) fn decode_value<'a>(value: Option<&'a HeaderValue>, name: &str) -> Result<Option<Cow<'a, str>>, Error> {
     let Some(value) = value else { return Ok(None) };
     let bytes = value.as_bytes();
     if !bytes.contains(&b'%') {
         // Header values are visible ASCII, so this only fails on obs-text bytes.
-        return std::str::from_utf8(bytes)
-            .map(|text| Some(Cow::Borrowed(text)))
-            .map_err(|_| Error::invalid_argument(format!("header '{name}' is not UTF-8")));
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| Error::invalid_argument(format!("header '{name}' is not UTF-8")))?;
+        return without_controls(text, name).map(|text| Some(Cow::Borrowed(text)));
     }
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -76,7 +78,19 @@ pub(crate) fn decode_value<'a>(value: Option<&'a HeaderValue>, name: &str) -> Re
     }
     let text = String::from_utf8(decoded)
         .map_err(|_| Error::invalid_argument(format!("header '{name}' is not UTF-8 (after percent-decoding)")))?;
+    without_controls(&text, name)?;
     Ok(Some(Cow::Owned(text)))
+}
+
+/// `text`, unless it holds a control character (C0, DEL or C1).
+fn without_controls<'a>(text: &'a str, name: &str) -> Result<&'a str, Error> {
+    match text.chars().find(|c| c.is_control()) {
+        None => Ok(text),
+        Some(control) => Err(Error::invalid_argument(format!(
+            "header '{name}' holds the control character U+{:04X}; names and realms have none",
+            control as u32
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -94,5 +108,16 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(NAME_HEADER, HeaderValue::from_static("bad%zz"));
         assert!(decode_header(&headers, NAME_HEADER).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        for value in ["a%00b", "a%0Ab", "a\tb", "%7F", "%C2%85"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(REALM_HEADER, HeaderValue::from_str(value).unwrap());
+            let error = decode_header(&headers, REALM_HEADER).unwrap_err();
+            assert!(matches!(error, Error::InvalidArgument { .. }), "{value}: {error:?}");
+            assert!(error.to_string().contains("'heros-realm'"), "{value}: {error}");
+        }
     }
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::error::Error;
 use crate::interface::{Interface, MemberKind};
 use crate::proto::{
     registry_server::Registry, AttributeDescription, Delivery, DescribeHeroRequest, EventDescription, HandleStats,
@@ -34,11 +33,8 @@ impl Registry for RegistryService {
     }
 
     async fn describe_hero(&self, request: Request<DescribeHeroRequest>) -> Result<Response<HeroDescription>, Status> {
-        let name = request.into_inner().name;
-        let Some(entry) = self.table.get(&name) else {
-            let known = self.table.all().iter().map(|h| h.name.to_string()).collect();
-            return Err(Error::HeroNotFound { name, realm: "any".to_owned(), known }.to_status());
-        };
+        // Any realm: the registry describes every HERO of the server.
+        let entry = self.table.entry(&request.into_inner().name, None).map_err(|error| error.to_status())?;
         let interfaces = entry.services.iter().map(|s| describe(s.interface())).collect();
         Ok(Response::new(HeroDescription { info: Some(entry.info.clone()), interfaces }))
     }

@@ -16,6 +16,7 @@ use crate::handles::service::{HandleService, HANDLES_SERVICE, SESSIONS_SERVICE};
 use crate::handles::table::HandleTable;
 use crate::interface::{Call, HeroService, Request, ResponseFuture};
 use crate::metadata::{decode_value, NAME, NAME_HEADER, REALM, REALM_HEADER};
+use crate::panic::{panicked, CatchPanic};
 use crate::proto::attributes_server::AttributesServer;
 use crate::proto::handles_server::HandlesServer;
 use crate::proto::sessions_server::SessionsServer;
@@ -108,6 +109,13 @@ impl InFlight {
 /// One call in flight; dropping it ends the call.
 pub(crate) struct InFlightGuard(Arc<HeroEntry>);
 
+impl InFlightGuard {
+    /// The name of the HERO called.
+    pub(crate) fn hero(&self) -> &str {
+        &self.0.name
+    }
+}
+
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         if self.0.in_flight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -123,6 +131,8 @@ pub(crate) struct HeroTable {
     closed: AtomicBool,
     /// Values handed out as handles by any HERO of the server.
     pub(crate) handles: Arc<HandleTable>,
+    /// Whether errors name the HEROs here (`Limits::list_heros_in_errors`).
+    list_heros_in_errors: bool,
 }
 
 /// A call handed to its HERO: the reply to come, and the call's place among those in flight.
@@ -132,8 +142,8 @@ pub(crate) struct Dispatched {
 }
 
 impl HeroTable {
-    pub(crate) fn new(handles: Arc<HandleTable>) -> Self {
-        HeroTable { heros: RwLock::default(), closed: AtomicBool::new(false), handles }
+    pub(crate) fn new(handles: Arc<HandleTable>, list_heros_in_errors: bool) -> Self {
+        HeroTable { heros: RwLock::default(), closed: AtomicBool::new(false), handles, list_heros_in_errors }
     }
 
     pub(crate) fn close(&self) {
@@ -198,6 +208,11 @@ impl HeroTable {
         self.heros.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
+    /// The names of `heros` for an error, if this server lists them to anyone who calls.
+    fn known(&self, heros: &BTreeMap<String, Arc<HeroEntry>>) -> Option<Vec<String>> {
+        self.list_heros_in_errors.then(|| heros.keys().cloned().collect())
+    }
+
     /// The HERO a call is for: named by the header, or the only one implementing `interface`.
     pub(crate) fn select(
         &self,
@@ -210,7 +225,7 @@ impl HeroTable {
             Some(name) => heros.get(name).cloned().ok_or_else(|| Error::HeroNotFound {
                 name: name.to_owned(),
                 realm: caller_realm.unwrap_or("any").to_owned(),
-                known: heros.keys().cloned().collect(),
+                known: self.known(&heros),
             })?,
             None => {
                 let mut candidates = heros
@@ -232,7 +247,7 @@ impl HeroTable {
                         }
                         return Err(Error::InterfaceNotServed {
                             interface: interface.to_owned(),
-                            known: heros.keys().cloned().collect(),
+                            known: self.known(&heros),
                         });
                     }
                     (Some(_), Some(_)) => {
@@ -338,7 +353,10 @@ impl Router {
         let request = Request::Http { request, max_message_size: self.max_message_size };
         match self.table.dispatch(name.as_deref(), caller_realm.as_deref(), interface, method, request) {
             Ok(Dispatched { reply, in_flight }) => Box::pin(async move {
-                let response = reply.await.into_http();
+                let response = match CatchPanic(reply).await {
+                    Ok(reply) => reply.into_http(),
+                    Err(payload) => panicked(in_flight.hero(), uri.path(), payload).to_status().into_http(),
+                };
                 drop(in_flight);
                 Ok(response)
             }),

@@ -265,7 +265,7 @@ impl Server {
         let endpoints = endpoints_of(local_addr);
         let handles = Arc::new(HandleTable::new(config.lease));
         let (health, health_server) = crate::health::Health::start().await;
-        let table = Arc::new(HeroTable::new(handles.clone()));
+        let table = Arc::new(HeroTable::new(handles.clone(), config.limits.list_heros_in_errors));
         let handle_service = HandleService { table: handles.clone() };
         let (reflection_v1, reflection_v1alpha) = crate::reflection::Reflection::new(table.clone()).servers();
         let router = Router {

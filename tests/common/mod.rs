@@ -68,7 +68,8 @@ impl proto::TestObject for TestHero {
     }
 }
 
-/// The test-only thermostat.
+/// The test-only thermostat. `check` panics below absolute zero, so that tests see a HERO method
+/// panic.
 pub struct TestThermostat {
     pub mode: std::sync::Mutex<i32>,
     pub setpoint: Attribute<climate::Temperature>,
@@ -117,6 +118,9 @@ impl climate::Thermostat for TestThermostat {
     }
 
     async fn check(&self, celsius: f64) -> heros::Result<()> {
+        if celsius < ABSOLUTE_ZERO {
+            panic!("{celsius} C is below absolute zero");
+        }
         if celsius > 80.0 {
             return Err(heros::Error::failed("Overheated", format!("{celsius} C is above 80 C")));
         }
@@ -131,6 +135,9 @@ impl climate::Thermostat for TestThermostat {
         &self.serial
     }
 }
+
+/// Below this, `TestThermostat::check` panics.
+pub const ABSOLUTE_ZERO: f64 = -273.15;
 
 /// A server on loopback without mDNS. Its HEROs are called over gRPC even from this process
 /// (`in_process(false)`): these tests are about what travels on the wire.
@@ -163,8 +170,23 @@ pub async fn raw_call(
     headers: &[(&'static str, &str)],
     body: Vec<u8>,
 ) -> Result<bytes::Bytes, tonic::Status> {
+    raw_call_on(raw_channel(server).await, path, headers, body).await
+}
+
+/// A connection to `server` for [`raw_call_on`].
+pub async fn raw_channel(server: &Server) -> tonic::transport::Channel {
     let endpoint = format!("http://{}", server.local_addr());
-    let channel = tonic::transport::Endpoint::from_shared(endpoint).unwrap().connect().await.expect("connects");
+    tonic::transport::Endpoint::from_shared(endpoint).unwrap().connect().await.expect("connects")
+}
+
+/// [`raw_call`] on a given connection (a clone shares it), for tests of what a connection
+/// survives.
+pub async fn raw_call_on(
+    channel: tonic::transport::Channel,
+    path: &'static str,
+    headers: &[(&'static str, &str)],
+    body: Vec<u8>,
+) -> Result<bytes::Bytes, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(usize::MAX);
     grpc.ready().await.expect("ready");
     let mut request = tonic::Request::new(bytes::Bytes::from(body));
