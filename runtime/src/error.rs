@@ -213,10 +213,13 @@ pub enum HandleProblem {
     UnknownExport,
     /// The export name is taken (ALREADY_EXISTS, `EXPORT_EXISTS`).
     ExportExists,
+    /// The export belongs to another session, which still lives: only it may detach it
+    /// (PERMISSION_DENIED, `EXPORT_NOT_OWNED`).
+    ExportNotOwned,
 }
 
 impl HandleProblem {
-    const ALL: [HandleProblem; 9] = [
+    const ALL: [HandleProblem; 10] = [
         HandleProblem::Invalid,
         HandleProblem::Released,
         HandleProblem::Stale,
@@ -226,6 +229,7 @@ impl HandleProblem {
         HandleProblem::UnknownSession,
         HandleProblem::UnknownExport,
         HandleProblem::ExportExists,
+        HandleProblem::ExportNotOwned,
     ];
 
     /// The `ErrorDetail.kind` it travels as.
@@ -240,6 +244,7 @@ impl HandleProblem {
             HandleProblem::UnknownSession => "SESSION_UNKNOWN",
             HandleProblem::UnknownExport => "EXPORT_NOT_FOUND",
             HandleProblem::ExportExists => "EXPORT_EXISTS",
+            HandleProblem::ExportNotOwned => "EXPORT_NOT_OWNED",
         }
     }
 
@@ -247,7 +252,7 @@ impl HandleProblem {
         match self {
             HandleProblem::Invalid | HandleProblem::WrongType => Code::InvalidArgument,
             HandleProblem::Released | HandleProblem::Stale | HandleProblem::UnknownExport => Code::NotFound,
-            HandleProblem::Foreign => Code::PermissionDenied,
+            HandleProblem::Foreign | HandleProblem::ExportNotOwned => Code::PermissionDenied,
             HandleProblem::NoSession | HandleProblem::UnknownSession => Code::FailedPrecondition,
             HandleProblem::ExportExists => Code::AlreadyExists,
         }
@@ -286,7 +291,11 @@ impl Error {
     }
 
     pub(crate) fn limit_reached(limit: &str, max: impl TryInto<u64>, message: impl fmt::Display) -> Self {
-        Error::LimitReached { limit: limit.to_owned(), max: max.try_into().unwrap_or(u64::MAX), message: message.to_string() }
+        Error::LimitReached {
+            limit: limit.to_owned(),
+            max: max.try_into().unwrap_or(u64::MAX),
+            message: message.to_string(),
+        }
     }
 
     pub(crate) fn unavailable(message: impl fmt::Display) -> Self {

@@ -179,7 +179,8 @@ mod tests {
             assert!(error.contains(variable), "{error}");
         }
         assert!(limits(&[("HEROS_MAX_CONNECTIONS", "0")]).is_err(), "zero is refused");
-        let small = limits(&[("HEROS_MAX_RECEIVING_BYTES_PER_PEER", "10"), ("HEROS_MAX_MESSAGE_SIZE", "1000")]).unwrap();
+        let small =
+            limits(&[("HEROS_MAX_RECEIVING_BYTES_PER_PEER", "10"), ("HEROS_MAX_MESSAGE_SIZE", "1000")]).unwrap();
         assert_eq!(small.receiving_budget(), 1000, "one largest message always fits");
     }
 }
