@@ -57,6 +57,8 @@ async fn a_killed_client_leaves_nothing_behind() {
         .mdns(false)
         .in_process(false)
         .lease(LEASE)
+        // One client session holds all of them.
+        .limits(heros::Limits { max_handles_per_session: HANDLES, ..heros::Limits::default() })
         .start()
         .await
         .unwrap();

@@ -129,7 +129,10 @@ pub(crate) async fn serve_all() -> anyhow::Result<()> {
 /// A server process with one benchmark HERO and nothing else, for the handle table's memory:
 /// no payloads have passed through it, so its RSS grows with what the table holds.
 pub(crate) async fn serve_table() -> anyhow::Result<()> {
-    let server = heros::Server::builder().bind("127.0.0.1:0".parse()?).mdns(false).start().await?;
+    // The measuring client holds up to 100,000 handles in its one session.
+    let mut limits = heros::Config::from_env()?.limits;
+    limits.max_handles_per_session = limits.max_handles_per_session.max(1_000_000);
+    let server = heros::Server::builder().bind("127.0.0.1:0".parse()?).mdns(false).limits(limits).start().await?;
     let hero = server.share(heros::Hero::new("bench-table").interface(BenchHero::server())).await?;
     println!("READY hero={}", hero.url());
     crate::roles::wait_for_stdin_to_close().await;

@@ -427,11 +427,21 @@ impl Target {
     }
 
     /// Exports `handle` under `name` on the HERO's server, so that other clients can `fetch` it.
+    /// The export belongs to this process's session with the server: only it may `detach` it,
+    /// and it goes when the session ends (this process exits or loses the server).
     pub async fn attach(&self, handle: &Handle, name: &str) -> Result<()> {
-        self.session().await?.attach(handle, name).await
+        self.session().await?.attach(handle, name, false).await
     }
 
-    /// Removes the export `name` from the HERO's server.
+    /// Exports `handle` under `name` like [`Self::attach`], but the export outlives this
+    /// process's session: it stays until detached (by anyone, once the session has ended). Kept
+    /// exports count against the server's `HEROS_MAX_KEPT_EXPORTS`.
+    pub async fn attach_kept(&self, handle: &Handle, name: &str) -> Result<()> {
+        self.session().await?.attach(handle, name, true).await
+    }
+
+    /// Removes the export `name` from the HERO's server (`EXPORT_NOT_OWNED` if another session
+    /// attached it and still lives).
     pub async fn detach(&self, name: &str) -> Result<()> {
         self.session().await?.detach(name).await
     }

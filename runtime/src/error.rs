@@ -215,10 +215,13 @@ pub enum HandleProblem {
     UnknownExport,
     /// The export name is taken (ALREADY_EXISTS, `EXPORT_EXISTS`).
     ExportExists,
+    /// The export belongs to another session, which still lives: only it may detach it
+    /// (PERMISSION_DENIED, `EXPORT_NOT_OWNED`).
+    ExportNotOwned,
 }
 
 impl HandleProblem {
-    const ALL: [HandleProblem; 9] = [
+    const ALL: [HandleProblem; 10] = [
         HandleProblem::Invalid,
         HandleProblem::Released,
         HandleProblem::Stale,
@@ -228,6 +231,7 @@ impl HandleProblem {
         HandleProblem::UnknownSession,
         HandleProblem::UnknownExport,
         HandleProblem::ExportExists,
+        HandleProblem::ExportNotOwned,
     ];
 
     /// The `ErrorDetail.kind` it travels as.
@@ -242,6 +246,7 @@ impl HandleProblem {
             HandleProblem::UnknownSession => "SESSION_UNKNOWN",
             HandleProblem::UnknownExport => "EXPORT_NOT_FOUND",
             HandleProblem::ExportExists => "EXPORT_EXISTS",
+            HandleProblem::ExportNotOwned => "EXPORT_NOT_OWNED",
         }
     }
 
@@ -249,7 +254,7 @@ impl HandleProblem {
         match self {
             HandleProblem::Invalid | HandleProblem::WrongType => Code::InvalidArgument,
             HandleProblem::Released | HandleProblem::Stale | HandleProblem::UnknownExport => Code::NotFound,
-            HandleProblem::Foreign => Code::PermissionDenied,
+            HandleProblem::Foreign | HandleProblem::ExportNotOwned => Code::PermissionDenied,
             HandleProblem::NoSession | HandleProblem::UnknownSession => Code::FailedPrecondition,
             HandleProblem::ExportExists => Code::AlreadyExists,
         }

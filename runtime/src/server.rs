@@ -263,7 +263,7 @@ impl Server {
             .map_err(|e| Error::config(format!("cannot listen on {}: {e}", config.bind)))?;
         let local_addr = listener.local_addr().map_err(|e| Error::config(format!("listening socket: {e}")))?;
         let endpoints = endpoints_of(local_addr);
-        let handles = Arc::new(HandleTable::new(config.lease));
+        let handles = Arc::new(HandleTable::new(config.lease, config.limits.clone()));
         let (health, health_server) = crate::health::Health::start().await;
         let table = Arc::new(HeroTable::new(handles.clone(), config.limits.list_heros_in_errors));
         let handle_service = HandleService { table: handles.clone() };

@@ -66,7 +66,7 @@ impl ClientSession {
 
     /// A session on a server of this process, held for as long as the session lives.
     pub(crate) fn open_local(table: &Arc<HandleTable>) -> Result<Arc<Self>> {
-        let (id, _) = table.open_session(std::time::Duration::ZERO)?;
+        let (id, _) = table.open_session(std::time::Duration::ZERO, None)?;
         let (hold, _) = table.hold(id)?;
         let header = HeaderValue::from_str(&id.to_hex()).expect("hex is a valid header value");
         Ok(Arc::new(ClientSession {
@@ -139,22 +139,19 @@ impl ClientSession {
     /// `Handles/Store`: puts a message on the server.
     pub(crate) async fn store(self: &Arc<Self>, any: prost_types::Any) -> Result<Handle> {
         let message = match self.local() {
-            Some((table, id)) => {
-                let type_name = super::scope::message_name(&any.type_url)?.to_owned();
-                let repr = format!("{type_name} ({} bytes)", any.value.len());
-                table.export(id, Arc::new(any), &type_name, Some(repr))?
-            }
+            Some((table, id)) => table.store(id, any)?,
             None => self.handles_client()?.store(self.request(any)).await?.into_inner(),
         };
         Ok(self.adopt(message))
     }
 
-    /// `Handles/Attach`: exports a handle under a name.
-    pub(crate) async fn attach(&self, handle: &Handle, name: &str) -> Result<()> {
+    /// `Handles/Attach`: exports a handle under a name, for as long as this session lasts or,
+    /// with `keep`, until detached.
+    pub(crate) async fn attach(&self, handle: &Handle, name: &str, keep: bool) -> Result<()> {
         match self.local() {
-            Some((table, id)) => table.attach(id, &handle.inner.message, name),
+            Some((table, id)) => table.attach(id, &handle.inner.message, name, keep),
             None => {
-                let request = AttachRequest { handle: Some(handle.to_message()), name: name.to_owned() };
+                let request = AttachRequest { handle: Some(handle.to_message()), name: name.to_owned(), keep };
                 self.handles_client()?.attach(self.request(request)).await.map(drop).map_err(Error::from)
             }
         }

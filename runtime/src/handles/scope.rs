@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
-use super::table::{HandleTable, Resolved, SessionId};
+use super::table::{stored_repr, HandleTable, Resolved, SessionId};
 use crate::error::{Error, HandleProblem, Result};
 use crate::metadata::SESSION_HEADER;
 use crate::proto;
@@ -76,7 +76,7 @@ impl HandleScope {
     /// Keeps a protobuf message for the caller (as `Handles/Store` does) and returns its handle.
     pub fn export_message<M: prost::Name>(&self, message: &M) -> Result<proto::Handle> {
         let any = prost_types::Any { type_url: M::type_url(), value: message.encode_to_vec() };
-        let repr = format!("{} ({} bytes)", M::full_name(), any.value.len());
+        let repr = stored_repr(&M::full_name(), any.value.len());
         self.table.export(self.session()?, Arc::new(any), &M::full_name(), Some(repr))
     }
 

@@ -44,8 +44,10 @@ fn session_message(id: SessionId, lease: Duration) -> Session {
 #[tonic::async_trait]
 impl Sessions for HandleService {
     async fn open(&self, request: Request<OpenSessionRequest>) -> Result<Response<Session>, Status> {
+        // The server loop puts the TCP peer into every request; in-process calls have none.
+        let peer = request.remote_addr().map(|address| address.ip());
         let lease = Duration::from_millis(request.into_inner().lease_ms.into());
-        let (id, lease) = self.table.open_session(lease)?;
+        let (id, lease) = self.table.open_session(lease, peer)?;
         Ok(Response::new(session_message(id, lease)))
     }
 
@@ -94,17 +96,14 @@ impl tokio_stream::Stream for HoldStream {
 impl Handles for HandleService {
     async fn store(&self, request: Request<prost_types::Any>) -> Result<Response<Handle>, Status> {
         let session = session_of(&request)?;
-        let any = request.into_inner();
-        let type_name = super::scope::message_name(&any.type_url)?.to_owned();
-        let repr = format!("{type_name} ({} bytes)", any.value.len());
-        Ok(Response::new(self.table.export(session, Arc::new(any), &type_name, Some(repr))?))
+        Ok(Response::new(self.table.store(session, request.into_inner())?))
     }
 
     async fn attach(&self, request: Request<AttachRequest>) -> Result<Response<()>, Status> {
         let session = session_of(&request)?;
-        let AttachRequest { handle, name } = request.into_inner();
+        let AttachRequest { handle, name, keep } = request.into_inner();
         let handle = handle.ok_or_else(|| Error::invalid_argument("Attach needs a handle"))?;
-        self.table.attach(session, &handle, &name)?;
+        self.table.attach(session, &handle, &name, keep)?;
         Ok(Response::new(()))
     }
 
