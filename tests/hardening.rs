@@ -35,7 +35,8 @@ async fn server_with(limits: Limits) -> (Server, heros::LocalHero, Arc<TestHero>
         .await
         .unwrap();
     let object = Arc::new(TestHero::new(0));
-    let hero = server.share(Hero::new("hero").interface(proto::TestObjectServer::from_arc(object.clone()))).await.unwrap();
+    let hero =
+        server.share(Hero::new("hero").interface(proto::TestObjectServer::from_arc(object.clone()))).await.unwrap();
     (server, hero, object)
 }
 
@@ -229,7 +230,10 @@ async fn connections_per_peer_and_in_total_are_capped() {
         held.push(RawH2::connect_from(attacker(), server.local_addr()).await.unwrap());
     }
     let mut refused = connect_from(attacker(), server.local_addr()).await.unwrap();
-    assert!(until_closed(&mut refused, Duration::from_secs(5)).await, "the fifth connection of one peer is closed at once");
+    assert!(
+        until_closed(&mut refused, Duration::from_secs(5)).await,
+        "the fifth connection of one peer is closed at once"
+    );
 
     let stub = proto::TestObjectRemote::connect(&hero.url()).await.unwrap();
     assert_eq!(stub.read_temp(0, 2).await.unwrap(), 1.0, "another peer is served");
@@ -433,7 +437,10 @@ async fn an_announced_length_reserves_nothing() {
     let status = within(5, status_of(response)).await;
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     assert_eq!(limit_of(&status), "HEROS_MAX_MESSAGE_SIZE");
-    println!("FIGURES announced lengths: address space {vm_before:.0} -> {vm_during:.0} MiB for 100 x {} MiB announced", max / MIB);
+    println!(
+        "FIGURES announced lengths: address space {vm_before:.0} -> {vm_during:.0} MiB for 100 x {} MiB announced",
+        max / MIB
+    );
 }
 
 /// A client that asks for fifty 20 MiB replies and reads none (its window stays at 64 KiB): the
@@ -449,7 +456,8 @@ async fn replies_a_client_does_not_read_are_capped() {
     let (mut refused, mut held) = (0, Vec::new());
     let mut rss_during: f64 = 0.0;
     for _ in 0..50 {
-        let (response, mut body) = client.send_request(grpc_request("/examples.v1.TestObject/Firmware"), false).unwrap();
+        let (response, mut body) =
+            client.send_request(grpc_request("/examples.v1.TestObject/Firmware"), false).unwrap();
         body.send_data(prefix(0), true).unwrap();
         let response = within(10, response).await.unwrap();
         match tonic::Status::from_header_map(response.headers()) {
@@ -492,7 +500,9 @@ async fn replies_a_client_does_not_read_are_capped() {
     body.send_data(prefix(0), true).unwrap();
     let response = within(10, response).await.unwrap();
     assert!(tonic::Status::from_header_map(response.headers()).is_none(), "served again once read");
-    println!("FIGURES unread replies: 50 x 20 MiB asked, 3 held, 47 refused; RSS {rss_before:.0} -> {rss_during:.0} MiB");
+    println!(
+        "FIGURES unread replies: 50 x 20 MiB asked, 3 held, 47 refused; RSS {rss_before:.0} -> {rss_during:.0} MiB"
+    );
 }
 
 /// The message-size limit can be set from the environment.

@@ -82,56 +82,71 @@ impl Default for Limits {
     }
 }
 
-/// One setting: its variable, and how to read and apply it.
+/// One setting: its variable, and the field it sets.
 struct Setting {
     variable: &'static str,
-    apply: fn(&mut Limits, &str) -> std::result::Result<(), String>,
+    field: Field,
 }
 
-fn count(text: &str) -> std::result::Result<usize, String> {
-    text.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| format!("'{text}' is not a positive number"))
+/// A field of [`Limits`] and how its variable is read.
+enum Field {
+    /// A positive number.
+    Count(fn(&mut Limits) -> &mut usize),
+    /// A positive number below 2^32.
+    SmallCount(fn(&mut Limits) -> &mut u32),
+    /// A positive number of milliseconds.
+    Millis(fn(&mut Limits) -> &mut Duration),
+    /// `on` or `off`.
+    Switch(fn(&mut Limits) -> &mut bool),
 }
 
-fn millis(text: &str) -> std::result::Result<Duration, String> {
-    count(text).map(|ms| Duration::from_millis(ms as u64)).map_err(|e| format!("{e} of milliseconds"))
-}
-
-fn switch(text: &str) -> std::result::Result<bool, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "on" | "1" | "yes" | "true" => Ok(true),
-        "off" | "0" | "no" | "false" => Ok(false),
-        _ => Err(format!("'{text}' is neither 'on' nor 'off'")),
+impl Field {
+    fn apply(&self, limits: &mut Limits, text: &str) -> std::result::Result<(), String> {
+        let count = || text.parse::<usize>().ok().filter(|n| *n > 0);
+        let not_positive = || format!("'{text}' is not a positive number");
+        match self {
+            Field::Count(field) => *field(limits) = count().ok_or_else(not_positive)?,
+            Field::SmallCount(field) => {
+                *field(limits) = count().and_then(|n| u32::try_from(n).ok()).ok_or_else(not_positive)?
+            }
+            Field::Millis(field) => {
+                *field(limits) =
+                    Duration::from_millis(count().ok_or_else(|| not_positive() + " of milliseconds")? as u64)
+            }
+            Field::Switch(field) => {
+                *field(limits) = match text.to_ascii_lowercase().as_str() {
+                    "on" | "1" | "yes" | "true" => true,
+                    "off" | "0" | "no" | "false" => false,
+                    _ => return Err(format!("'{text}' is neither 'on' nor 'off'")),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 const SETTINGS: &[Setting] = &[
-    Setting { variable: "HEROS_MAX_MESSAGE_SIZE", apply: |l, v| Ok(l.max_message_size = count(v)?) },
-    Setting { variable: "HEROS_MAX_CONNECTIONS", apply: |l, v| Ok(l.max_connections = count(v)?) },
-    Setting { variable: "HEROS_MAX_CONNECTIONS_PER_PEER", apply: |l, v| Ok(l.max_connections_per_peer = count(v)?) },
-    Setting { variable: "HEROS_HANDSHAKE_TIMEOUT_MS", apply: |l, v| Ok(l.handshake_timeout = millis(v)?) },
-    Setting { variable: "HEROS_IDLE_TIMEOUT_MS", apply: |l, v| Ok(l.idle_timeout = millis(v)?) },
-    Setting {
-        variable: "HEROS_MAX_CONCURRENT_STREAMS",
-        apply: |l, v| {
-            l.max_concurrent_streams = u32::try_from(count(v)?).map_err(|_| format!("'{v}' is above 2^32"))?;
-            Ok(())
-        },
-    },
-    Setting { variable: "HEROS_RECEIVE_TIMEOUT_MS", apply: |l, v| Ok(l.receive_timeout = millis(v)?) },
+    Setting { variable: "HEROS_MAX_MESSAGE_SIZE", field: Field::Count(|l| &mut l.max_message_size) },
+    Setting { variable: "HEROS_MAX_CONNECTIONS", field: Field::Count(|l| &mut l.max_connections) },
+    Setting { variable: "HEROS_MAX_CONNECTIONS_PER_PEER", field: Field::Count(|l| &mut l.max_connections_per_peer) },
+    Setting { variable: "HEROS_HANDSHAKE_TIMEOUT_MS", field: Field::Millis(|l| &mut l.handshake_timeout) },
+    Setting { variable: "HEROS_IDLE_TIMEOUT_MS", field: Field::Millis(|l| &mut l.idle_timeout) },
+    Setting { variable: "HEROS_MAX_CONCURRENT_STREAMS", field: Field::SmallCount(|l| &mut l.max_concurrent_streams) },
+    Setting { variable: "HEROS_RECEIVE_TIMEOUT_MS", field: Field::Millis(|l| &mut l.receive_timeout) },
     Setting {
         variable: "HEROS_MAX_RECEIVING_BYTES_PER_PEER",
-        apply: |l, v| Ok(l.max_receiving_bytes_per_peer = count(v)?),
+        field: Field::Count(|l| &mut l.max_receiving_bytes_per_peer),
     },
-    Setting { variable: "HEROS_MAX_UNREAD_REPLY_BYTES", apply: |l, v| Ok(l.max_unread_reply_bytes = count(v)?) },
-    Setting { variable: "HEROS_MAX_SESSIONS_PER_PEER", apply: |l, v| Ok(l.max_sessions_per_peer = count(v)?) },
-    Setting { variable: "HEROS_MAX_HANDLES_PER_SESSION", apply: |l, v| Ok(l.max_handles_per_session = count(v)?) },
+    Setting { variable: "HEROS_MAX_UNREAD_REPLY_BYTES", field: Field::Count(|l| &mut l.max_unread_reply_bytes) },
+    Setting { variable: "HEROS_MAX_SESSIONS_PER_PEER", field: Field::Count(|l| &mut l.max_sessions_per_peer) },
+    Setting { variable: "HEROS_MAX_HANDLES_PER_SESSION", field: Field::Count(|l| &mut l.max_handles_per_session) },
     Setting {
         variable: "HEROS_MAX_STORED_BYTES_PER_SESSION",
-        apply: |l, v| Ok(l.max_stored_bytes_per_session = count(v)?),
+        field: Field::Count(|l| &mut l.max_stored_bytes_per_session),
     },
-    Setting { variable: "HEROS_MAX_EXPORTS_PER_SESSION", apply: |l, v| Ok(l.max_exports_per_session = count(v)?) },
-    Setting { variable: "HEROS_MAX_KEPT_EXPORTS", apply: |l, v| Ok(l.max_kept_exports = count(v)?) },
-    Setting { variable: "HEROS_LIST_HEROS_IN_ERRORS", apply: |l, v| Ok(l.list_heros_in_errors = switch(v)?) },
+    Setting { variable: "HEROS_MAX_EXPORTS_PER_SESSION", field: Field::Count(|l| &mut l.max_exports_per_session) },
+    Setting { variable: "HEROS_MAX_KEPT_EXPORTS", field: Field::Count(|l| &mut l.max_kept_exports) },
+    Setting { variable: "HEROS_LIST_HEROS_IN_ERRORS", field: Field::Switch(|l| &mut l.list_heros_in_errors) },
 ];
 
 impl Limits {
@@ -142,7 +157,10 @@ impl Limits {
             let Some(value) = lookup(setting.variable).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
                 continue;
             };
-            (setting.apply)(&mut limits, &value).map_err(|e| Error::config(format!("{}: {e}", setting.variable)))?;
+            setting
+                .field
+                .apply(&mut limits, &value)
+                .map_err(|e| Error::config(format!("{}: {e}", setting.variable)))?;
         }
         Ok(limits)
     }

@@ -293,16 +293,7 @@ impl Server {
         if config.in_process {
             crate::local::register(&endpoints, &table);
         }
-        Ok(Server {
-            inner: Arc::new(ServerInner {
-                table,
-                health,
-                config,
-                local_addr,
-                endpoints,
-                serving,
-            }),
-        })
+        Ok(Server { inner: Arc::new(ServerInner { table, health, config, local_addr, endpoints, serving }) })
     }
 
     /// The address the server listens on.

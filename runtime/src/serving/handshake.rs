@@ -4,8 +4,8 @@
 //! once the deadline passes before the preface and the first frame header have arrived, and
 //! hyper then closes the connection.
 
-use std::io;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;

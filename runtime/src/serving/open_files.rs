@@ -14,7 +14,7 @@ pub(crate) fn raise_and_count() -> Option<u64> {
     if limit.current < limit.maximum {
         let before = limit.current;
         limit.current = limit.maximum;
-        match setrlimit(Resource::Nofile, limit.clone()) {
+        match setrlimit(Resource::Nofile, limit) {
             Ok(()) => tracing::debug!(?before, now = ?limit.current, "raised the open-files limit"),
             Err(error) => {
                 tracing::warn!("cannot raise the open-files limit from {before:?}: {error}");

@@ -22,7 +22,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-
 use crate::error::Error;
 
 /// What one connection's calls share.
