@@ -201,4 +201,14 @@ mod tests {
             limits(&[("HEROS_MAX_RECEIVING_BYTES_PER_PEER", "10"), ("HEROS_MAX_MESSAGE_SIZE", "1000")]).unwrap();
         assert_eq!(small.receiving_budget(), 1000, "one largest message always fits");
     }
+
+    #[test]
+    fn the_readme_and_the_protocol_list_every_limit() {
+        let readme = include_str!("../../README.md");
+        let protocol = include_str!("../../docs/PROTOCOL.md");
+        for variable in Limits::variables() {
+            assert!(readme.contains(&format!("| `{variable}` |")), "README.md's Limits table lacks {variable}");
+            assert!(protocol.contains(variable), "docs/PROTOCOL.md does not mention {variable}");
+        }
+    }
 }
