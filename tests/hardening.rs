@@ -219,6 +219,36 @@ async fn silent_sockets_neither_lock_out_nor_spin() {
     process.leave();
 }
 
+/// A server whose process has no descriptor left cannot accept: it backs off instead of
+/// retrying at once (tonic's loop spun one core at 100%).
+#[tokio::test]
+async fn accepting_without_descriptors_backs_off_instead_of_spinning() {
+    let exe = std::env::current_exe().unwrap();
+    let mut command = std::process::Command::new("sh");
+    command.args(["-c", "ulimit -Sn 256 && ulimit -Hn 256 && exec \"$0\" \"$@\""]).arg(exe);
+    let process = common::process::HeroProcess::start_with(
+        command,
+        "starved",
+        &[("HEROS_DISCOVERY", "off"), ("HEROS_BIND", "127.0.0.1:0"), ("HEROS_TEST_USE_ALL_FILES", "1")],
+    );
+    assert!(process.ready(), "{}", process.first_line);
+    let url = process.first_line.trim_start_matches("READY ").trim().to_owned();
+    let address: SocketAddr = url.trim_start_matches("heros://").split('/').next().unwrap().parse().unwrap();
+    let pid = process.pid();
+    // The connections wait in the listen backlog; every accept fails with EMFILE.
+    let mut waiting = Vec::new();
+    for _ in 0..10 {
+        waiting.push(connect_from(attacker(), address).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = cpu_time(pid);
+    let window = Duration::from_secs(2);
+    tokio::time::sleep(window).await;
+    let cpu = cpu_time(pid) - before;
+    assert!(cpu < window / 4, "the server used {cpu:?} of CPU in {window:?} failing to accept");
+    println!("FIGURES accept back-off: server CPU {cpu:?} over {window:?} while every accept failed with EMFILE");
+}
+
 /// One peer gets at most `max_connections_per_peer` connections; the next ones are closed at
 /// once, and other peers are not affected.
 #[tokio::test]
@@ -408,9 +438,10 @@ async fn unfinished_large_messages_do_not_pin_memory() {
 }
 
 /// 100 streams each announce a message of the largest size in a 5-byte prefix and send nothing
-/// more: nothing is reserved for them. A prefix above the limit is refused at once.
+/// more: what is reserved for them stays within the peer's receive budget (one of them), not 100
+/// times the limit. A prefix above the limit is refused at once.
 #[tokio::test]
-async fn an_announced_length_reserves_nothing() {
+async fn announced_lengths_reserve_no_more_than_the_budget() {
     let limits = Limits { receive_timeout: Duration::from_secs(2), ..Limits::default() };
     let max = limits.max_message_size;
     let (server, _hero, _) = server_with(limits).await;

@@ -25,12 +25,25 @@ pub fn hero_process_role() {
         match hero {
             Ok(hero) => {
                 println!("READY {}", hero.url());
+                if std::env::var_os("HEROS_TEST_USE_ALL_FILES").is_some() {
+                    use_all_files();
+                }
                 tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await.unwrap();
                 hero.shutdown().await;
             }
             Err(error) => println!("ERROR {error}"),
         }
     });
+}
+
+/// Opens files until the process has no descriptor left, and keeps them: the server's next
+/// `accept` fails with EMFILE (the test of the accept loop's back-off).
+fn use_all_files() {
+    let mut held = Vec::new();
+    while let Ok(file) = std::fs::File::open("/dev/null") {
+        held.push(file);
+    }
+    std::mem::forget(held);
 }
 
 /// A HERO process; closing its stdin makes it leave gracefully, dropping it kills it.

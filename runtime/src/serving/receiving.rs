@@ -4,12 +4,14 @@
 //! five bytes. Here each request body is read through [`ReceivingBody`], which
 //!
 //! - refuses a message whose announced length is above the message-size limit at once;
-//! - holds a message back from tonic until all of it has arrived, so that tonic's buffer is
-//!   reserved for bytes that exist, not for bytes promised;
 //! - books a message's announced length against its peer's budget of bytes still arriving
 //!   (`HEROS_MAX_RECEIVING_BYTES_PER_PEER`) before reading the rest of it: above the budget it
 //!   stops reading, and HTTP/2 flow control holds the sender back. A message that arrives in
 //!   the frame that starts it (nearly every call) books nothing;
+//! - holds a message back from tonic until it is booked, so that what tonic reserves for
+//!   announced bytes stays within the peer's budget (its pages are only touched as bytes
+//!   arrive); once booked, the message's bytes go on as they come, so decoding overlaps the
+//!   transfer of a large message;
 //! - fails a message that has not finished arriving within the receive timeout
 //!   (`HEROS_RECEIVE_TIMEOUT_MS`), which frees all it held.
 
@@ -138,6 +140,7 @@ impl ReceivingBody {
             }
             None => self.held.push(whole),
         }
+        self.pass_on_if_booked();
         let needs_booking = self.prefix_len == PREFIX && self.booked.is_none() && self.remaining > 0;
         Ok(needs_booking.then_some(PREFIX + self.announced))
     }
@@ -146,8 +149,21 @@ impl ReceivingBody {
     fn book(&mut self, bytes: usize) {
         let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
         match self.rules.budget.clone().try_acquire_many_owned(permits) {
-            Ok(permit) => self.booked = Some(permit),
+            Ok(permit) => self.booked(permit),
             Err(_) => self.booking = Some(Box::pin(self.rules.budget.clone().acquire_many_owned(permits))),
+        }
+    }
+
+    fn booked(&mut self, permit: OwnedSemaphorePermit) {
+        self.booked = Some(permit);
+        self.booking = None;
+        self.pass_on_if_booked();
+    }
+
+    /// A booked message's bytes go on to tonic as they arrive.
+    fn pass_on_if_booked(&mut self) {
+        if self.booked.is_some() && !self.held.is_empty() {
+            self.ready.extend(self.held.drain(..));
         }
     }
 
@@ -179,8 +195,7 @@ impl Body for ReceivingBody {
             let waited = match this.booking.as_mut() {
                 Some(booking) => match booking.as_mut().poll(cx) {
                     Poll::Ready(Ok(permit)) => {
-                        this.booked = Some(permit);
-                        this.booking = None;
+                        this.booked(permit);
                         continue;
                     }
                     Poll::Ready(Err(_)) => return Poll::Ready(Some(Err(tonic::Status::unavailable("server closing")))),

@@ -70,7 +70,7 @@ impl Drop for CallGuard {
 
 /// Largest piece of a reply handed to hyper at once: HTTP/2 then holds at most about this much
 /// beyond the client's window per stream. The client's frames are 1 MiB at most anyway.
-const PIECE: usize = 1024 * 1024;
+pub(crate) const PIECE: usize = 1024 * 1024;
 
 /// A reply body whose bytes count as unread until hyper has taken them.
 pub(crate) struct ReplyBody {
