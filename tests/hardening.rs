@@ -369,6 +369,30 @@ async fn unfinished_streams_are_limited_and_time_out() {
     );
 }
 
+/// A message of exactly the largest size, in many frames, is received whole even when the
+/// peer's receive budget is that size too.
+#[tokio::test]
+async fn a_message_of_the_largest_size_still_arrives() {
+    let limits = Limits { max_message_size: MIB, max_receiving_bytes_per_peer: MIB, ..Limits::default() };
+    let (server, _hero, _) = server_with(limits).await;
+    // ReadTemp(1, 3), padded to exactly 1 MiB with an unknown field (15, bytes) that decoding skips.
+    let mut message = prost::Message::encode_to_vec(&proto::ReadTempRequest { min: 1, max: 3 });
+    let key_and_length = 1 + 3; // field 15, wire type 2; a length below 2^21 takes 3 bytes
+    let padding = MIB - message.len() - key_and_length;
+    prost::encoding::encode_key(15, prost::encoding::WireType::LengthDelimited, &mut message);
+    prost::encoding::encode_varint(padding as u64, &mut message);
+    message.resize(MIB, 0);
+    let mut client = h2_client(server.local_addr()).await;
+    let (response, mut body) = client.send_request(grpc_request("/examples.v1.TestObject/ReadTemp"), false).unwrap();
+    body.send_data(prefix(MIB), false).unwrap();
+    for piece in message.chunks(64 * 1024) {
+        body.send_data(Bytes::copy_from_slice(piece), false).unwrap();
+    }
+    body.send_data(Bytes::new(), true).unwrap();
+    let status = within(10, status_of(response)).await;
+    assert_eq!(status.code(), tonic::Code::Ok, "{status:?}");
+}
+
 /// A message that stops arriving ends with DEADLINE_EXCEEDED (kind TIMEOUT) at the receive
 /// timeout.
 #[tokio::test]

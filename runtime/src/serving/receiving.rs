@@ -142,7 +142,8 @@ impl ReceivingBody {
         }
         self.pass_on_if_booked();
         let needs_booking = self.prefix_len == PREFIX && self.booked.is_none() && self.remaining > 0;
-        Ok(needs_booking.then_some(PREFIX + self.announced))
+        // The message's own bytes: the budget is at least the largest message, which must fit.
+        Ok(needs_booking.then_some(self.announced))
     }
 
     /// Books `bytes` of the peer's budget, at once if it has room, else by waiting.
