@@ -21,14 +21,7 @@ use prost::Message;
 use tonic::{Code, Status};
 
 async fn server(limits: Limits) -> Server {
-    Server::builder()
-        .bind("127.0.0.1:0".parse().unwrap())
-        .mdns(false)
-        .in_process(false)
-        .limits(limits)
-        .start()
-        .await
-        .expect("server starts")
+    common::limited_server(limits).await
 }
 
 async fn share_instrument(server: &Server, instrument: TestInstrument) -> LocalHero {

@@ -26,14 +26,7 @@ fn hero_process() {
 
 /// A server on 127.0.0.1 with these limits and a TestHero called `hero`.
 async fn server_with(limits: Limits) -> (Server, heros::LocalHero, Arc<TestHero>) {
-    let server = Server::builder()
-        .bind("127.0.0.1:0".parse().unwrap())
-        .mdns(false)
-        .in_process(false)
-        .limits(limits)
-        .start()
-        .await
-        .unwrap();
+    let server = common::limited_server(limits).await;
     let object = Arc::new(TestHero::new(0));
     let hero =
         server.share(Hero::new("hero").interface(proto::TestObjectServer::from_arc(object.clone()))).await.unwrap();
@@ -84,6 +77,24 @@ fn cpu_time(pid: u32) -> Duration {
     let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 1000 / rustix::param::clock_ticks_per_second())
+}
+
+/// A HERO process (a TestHero, on 127.0.0.1 without mDNS) whose open-files limit is `(soft,
+/// hard)`, with `env` besides; its URL and address.
+fn hero_process_with_files(
+    (soft, hard): (u32, u32),
+    env: &[(&str, &str)],
+) -> (common::process::HeroProcess, String, SocketAddr) {
+    let mut command = std::process::Command::new("sh");
+    let script = format!("ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\"");
+    command.args(["-c", &script]).arg(std::env::current_exe().unwrap());
+    let mut env = env.to_vec();
+    env.extend([("HEROS_DISCOVERY", "off"), ("HEROS_BIND", "127.0.0.1:0")]);
+    let process = common::process::HeroProcess::start_with(command, "target", &env);
+    assert!(process.ready(), "{}", process.first_line);
+    let url = process.first_line.trim_start_matches("READY ").trim().to_owned();
+    let address = url.trim_start_matches("heros://").split('/').next().unwrap().parse().unwrap();
+    (process, url, address)
 }
 
 /// Raises this process's open-files limit, so that it can play a thousand clients.
@@ -152,22 +163,10 @@ fn limit_of(status: &tonic::Status) -> String {
 #[tokio::test]
 async fn silent_sockets_neither_lock_out_nor_spin() {
     allow_many_sockets();
-    let exe = std::env::current_exe().unwrap();
-    let mut command = std::process::Command::new("sh");
-    command.args(["-c", "ulimit -Sn 1024 && ulimit -Hn 4096 && exec \"$0\" \"$@\""]).arg(exe);
-    let process = common::process::HeroProcess::start_with(
-        command,
-        "target",
-        &[
-            ("HEROS_DISCOVERY", "off"),
-            ("HEROS_BIND", "127.0.0.1:0"),
-            ("HEROS_HANDSHAKE_TIMEOUT_MS", "8000"),
-            ("HEROS_MAX_CONNECTIONS_PER_PEER", "2000"),
-        ],
+    let (process, url, address) = hero_process_with_files(
+        (1024, 4096),
+        &[("HEROS_HANDSHAKE_TIMEOUT_MS", "8000"), ("HEROS_MAX_CONNECTIONS_PER_PEER", "2000")],
     );
-    assert!(process.ready(), "{}", process.first_line);
-    let url = process.first_line.trim_start_matches("READY ").trim().to_owned();
-    let address: SocketAddr = url.trim_start_matches("heros://").split('/').next().unwrap().parse().unwrap();
     let pid = process.pid();
 
     let started = Instant::now();
@@ -223,17 +222,7 @@ async fn silent_sockets_neither_lock_out_nor_spin() {
 /// retrying at once (tonic's loop spun one core at 100%).
 #[tokio::test]
 async fn accepting_without_descriptors_backs_off_instead_of_spinning() {
-    let exe = std::env::current_exe().unwrap();
-    let mut command = std::process::Command::new("sh");
-    command.args(["-c", "ulimit -Sn 256 && ulimit -Hn 256 && exec \"$0\" \"$@\""]).arg(exe);
-    let process = common::process::HeroProcess::start_with(
-        command,
-        "starved",
-        &[("HEROS_DISCOVERY", "off"), ("HEROS_BIND", "127.0.0.1:0"), ("HEROS_TEST_USE_ALL_FILES", "1")],
-    );
-    assert!(process.ready(), "{}", process.first_line);
-    let url = process.first_line.trim_start_matches("READY ").trim().to_owned();
-    let address: SocketAddr = url.trim_start_matches("heros://").split('/').next().unwrap().parse().unwrap();
+    let (process, _, address) = hero_process_with_files((256, 256), &[("HEROS_TEST_USE_ALL_FILES", "1")]);
     let pid = process.pid();
     // The connections wait in the listen backlog; every accept fails with EMFILE.
     let mut waiting = Vec::new();

@@ -157,6 +157,18 @@ pub async fn loopback_server(in_process: bool) -> Server {
         .expect("server starts")
 }
 
+/// A server on loopback without mDNS, called over gRPC even from this process, with `limits`.
+pub async fn limited_server(limits: heros::Limits) -> Server {
+    Server::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .mdns(false)
+        .in_process(false)
+        .limits(limits)
+        .start()
+        .await
+        .expect("server starts")
+}
+
 /// Shares a TestHero called `name` on `server`.
 pub async fn share_test_hero(server: &Server, name: &str, start: i64) -> LocalHero {
     server.share(Hero::new(name).interface(proto::TestObjectServer::new(TestHero::new(start)))).await.expect("shared")
