@@ -364,22 +364,85 @@ async fn unfinished_streams_are_limited_and_time_out() {
 async fn a_message_of_the_largest_size_still_arrives() {
     let limits = Limits { max_message_size: MIB, max_receiving_bytes_per_peer: MIB, ..Limits::default() };
     let (server, _hero, _) = server_with(limits).await;
-    // ReadTemp(1, 3), padded to exactly 1 MiB with an unknown field (15, bytes) that decoding skips.
-    let mut message = prost::Message::encode_to_vec(&proto::ReadTempRequest { min: 1, max: 3 });
-    let key_and_length = 1 + 3; // field 15, wire type 2; a length below 2^21 takes 3 bytes
-    let padding = MIB - message.len() - key_and_length;
-    prost::encoding::encode_key(15, prost::encoding::WireType::LengthDelimited, &mut message);
-    prost::encoding::encode_varint(padding as u64, &mut message);
-    message.resize(MIB, 0);
     let mut client = h2_client(server.local_addr()).await;
+    let status = within(10, status_of(send_padded_read_temp(&mut client, MIB))).await;
+    assert_eq!(status.code(), tonic::Code::Ok, "{status:?}");
+}
+
+/// Four 100 MiB messages at once on one connection, with the default budget of 256 MiB: two
+/// are taken, the two that do not fit are refused at once, and the two taken complete. (When
+/// the refused ones waited instead, their unread bytes filled the connection's window, the
+/// taken ones starved too, and all four failed at the receive timeout.)
+#[tokio::test]
+async fn messages_above_the_receive_budget_are_refused_not_left_to_starve_the_others() {
+    let (server, _hero, _) = server_with(Limits::default()).await;
+    let mut client = h2_client(server.local_addr()).await;
+    let calls: Vec<_> = (0..4).map(|_| send_padded_read_temp(&mut client, 100 * MIB)).collect();
+    let started = Instant::now();
+    let mut codes = Vec::new();
+    for call in calls {
+        let status = within(20, status_of(call)).await;
+        if status.code() == tonic::Code::ResourceExhausted {
+            assert_eq!(limit_of(&status), "HEROS_MAX_RECEIVING_BYTES_PER_PEER");
+        }
+        codes.push(status.code());
+    }
+    let taken = codes.iter().filter(|c| **c == tonic::Code::Ok).count();
+    let refused = codes.iter().filter(|c| **c == tonic::Code::ResourceExhausted).count();
+    assert_eq!((taken, refused), (2, 2), "{codes:?}");
+    println!(
+        "FIGURES receive budget: 4 x 100 MiB at once: 2 taken, 2 refused, all answered in {:?}",
+        started.elapsed()
+    );
+}
+
+/// A ReadTemp(1, 3) request padded to exactly `size` bytes with an unknown field (15, bytes),
+/// which decoding skips, sent in 1 MiB frames from one shared buffer.
+fn send_padded_read_temp(client: &mut h2::client::SendRequest<Bytes>, size: usize) -> h2::client::ResponseFuture {
+    let mut head = prost::Message::encode_to_vec(&proto::ReadTempRequest { min: 1, max: 3 });
+    let key = 1; // field 15, wire type 2
+    let length_bytes = prost::encoding::encoded_len_varint(size as u64); // an upper bound's length
+    let padding = size - head.len() - key - length_bytes;
+    assert_eq!(prost::encoding::encoded_len_varint(padding as u64), length_bytes, "pick another size");
+    prost::encoding::encode_key(15, prost::encoding::WireType::LengthDelimited, &mut head);
+    prost::encoding::encode_varint(padding as u64, &mut head);
     let (response, mut body) = client.send_request(grpc_request("/examples.v1.TestObject/ReadTemp"), false).unwrap();
-    body.send_data(prefix(MIB), false).unwrap();
-    for piece in message.chunks(64 * 1024) {
-        body.send_data(Bytes::copy_from_slice(piece), false).unwrap();
+    body.send_data(prefix(size), false).unwrap();
+    body.send_data(head.into(), false).unwrap();
+    let zeros = Bytes::from(vec![0u8; MIB]);
+    let mut left = padding;
+    while left > 0 {
+        let n = left.min(MIB);
+        body.send_data(zeros.slice(..n), false).unwrap();
+        left -= n;
     }
     body.send_data(Bytes::new(), true).unwrap();
-    let status = within(10, status_of(response)).await;
-    assert_eq!(status.code(), tonic::Code::Ok, "{status:?}");
+    response
+}
+
+/// A reflection stream (a request that is a stream) may stay open and idle between its
+/// messages for longer than the receive timeout.
+#[tokio::test]
+async fn a_request_stream_may_idle_between_messages() {
+    let limits = Limits { receive_timeout: Duration::from_millis(300), ..Limits::default() };
+    let (server, _hero, _) = server_with(limits).await;
+    let mut client = h2_client(server.local_addr()).await;
+    let (response, mut requests) =
+        client.send_request(grpc_request("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"), false).unwrap();
+    // ServerReflectionRequest { list_services: "" }: field 7, length 0.
+    let list_services = || {
+        let mut message = prefix(2).to_vec();
+        message.extend([0x3a, 0x00]);
+        Bytes::from(message)
+    };
+    requests.send_data(list_services(), false).unwrap();
+    let mut replies = within(5, response).await.unwrap().into_body();
+    let first = within(5, replies.data()).await.expect("a first answer").unwrap();
+    let _ = replies.flow_control().release_capacity(first.len());
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    requests.send_data(list_services(), false).unwrap();
+    let second = within(5, replies.data()).await.expect("a second answer after the idle time").unwrap();
+    assert!(!second.is_empty());
 }
 
 /// A message that stops arriving ends with DEADLINE_EXCEEDED (kind TIMEOUT) at the receive
@@ -401,8 +464,8 @@ async fn a_message_that_stops_arriving_times_out() {
 }
 
 /// Four streams each send 200 MiB of a message and never its last byte: the peer's receive
-/// budget holds all but one back (flow control stops the sender) and the receive timeout ends
-/// them all; the server never holds the 800 MiB.
+/// budget (256 MiB) takes the first and refuses the others at once; the receive timeout ends
+/// the first; the server never holds the 800 MiB.
 #[tokio::test]
 async fn unfinished_large_messages_do_not_pin_memory() {
     let limits = Limits { receive_timeout: Duration::from_secs(3), ..Limits::default() };
@@ -432,21 +495,25 @@ async fn unfinished_large_messages_do_not_pin_memory() {
         }
         peak
     });
-    let mut codes = Vec::new();
+    let mut statuses = Vec::new();
     for response in responses {
-        codes.push(within(30, status_of(response)).await.code());
+        statuses.push(within(30, status_of(response)).await);
     }
     let ended = started.elapsed();
     let rss_during = sampler.await.unwrap();
     drop(senders);
     drop(client);
     let (rss_after, _) = memory_mib(None);
-    assert!(codes.iter().all(|c| *c == tonic::Code::DeadlineExceeded), "{codes:?}");
+    assert_eq!(statuses[0].code(), tonic::Code::DeadlineExceeded, "{:?}", statuses[0]);
+    for refused in &statuses[1..] {
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+        assert_eq!(limit_of(refused), "HEROS_MAX_RECEIVING_BYTES_PER_PEER");
+    }
     let growth = rss_during - rss_before;
     assert!(growth < 400.0, "RSS grew {growth:.0} MiB while 4 x 200 MiB were on their way");
     println!(
         "FIGURES 4 x 200 MiB unfinished: RSS {rss_before:.0} -> {rss_during:.0} (peak) -> {rss_after:.0} MiB; \
-         all ended DEADLINE_EXCEEDED after {ended:?}"
+         three refused at once, the first ended DEADLINE_EXCEEDED after {ended:?}"
     );
 }
 

@@ -33,12 +33,13 @@ pub struct Limits {
     /// Calls (HTTP/2 streams) open at once on one connection (`HEROS_MAX_CONCURRENT_STREAMS`);
     /// a client queues the ones above it.
     pub max_concurrent_streams: u32,
-    /// Time one request message has, from its first byte (or from the call's start) to its
-    /// last, to arrive (`HEROS_RECEIVE_TIMEOUT_MS`); a slower one fails with DEADLINE_EXCEEDED.
+    /// Time a request has to arrive whole, counted while the server waits for its bytes
+    /// (`HEROS_RECEIVE_TIMEOUT_MS`); a slower one fails with DEADLINE_EXCEEDED. Request streams
+    /// (reflection) may idle between messages.
     pub receive_timeout: Duration,
-    /// Bytes of request messages still arriving, from one IP address (`HEROS_MAX_RECEIVING_BYTES_PER_PEER`).
-    /// Above it the server stops reading that peer's requests until some complete (HTTP/2 flow
-    /// control holds the sender). Never below `max_message_size`.
+    /// Bytes of request messages still arriving, from one IP address (`HEROS_MAX_RECEIVING_BYTES_PER_PEER`),
+    /// booked by their announced length; a message that does not fit is refused with
+    /// RESOURCE_EXHAUSTED. Never below `max_message_size`.
     pub max_receiving_bytes_per_peer: usize,
     /// Bytes of replies a client has not read yet, per connection (`HEROS_MAX_UNREAD_REPLY_BYTES`).
     /// A reply that would go above it is dropped and the call fails with RESOURCE_EXHAUSTED; a

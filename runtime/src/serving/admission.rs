@@ -127,6 +127,8 @@ impl Drop for Permit {
         state.total -= 1;
         if let Some(peer) = state.peers.get_mut(&self.peer) {
             peer.connections -= 1;
+            // The peer's next connection gets a fresh budget. Bodies of this one that still
+            // hold some of the old budget end with their connection, so both overlap briefly.
             if peer.connections == 0 {
                 state.peers.remove(&self.peer);
             }

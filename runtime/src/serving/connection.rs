@@ -37,6 +37,11 @@ const CLIENT_KEEPALIVE: Duration = Duration::from_secs(20);
 /// speed).
 const REPLY_SEND_BUFFER: usize = 2 * super::replying::PIECE;
 
+/// Calls whose request is a stream that a client may keep open, idle, between messages (the
+/// receive timeout then only runs while a message arrives). HERO methods take one message.
+const STREAMING_REQUEST_PATHS: &[&str] =
+    &["/grpc.reflection.v1.ServerReflection/", "/grpc.reflection.v1alpha.ServerReflection/"];
+
 /// Paths of the framework's services, the calls that are told who the peer is (sessions are
 /// counted per peer address). HERO methods are not: the extension costs an allocation per call.
 const FRAMEWORK_PATHS: &str = "/heros.v1.";
@@ -68,6 +73,7 @@ pub(crate) async fn serve(
         state: state.clone(),
         rules: ReceiveRules {
             budget: permit.receiving.clone(),
+            budget_size: limits.receiving_budget(),
             max_message_size: limits.max_message_size,
             timeout: limits.receive_timeout,
         },
@@ -146,7 +152,8 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
             parts.extensions.insert(self.connect_info.clone());
         }
         let deadline = grpc_timeout(&parts.headers).map(|timeout| Box::pin(tokio::time::sleep(timeout)));
-        let body = tonic::body::Body::new(ReceivingBody::new(body, self.rules.clone()));
+        let streaming = STREAMING_REQUEST_PATHS.iter().any(|path| parts.uri.path().starts_with(path));
+        let body = tonic::body::Body::new(ReceivingBody::new(body, self.rules.clone(), streaming));
         let reply = self.router.route(http::Request::from_parts(parts, body));
         CallFuture { reply, call: Some(call), deadline }
     }

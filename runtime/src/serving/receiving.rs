@@ -5,15 +5,19 @@
 //!
 //! - refuses a message whose announced length is above the message-size limit at once;
 //! - books a message's announced length against its peer's budget of bytes still arriving
-//!   (`HEROS_MAX_RECEIVING_BYTES_PER_PEER`) before reading the rest of it: above the budget it
-//!   stops reading, and HTTP/2 flow control holds the sender back. A message that arrives in
-//!   the frame that starts it (nearly every call) books nothing;
-//! - holds a message back from tonic until it is booked, so that what tonic reserves for
-//!   announced bytes stays within the peer's budget (its pages are only touched as bytes
-//!   arrive); once booked, the message's bytes go on as they come, so decoding overlaps the
-//!   transfer of a large message;
-//! - fails a message that has not finished arriving within the receive timeout
-//!   (`HEROS_RECEIVE_TIMEOUT_MS`), which frees all it held.
+//!   (`HEROS_MAX_RECEIVING_BYTES_PER_PEER`) before tonic sees it, and refuses the message
+//!   (RESOURCE_EXHAUSTED) when the budget has no room. A message that arrives in the frame that
+//!   starts it (nearly every call) books nothing. Refusing rather than waiting for room is on
+//!   purpose: a body that waits stops reading, and on one HTTP/2 connection the unread bytes of
+//!   two waiting streams fill the connection's window, so the booked ones starve too and every
+//!   call on it fails at the receive timeout;
+//! - so what tonic reserves for announced bytes stays within the peer's budget (its pages are
+//!   only touched as bytes arrive), and a booked message's bytes go on as they come, so
+//!   decoding overlaps the transfer of a large message;
+//! - fails a request that has not finished arriving within the receive timeout
+//!   (`HEROS_RECEIVE_TIMEOUT_MS`), which frees all it held. The clock runs while the body waits
+//!   for bytes, until the request ends; for requests that are streams (`open_between_messages`)
+//!   only until the first message and within each message, so that an idle stream may stay.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -25,7 +29,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 use crate::error::Error;
@@ -37,11 +41,11 @@ const PREFIX: usize = 5;
 #[derive(Clone)]
 pub(crate) struct ReceiveRules {
     pub(crate) budget: Arc<Semaphore>,
+    /// The budget's size, for error messages.
+    pub(crate) budget_size: usize,
     pub(crate) max_message_size: usize,
     pub(crate) timeout: Duration,
 }
-
-type Booking = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
 /// A request body read under the rules above.
 pub(crate) struct ReceivingBody {
@@ -55,8 +59,10 @@ pub(crate) struct ReceivingBody {
     announced: usize,
     /// The current message's booking against the peer's budget.
     booked: Option<OwnedSemaphorePermit>,
-    /// A booking being waited for (the budget is spent).
-    booking: Option<Booking>,
+    /// Whether a message has arrived whole.
+    had_message: bool,
+    /// The request is a stream that may stay open, idle, between messages.
+    open_between_messages: bool,
     /// Bytes of the message not yet complete, held back from tonic.
     held: Vec<Bytes>,
     /// Complete messages ready for tonic.
@@ -67,7 +73,7 @@ pub(crate) struct ReceivingBody {
 }
 
 impl ReceivingBody {
-    pub(crate) fn new(inner: Incoming, rules: ReceiveRules) -> Self {
+    pub(crate) fn new(inner: Incoming, rules: ReceiveRules, open_between_messages: bool) -> Self {
         ReceivingBody {
             inner,
             rules,
@@ -76,7 +82,8 @@ impl ReceivingBody {
             remaining: 0,
             announced: 0,
             booked: None,
-            booking: None,
+            had_message: false,
+            open_between_messages,
             held: Vec::new(),
             ready: VecDeque::new(),
             deadline: None,
@@ -125,6 +132,7 @@ impl ReceivingBody {
             if self.prefix_len == PREFIX && self.remaining == 0 {
                 self.prefix_len = 0;
                 self.booked = None; // the message is complete: its booking goes back
+                self.had_message = true;
                 complete_until = Some(at);
             }
         }
@@ -146,19 +154,23 @@ impl ReceivingBody {
         Ok(needs_booking.then_some(self.announced))
     }
 
-    /// Books `bytes` of the peer's budget, at once if it has room, else by waiting.
-    fn book(&mut self, bytes: usize) {
+    /// Books `bytes` of the peer's budget, or says why it cannot.
+    fn book(&mut self, bytes: usize) -> Result<(), Error> {
         let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
-        match self.rules.budget.clone().try_acquire_many_owned(permits) {
-            Ok(permit) => self.booked(permit),
-            Err(_) => self.booking = Some(Box::pin(self.rules.budget.clone().acquire_many_owned(permits))),
-        }
-    }
-
-    fn booked(&mut self, permit: OwnedSemaphorePermit) {
+        let budget = &self.rules.budget;
+        let permit = budget.clone().try_acquire_many_owned(permits).map_err(|_| {
+            Error::limit_reached(
+                "HEROS_MAX_RECEIVING_BYTES_PER_PEER",
+                self.rules.budget_size,
+                format!(
+                    "a message of {bytes} bytes does not fit: messages still arriving from this address take {} bytes",
+                    self.rules.budget_size.saturating_sub(budget.available_permits())
+                ),
+            )
+        })?;
         self.booked = Some(permit);
-        self.booking = None;
         self.pass_on_if_booked();
+        Ok(())
     }
 
     /// A booked message's bytes go on to tonic as they arrive.
@@ -193,58 +205,45 @@ impl Body for ReceivingBody {
             if this.ended {
                 return Poll::Ready(None);
             }
-            let waited = match this.booking.as_mut() {
-                Some(booking) => match booking.as_mut().poll(cx) {
-                    Poll::Ready(Ok(permit)) => {
-                        this.booked(permit);
-                        continue;
-                    }
-                    Poll::Ready(Err(_)) => return Poll::Ready(Some(Err(tonic::Status::unavailable("server closing")))),
-                    Poll::Pending => true,
-                },
-                None => false,
-            };
-            if !waited {
-                match Pin::new(&mut this.inner).poll_frame(cx) {
-                    Poll::Ready(Some(Ok(frame))) => {
-                        let frame = match frame.into_data() {
-                            Ok(chunk) => chunk,
-                            // Request trailers: pass them on once the messages before them are.
-                            Err(frame) => return Poll::Ready(Some(Ok(frame))),
-                        };
-                        match this.take(frame) {
-                            Ok(Some(bytes)) => this.book(bytes),
-                            Ok(None) => {}
-                            Err(error) => {
-                                this.ended = true;
-                                return Poll::Ready(Some(Err(error.to_status())));
-                            }
-                        }
-                        if !this.in_message() {
-                            this.deadline = None;
-                        }
-                        continue;
-                    }
-                    Poll::Ready(Some(Err(error))) => {
-                        return Poll::Ready(Some(Err(tonic::Status::from_error(Box::new(error)))));
-                    }
-                    Poll::Ready(None) => {
-                        // A truncated message goes to tonic as it is; its decoder reports it.
-                        this.ready.extend(this.held.drain(..));
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let frame = match frame.into_data() {
+                        Ok(chunk) => chunk,
+                        // Request trailers: pass them on once the messages before them are.
+                        Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                    };
+                    if let Err(error) = this.take(frame).and_then(|booking| booking.map_or(Ok(()), |b| this.book(b))) {
                         this.ended = true;
-                        continue;
+                        this.held.clear();
+                        this.ready.clear();
+                        return Poll::Ready(Some(Err(error.to_status())));
                     }
-                    Poll::Pending => {}
+                    if !this.in_message() {
+                        this.deadline = None;
+                    }
+                    continue;
                 }
+                Poll::Ready(Some(Err(error))) => {
+                    return Poll::Ready(Some(Err(tonic::Status::from_error(Box::new(error)))));
+                }
+                Poll::Ready(None) => {
+                    // A truncated message goes to tonic as it is; its decoder reports it.
+                    this.ready.extend(this.held.drain(..));
+                    this.ended = true;
+                    continue;
+                }
+                Poll::Pending => {}
             }
-            // Waiting for bytes (or for room in the budget): the clock runs.
+            if this.open_between_messages && this.had_message && !this.in_message() {
+                return Poll::Pending; // an idle stream between messages: no clock
+            }
+            // Waiting for bytes: the clock runs.
             let timeout = this.rules.timeout;
             let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
             if deadline.as_mut().poll(cx).is_ready() {
                 this.ended = true;
                 this.held.clear();
                 this.booked = None;
-                this.booking = None;
                 return Poll::Ready(Some(Err(this.too_slow())));
             }
             return Poll::Pending;
