@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out.join("heros_v1_descriptor.bin"), compiler.encode_file_descriptor_set())?;
     // Two passes, because tonic takes one codec for both sides of a service and the sides must
     // blame differently: a request that does not decode is the caller's fault (INVALID_ARGUMENT,
-    // as for HERO methods; `crate::codec::FrameworkCodec` names the expected message, which is why
+    // as for HERO methods; `crate::wire::codec::FrameworkCodec` names the expected message, which is why
     // messages get `prost::Name`), a reply that does not decode is the server's (tonic's INTERNAL).
     // The first pass writes the messages and the servers; the second only the clients, with
     // tonic's own codec, taking the messages from the first (`extern_path`).
@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(false)
-        .codec_path("crate::codec::FrameworkCodec")
+        .codec_path("crate::wire::codec::FrameworkCodec")
         .bytes(".")
         .compile_fds_with_config(fds.clone(), messages)?;
     let clients = out.join("clients");

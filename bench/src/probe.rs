@@ -180,9 +180,9 @@ pub(crate) async fn run(probe: Probe) -> anyhow::Result<()> {
             let url: heros::HeroUrl = field(&ready, "hero")?.parse()?;
             let raw = RawClient::connect(url.endpoint.trim_start_matches("http://").parse()?).await?;
             let mut headers = http::HeaderMap::new();
-            headers.insert(heros::NAME_HEADER, http::HeaderValue::from_str(&url.name)?);
+            headers.insert(heros::wire::NAME_HEADER, http::HeaderValue::from_str(&url.name)?);
             let realm = url.realm.as_deref().unwrap_or(heros::DEFAULT_REALM);
-            headers.insert(heros::REALM_HEADER, http::HeaderValue::from_str(realm)?);
+            headers.insert(heros::wire::REALM_HEADER, http::HeaderValue::from_str(realm)?);
             let headers = std::sync::Arc::new(headers);
             let call = move |raw: RawClient| {
                 let headers = headers.clone();

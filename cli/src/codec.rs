@@ -4,7 +4,7 @@
 //! field 536870910.
 
 use bytes::Buf;
-use heros_runtime::MissedPrefix;
+use heros_runtime::wire::MissedPrefix;
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -82,7 +82,7 @@ pub(crate) fn decode(reply: &MessageDescriptor, mut bytes: &[u8]) -> Result<Rece
     let bad = |e: &dyn std::fmt::Display| {
         Status::internal(format!("the reply does not decode as {}: {e}", reply.full_name()))
     };
-    let missed = match heros_runtime::read_missed_prefix(&mut bytes).map_err(|e| bad(&e))? {
+    let missed = match heros_runtime::wire::read_missed_prefix(&mut bytes).map_err(|e| bad(&e))? {
         MissedPrefix::Only(count) => return Ok(Received::Missed(count)),
         MissedPrefix::Before(count) => count,
         MissedPrefix::None => 0,

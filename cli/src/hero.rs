@@ -40,8 +40,8 @@ impl Hero {
     pub(crate) fn request<T>(&self, message: T, deadline: bool) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         let metadata = request.metadata_mut();
-        metadata.insert(heros_runtime::NAME_HEADER, encode_header(&self.info.name));
-        metadata.insert(heros_runtime::REALM_HEADER, encode_header(&self.info.realm));
+        metadata.insert(heros_runtime::wire::NAME_HEADER, encode_header(&self.info.name));
+        metadata.insert(heros_runtime::wire::REALM_HEADER, encode_header(&self.info.realm));
         if deadline {
             request.set_timeout(self.timeout);
         }
@@ -122,7 +122,7 @@ fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// A HERO name or realm as the runtime writes it into a header (percent-encoded ASCII).
 fn encode_header(value: &str) -> AsciiMetadataValue {
-    let value = heros_runtime::encode_header(value);
+    let value = heros_runtime::wire::encode_header(value);
     AsciiMetadataValue::try_from(value.as_bytes()).expect("the runtime writes visible ASCII")
 }
 

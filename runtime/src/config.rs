@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::names::{validate_name, validate_realm, DEFAULT_REALM};
+use crate::wire::names::{validate_name, validate_realm, DEFAULT_REALM};
 
 /// Settings of a server or a client, normally read with [`Config::from_env`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,13 +9,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::attribute::Attribute;
-use crate::codec::{FrameEncoder, ReservingEncoder, ServerCodec};
 use crate::error::{Error, Result};
-use crate::event::{Delivery, Event, Frame, Subscription};
+use crate::events::event::{Delivery, Event, Frame, Subscription};
 use crate::handles::HandleScope;
-use crate::metadata::SESSION;
 use crate::refs::RefScope;
-use crate::routing::HeroEntry;
+use crate::server::routing::HeroEntry;
+use crate::wire::codec::{FrameEncoder, ReservingEncoder, ServerCodec};
+use crate::wire::metadata::SESSION;
 
 /// The response future of one call.
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
@@ -120,14 +120,14 @@ pub trait HeroService: Send + Sync + 'static {
 
     /// The values of the attribute `attribute` (its rpc name) from now on; `None` when the
     /// interface has no such attribute.
-    fn watch(&self, attribute: &str) -> Option<crate::attribute_watch::AttributeWatch> {
+    fn watch(&self, attribute: &str) -> Option<crate::events::attribute_watch::AttributeWatch> {
         let _ = attribute;
         None
     }
 
     /// A new subscription to the event `event` (its rpc name), its messages encoded (for
     /// callbacks to other HEROs); `None` when the interface has no such event.
-    fn subscribe_encoded(&self, event: &str) -> Option<crate::callbacks::EncodedEvents> {
+    fn subscribe_encoded(&self, event: &str) -> Option<crate::events::callbacks::EncodedEvents> {
         let _ = event;
         None
     }

@@ -2,7 +2,7 @@
 //! and out, sessions and handles. Each is a field of [`Limits`] (in [`crate::Config`]) and an
 //! environment variable; README.md lists them in one table with what the caller sees when one
 //! bites. This module owns the settings only; the defences are where the resources are
-//! (`serving/` for connections and bytes, `handles/table.rs` for sessions and handles).
+//! (`server/serving/` for connections and bytes, `handles/table.rs` for sessions and handles).
 
 use std::time::Duration;
 

@@ -105,7 +105,7 @@ impl Target {
                 caller_realm: realm.to_owned(),
             });
         }
-        crate::names::validate_name(&reference.name, &reference.realm)?;
+        crate::wire::names::validate_name(&reference.name, &reference.realm)?;
         let mut config = Config::from_env()?;
         config.mdns &= scope.discover;
         if !scope.discover {

@@ -47,8 +47,8 @@ use tracing::{debug, trace, warn};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::names::instance_label;
 use crate::proto::HeroInfo;
+use crate::wire::names::instance_label;
 
 use cache::{Cache, Resolved};
 pub use observer::Observer;

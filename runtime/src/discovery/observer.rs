@@ -10,8 +10,8 @@ use tracing::debug;
 use super::{Discovery, DiscoveryEvent};
 use crate::config::Config;
 use crate::error::Result;
-use crate::names::validate_realm;
 use crate::proto::HeroInfo;
+use crate::wire::names::validate_realm;
 
 /// Lists the HEROs discovery knows and reports the ones that come and go, in one realm or in all.
 ///

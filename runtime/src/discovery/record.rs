@@ -14,8 +14,8 @@ use std::net::IpAddr;
 use mdns_sd::TxtProperties;
 
 use crate::error::{Error, Result};
-use crate::names::{instance_label, validate_name};
 use crate::proto::HeroInfo;
+use crate::wire::names::{instance_label, validate_name};
 
 /// The DNS-SD service type every HERO is an instance of.
 pub(crate) const SERVICE_TYPE: &str = "_heros._tcp.local.";

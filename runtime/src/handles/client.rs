@@ -11,13 +11,13 @@ use http::HeaderValue;
 use tokio::sync::mpsc;
 
 use super::table::{HandleTable, HoldGuard, SessionId};
-use crate::connection::Connection;
+use crate::client::connection::Connection;
 use crate::error::{Error, Result};
-use crate::metadata::SESSION_HEADER;
 use crate::proto::{
     self, handles_client::HandlesClient, sessions_client::SessionsClient, AttachRequest, ExportName,
     OpenSessionRequest, Release, ReleaseRequest, SessionRequest,
 };
+use crate::wire::metadata::SESSION_HEADER;
 
 /// This process's session with one server.
 pub(crate) struct ClientSession {

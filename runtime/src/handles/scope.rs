@@ -7,8 +7,8 @@ use http::HeaderValue;
 
 use super::table::{stored_repr, HandleTable, Resolved, SessionId};
 use crate::error::{Error, HandleProblem, Result};
-use crate::metadata::SESSION_HEADER;
 use crate::proto;
+use crate::wire::metadata::SESSION_HEADER;
 
 /// The handle table and the caller's session, as one call sees them.
 #[derive(Clone)]

@@ -10,11 +10,11 @@ use tonic::{Request, Response, Status};
 
 use super::table::{HandleTable, HoldGuard, SessionId};
 use crate::error::{Error, HandleProblem};
-use crate::metadata::SESSION_HEADER;
 use crate::proto::{
     handles_server::Handles, sessions_server::Sessions, AttachRequest, BrowseReply, ExportName, Handle,
     OpenSessionRequest, ReleaseRequest, Session, SessionNotice, SessionRequest,
 };
+use crate::wire::metadata::SESSION_HEADER;
 
 /// Full names of the two services; the router sends their calls here without a `heros-name`.
 pub(crate) const SESSIONS_SERVICE: &str = "heros.v1.Sessions";

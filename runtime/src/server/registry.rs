@@ -9,7 +9,7 @@ use crate::proto::{
     registry_server::Registry, AttributeDescription, Delivery, DescribeHeroRequest, EventDescription, HandleStats,
     HandleStatsRequest, HeroDescription, InterfaceDescription, ListHerosReply, ListHerosRequest, MethodDescription,
 };
-use crate::routing::HeroTable;
+use crate::server::routing::HeroTable;
 
 /// Full name of the registry service; the router sends its calls here without a `heros-name`.
 pub(crate) const SERVICE_NAME: &str = "heros.v1.Registry";

@@ -103,7 +103,7 @@ impl<M: Clone + Unpin + Send + Sync + 'static> EventStream<M> {
     /// subscribers (cloned only when another subscriber still holds it).
     pub(crate) fn local(frames: EventFrames<M>) -> Self {
         let frames = frames.map(|frame| match frame {
-            Ok(frame) => Ok((frame.missed, frame.message.map(crate::event::Payload::into_owned))),
+            Ok(frame) => Ok((frame.missed, frame.message.map(crate::events::event::Payload::into_owned))),
             Err(status) => Err(Error::from_status(&status)),
         });
         Self::of(Box::pin(frames))

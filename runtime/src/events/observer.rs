@@ -14,7 +14,7 @@ use tokio_stream::StreamExt;
 use crate::client::Target;
 use crate::discovery::{DiscoveryEvent, Observer};
 use crate::error::Result;
-use crate::event_stream::Received;
+use crate::events::stream::Received;
 use crate::proto::HeroInfo;
 
 /// Which HEROs to follow: all conditions given must hold.

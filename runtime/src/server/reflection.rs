@@ -21,8 +21,8 @@ use tonic_reflection::pb::{v1, v1alpha};
 use v1::server_reflection_request::MessageRequest;
 use v1::server_reflection_response::MessageResponse;
 
-use crate::descriptor_index::DescriptorIndex;
-use crate::routing::HeroTable;
+use crate::server::descriptor_index::DescriptorIndex;
+use crate::server::routing::HeroTable;
 
 /// Full names of the two services; the router sends their calls here.
 pub(crate) const V1_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
@@ -30,10 +30,10 @@ pub(crate) const V1ALPHA_SERVICE: &str = "grpc.reflection.v1alpha.ServerReflecti
 
 /// The framework's own services, always listed.
 const FRAMEWORK_SERVICES: &[&str] = &[
-    crate::registry::SERVICE_NAME,
-    crate::health::SERVICE_NAME,
-    crate::callbacks::SERVICE_NAME,
-    crate::attribute_watch::SERVICE_NAME,
+    crate::server::registry::SERVICE_NAME,
+    crate::server::health::SERVICE_NAME,
+    crate::events::callbacks::SERVICE_NAME,
+    crate::events::attribute_watch::SERVICE_NAME,
     crate::handles::service::SESSIONS_SERVICE,
     crate::handles::service::HANDLES_SERVICE,
     V1_SERVICE,

@@ -10,17 +10,17 @@ use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
 
-use crate::attribute_watch::AttributeService;
 use crate::error::Error;
+use crate::events::attribute_watch::AttributeService;
 use crate::handles::service::{HandleService, HANDLES_SERVICE, SESSIONS_SERVICE};
 use crate::handles::table::HandleTable;
 use crate::interface::{Call, HeroService, Request, ResponseFuture};
-use crate::metadata::{decode_value, NAME, NAME_HEADER, REALM, REALM_HEADER};
-use crate::panic::{panicked, CatchPanic};
 use crate::proto::attributes_server::AttributesServer;
 use crate::proto::handles_server::HandlesServer;
 use crate::proto::sessions_server::SessionsServer;
 use crate::proto::HeroInfo;
+use crate::server::panic::{panicked, CatchPanic};
+use crate::wire::metadata::{decode_value, NAME, NAME_HEADER, REALM, REALM_HEADER};
 
 /// One HERO hosted by this server.
 pub(crate) struct HeroEntry {
@@ -35,7 +35,7 @@ pub(crate) struct HeroEntry {
     /// Set when the HERO leaves: its event streams end.
     pub(crate) left: tokio::sync::watch::Sender<bool>,
     /// Methods of other HEROs called with this HERO's events.
-    pub(crate) callbacks: crate::callbacks::HeroCallbacks,
+    pub(crate) callbacks: crate::events::callbacks::HeroCallbacks,
 }
 
 impl HeroEntry {
@@ -281,14 +281,14 @@ impl HeroTable {
 #[derive(Clone)]
 pub(crate) struct Router {
     pub(crate) table: Arc<HeroTable>,
-    pub(crate) registry: crate::proto::registry_server::RegistryServer<crate::registry::RegistryService>,
+    pub(crate) registry: crate::proto::registry_server::RegistryServer<crate::server::registry::RegistryService>,
     pub(crate) attributes: AttributesServer<AttributeService>,
-    pub(crate) health: crate::health::HealthServer,
-    pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::callbacks::CallbackService>,
+    pub(crate) health: crate::server::health::HealthServer,
+    pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::events::callbacks::CallbackService>,
     pub(crate) sessions: SessionsServer<HandleService>,
     pub(crate) handles: HandlesServer<HandleService>,
-    pub(crate) reflection_v1: crate::reflection::V1Server,
-    pub(crate) reflection_v1alpha: crate::reflection::V1AlphaServer,
+    pub(crate) reflection_v1: crate::server::reflection::V1Server,
+    pub(crate) reflection_v1alpha: crate::server::reflection::V1AlphaServer,
     pub(crate) max_message_size: usize,
 }
 
@@ -332,14 +332,14 @@ impl Router {
         };
         // The framework's own services take the call as plain tonic services.
         match interface {
-            crate::registry::SERVICE_NAME => return forward(&self.registry, request),
-            crate::health::SERVICE_NAME => return forward(&self.health, request),
-            crate::callbacks::SERVICE_NAME => return forward(&self.callbacks, request),
-            crate::attribute_watch::SERVICE_NAME => return forward(&self.attributes, request),
+            crate::server::registry::SERVICE_NAME => return forward(&self.registry, request),
+            crate::server::health::SERVICE_NAME => return forward(&self.health, request),
+            crate::events::callbacks::SERVICE_NAME => return forward(&self.callbacks, request),
+            crate::events::attribute_watch::SERVICE_NAME => return forward(&self.attributes, request),
             SESSIONS_SERVICE => return forward(&self.sessions, request),
             HANDLES_SERVICE => return forward(&self.handles, request),
-            crate::reflection::V1_SERVICE => return forward(&self.reflection_v1, request),
-            crate::reflection::V1ALPHA_SERVICE => return forward(&self.reflection_v1alpha, request),
+            crate::server::reflection::V1_SERVICE => return forward(&self.reflection_v1, request),
+            crate::server::reflection::V1ALPHA_SERVICE => return forward(&self.reflection_v1alpha, request),
             _ => {}
         }
         // Cloned (a reference count) so that the request can move into the call; looked up by

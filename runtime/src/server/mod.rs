@@ -1,6 +1,14 @@
 //! The one gRPC server of a process: it listens on one port, hosts any number of HEROs, and
 //! takes them off the network gracefully (mDNS goodbye first, then the calls in flight finish).
 
+pub(crate) mod descriptor_index;
+pub(crate) mod health;
+pub(crate) mod panic;
+pub(crate) mod reflection;
+pub(crate) mod registry;
+pub(crate) mod routing;
+pub(crate) mod serving;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -14,12 +22,12 @@ use crate::error::{Error, Result};
 use crate::handles::service::HandleService;
 use crate::handles::table::HandleTable;
 use crate::interface::HeroService;
-use crate::names::validate_name;
 use crate::proto::handles_server::HandlesServer;
 use crate::proto::sessions_server::SessionsServer;
 use crate::proto::{HandleStats, HeroInfo};
-use crate::registry::RegistryService;
-use crate::routing::{HeroEntry, HeroTable, InFlight, Router, SharedRouter};
+use crate::server::registry::RegistryService;
+use crate::server::routing::{HeroEntry, HeroTable, InFlight, Router, SharedRouter};
+use crate::wire::names::validate_name;
 
 /// Version of the wire contract in docs/PROTOCOL.md, advertised in discovery and the registry.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -81,7 +89,7 @@ pub struct LocalHero {
     entry: Arc<HeroEntry>,
     table: Arc<HeroTable>,
     advertisement: Mutex<Option<Advertisement>>,
-    health: crate::health::Health,
+    health: crate::server::health::Health,
 }
 
 impl LocalHero {
@@ -227,11 +235,11 @@ pub struct Server {
 
 struct ServerInner {
     table: Arc<HeroTable>,
-    health: crate::health::Health,
+    health: crate::server::health::Health,
     config: Config,
     local_addr: SocketAddr,
     endpoints: Vec<String>,
-    serving: crate::serving::Serving,
+    serving: crate::server::serving::Serving,
 }
 
 static GLOBAL: OnceCell<Server> = OnceCell::const_new();
@@ -264,20 +272,20 @@ impl Server {
         let local_addr = listener.local_addr().map_err(|e| Error::config(format!("listening socket: {e}")))?;
         let endpoints = endpoints_of(local_addr);
         let handles = Arc::new(HandleTable::new(config.lease, config.limits.clone()));
-        let (health, health_server) = crate::health::Health::start().await;
+        let (health, health_server) = crate::server::health::Health::start().await;
         let table = Arc::new(HeroTable::new(handles.clone(), config.limits.list_heros_in_errors));
         let handle_service = HandleService { table: handles.clone() };
-        let (reflection_v1, reflection_v1alpha) = crate::reflection::Reflection::new(table.clone()).servers();
+        let (reflection_v1, reflection_v1alpha) = crate::server::reflection::Reflection::new(table.clone()).servers();
         let router = Router {
             table: table.clone(),
             registry: crate::proto::registry_server::RegistryServer::new(RegistryService { table: table.clone() }),
             health: health_server,
             attributes: crate::proto::attributes_server::AttributesServer::new(
-                crate::attribute_watch::AttributeService { table: table.clone() },
+                crate::events::attribute_watch::AttributeService { table: table.clone() },
             ),
-            callbacks: crate::proto::callbacks_server::CallbacksServer::new(crate::callbacks::CallbackService {
-                table: table.clone(),
-            }),
+            callbacks: crate::proto::callbacks_server::CallbacksServer::new(
+                crate::events::callbacks::CallbackService { table: table.clone() },
+            ),
             sessions: SessionsServer::new(handle_service.clone()),
             handles: HandlesServer::new(handle_service)
                 .max_decoding_message_size(max_message_size)
@@ -288,10 +296,11 @@ impl Server {
         };
         tokio::spawn(expire_leases(Arc::downgrade(&handles)));
         // HEROs come and go at run time, so the router takes every path and routes by itself.
-        let serving = crate::serving::Serving::start(listener, SharedRouter(Arc::new(router)), config.limits.clone());
+        let serving =
+            crate::server::serving::Serving::start(listener, SharedRouter(Arc::new(router)), config.limits.clone());
         tracing::info!(%local_addr, "HEROS server listening");
         if config.in_process {
-            crate::local::register(&endpoints, &table);
+            crate::client::local::register(&endpoints, &table);
         }
         Ok(Server { inner: Arc::new(ServerInner { table, health, config, local_addr, endpoints, serving }) })
     }
@@ -393,7 +402,7 @@ impl Server {
     /// should be shut down first (their goodbyes go out when their handles drop).
     pub async fn shutdown(&self) {
         self.inner.health.stop().await;
-        crate::local::unregister(&self.inner.table);
+        crate::client::local::unregister(&self.inner.table);
         self.inner.serving.stop().await;
     }
 

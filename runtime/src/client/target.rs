@@ -1,34 +1,34 @@
-//! The client side: `Target` (one remote HERO: its name, realm and a channel to its server),
-//! finding a HERO by name (mDNS cache, `HEROS_PEERS`, `heros://` URLs), and a connection cache so
-//! that every stub of a process shares one HTTP/2 connection per server.
+//! `Target`: one remote HERO (its name, realm, interface and route) and every call a stub makes
+//! through it, over the network or, for a HERO of this process, directly.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
 use http::HeaderValue;
 
-use crate::attribute_watch::{decode_values, AttributeStream};
+use super::caches::{dial_any, forget_connection, sessions};
+use super::lookup::{describe_by_url, find, fresh_record};
+use crate::client::connection::Connection;
+use crate::client::local::LocalRoute;
 use crate::config::{Config, HeroUrl};
-use crate::connection::{Connection, DIAL_TIMEOUT};
 use crate::discovery::Discovery;
 use crate::error::{Error, HandleProblem, Result};
-use crate::event_stream::EventStream;
+use crate::events::attribute_watch::{decode_values, AttributeStream};
+use crate::events::stream::EventStream;
 use crate::handles::client::ClientSession;
 use crate::handles::{Handle, StubSession};
-use crate::interface::{EventFrames, Remote};
+use crate::interface::EventFrames;
 use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
-use crate::local::LocalRoute;
-use crate::metadata::{encode_header, NAME, REALM, SESSION};
 use crate::proto::attributes_client::AttributesClient;
 use crate::proto::callbacks_client::CallbacksClient;
 use crate::proto::registry_client::RegistryClient;
 use crate::proto::WatchRequest;
 use crate::proto::{CallbackId, CallbackInfo, ConnectCallbackRequest};
-use crate::proto::{DescribeHeroRequest, Export, HandleStats, HandleStatsRequest, HeroInfo, ListHerosRequest};
+use crate::proto::{Export, HandleStats, HandleStatsRequest, HeroInfo};
 use crate::refs::AsHeroRef;
+use crate::wire::metadata::{encode_header, NAME, REALM, SESSION};
 use tokio_stream::StreamExt;
 
 /// How long `connect(name)` waits for discovery by default.
@@ -232,7 +232,7 @@ impl Target {
         }
         let call = async move {
             grpc.ready().await?;
-            let codec = crate::codec::ClientCodec::<Req, Rep>::default();
+            let codec = crate::wire::codec::ClientCodec::<Req, Rep>::default();
             grpc.unary(request, PathAndQuery::from_static(path), codec).await
         };
         let reply = match timeout {
@@ -294,7 +294,7 @@ impl Target {
         let request = self.named(request);
         let subscribed = async move {
             grpc.ready().await?;
-            let codec = crate::codec::EventClientCodec::<Req, M>::default();
+            let codec = crate::wire::codec::EventClientCodec::<Req, M>::default();
             grpc.server_streaming(request, PathAndQuery::from_static(path), codec).await
         };
         match subscribed.await {
@@ -516,172 +516,7 @@ impl Target {
     }
 }
 
-/// The HERO of `stale` at other endpoints than the record lists: from mDNS (waiting up to
-/// `timeout` for a fresh record) or from `HEROS_PEERS`.
-pub(crate) async fn find_moved(config: &Config, stale: &HeroInfo, timeout: Duration) -> Option<HeroInfo> {
-    if config.mdns {
-        let discovery = Discovery::global(config).ok()?;
-        return fresh_record(&discovery, stale, tokio::time::Instant::now() + timeout).await;
-    }
-    let found = find(config, &stale.realm, &stale.name, timeout).await.ok()?;
-    (found.endpoints != stale.endpoints).then_some(found)
-}
-
 /// A gRPC client that takes and sends HERO-sized messages (tonic's default is 4 MiB).
 fn large_messages(grpc: tonic::client::Grpc<Connection>) -> tonic::client::Grpc<Connection> {
     grpc.max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE).max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
-}
-
-/// Waits until discovery knows `stale`'s HERO at other endpoints, or `deadline`.
-async fn fresh_record(discovery: &Discovery, stale: &HeroInfo, deadline: tokio::time::Instant) -> Option<HeroInfo> {
-    let mut changes = discovery.subscribe();
-    loop {
-        if let Some(info) = discovery.lookup(&stale.realm, &stale.name) {
-            if info.endpoints != stale.endpoints {
-                return Some(info);
-            }
-        }
-        match tokio::time::timeout_at(deadline, changes.recv()).await {
-            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => return None,
-        }
-    }
-}
-
-/// Connects a typed stub `R` to the HERO `name` (see [`Target::connect`]).
-pub async fn connect<R: Remote>(name: &str) -> Result<R> {
-    connect_timeout(name, DEFAULT_CONNECT_TIMEOUT).await
-}
-
-/// Like [`connect`], waiting at most `timeout` for discovery.
-pub async fn connect_timeout<R: Remote>(name: &str, timeout: Duration) -> Result<R> {
-    Ok(R::from_target(Target::connect(name, R::INTERFACE, timeout).await?))
-}
-
-/// Finds a HERO: the mDNS cache first (no round trip), then each of `HEROS_PEERS`, then waits
-/// for mDNS until `timeout`.
-pub(crate) async fn find(config: &Config, realm: &str, name: &str, timeout: Duration) -> Result<HeroInfo> {
-    crate::names::validate_name(name, realm)?;
-    let discovery = if config.mdns { Some(Discovery::global(config)?) } else { None };
-    if let Some(info) = discovery.as_ref().and_then(|d| d.lookup(realm, name)) {
-        return Ok(info);
-    }
-    let mut known_by_peers = Vec::new();
-    for peer in &config.peers {
-        match list_heros(peer, realm).await {
-            Ok(heros) => {
-                if let Some(info) = heros.iter().find(|h| h.name == name) {
-                    return Ok(info.clone());
-                }
-                known_by_peers.extend(heros.into_iter().map(|h| h.name));
-            }
-            Err(error) => tracing::debug!(%peer, "peer did not answer: {error}"),
-        }
-    }
-    match discovery {
-        Some(discovery) => discovery.resolve(realm, name, timeout).await.map_err(|error| match error {
-            Error::DiscoveryTimeout { name, realm, waited, mut known } => {
-                known.extend(known_by_peers);
-                known.sort();
-                known.dedup();
-                Error::DiscoveryTimeout { name, realm, waited, known }
-            }
-            other => other,
-        }),
-        None => {
-            Err(Error::HeroNotFound { name: name.to_owned(), realm: realm.to_owned(), known: Some(known_by_peers) })
-        }
-    }
-}
-
-/// Asks the server in `url` about the HERO it names, so that a wrong name fails at connect.
-async fn describe_by_url(url: &HeroUrl, config: &Config) -> Result<HeroInfo> {
-    let description = describe_hero(&url.endpoint, &url.name).await?;
-    let mut info = description.info.unwrap_or_default();
-    let realm = url.realm.clone().unwrap_or_else(|| config.realm.clone());
-    if info.realm != realm {
-        return Err(Error::RealmMismatch { hero: info.name, hero_realm: info.realm, caller_realm: realm });
-    }
-    // Reach it the way the user said, not by the addresses the server lists for itself.
-    info.endpoints.insert(0, url.endpoint.clone());
-    info.endpoints.dedup();
-    Ok(info)
-}
-
-/// The registry of the server at `endpoint`.
-async fn registry(endpoint: &str) -> Result<RegistryClient<Connection>> {
-    let connection = dial(endpoint).await?.1;
-    let origin = connection.origin();
-    Ok(RegistryClient::with_origin(connection, origin))
-}
-
-async fn list_heros(endpoint: &str, realm: &str) -> Result<Vec<HeroInfo>> {
-    let reply = registry(endpoint).await?.list_heros(ListHerosRequest { realm: realm.to_owned() }).await?;
-    Ok(reply.into_inner().heros)
-}
-
-async fn describe_hero(endpoint: &str, name: &str) -> Result<crate::proto::HeroDescription> {
-    let reply = registry(endpoint).await?.describe_hero(DescribeHeroRequest { name: name.to_owned() }).await?;
-    Ok(reply.into_inner())
-}
-
-/// Whether the server at `endpoint` answers that it hosts `name` in `realm` (used to tell a
-/// living HERO from a stale mDNS record).
-pub(crate) async fn hosts_hero(endpoint: &str, name: &str, realm: &str) -> bool {
-    match tokio::time::timeout(DIAL_TIMEOUT, describe_hero(endpoint, name)).await {
-        Ok(Ok(description)) => description.info.is_some_and(|info| info.realm == realm),
-        _ => false,
-    }
-}
-
-/// The first of `endpoints` that accepts a connection.
-pub(crate) async fn dial_any(endpoints: &[String]) -> Result<(String, Connection)> {
-    let mut last_error = Error::unavailable("the HERO record lists no endpoint");
-    for endpoint in endpoints {
-        match dial(endpoint).await {
-            Ok(dialed) => return Ok(dialed),
-            Err(error) => last_error = error,
-        }
-    }
-    Err(last_error)
-}
-
-type SessionSlot = Arc<tokio::sync::Mutex<Option<Arc<ClientSession>>>>;
-type Sessions = Mutex<HashMap<(Option<tokio::runtime::Id>, String), SessionSlot>>;
-
-/// This process's sessions with servers, by runtime (none for in-process) and endpoint: one per
-/// server, so that a handle from one HERO can be passed to another HERO of the same server.
-fn sessions() -> &'static Sessions {
-    static SESSIONS: OnceLock<Sessions> = OnceLock::new();
-    SESSIONS.get_or_init(Default::default)
-}
-
-type Connections = Mutex<HashMap<(tokio::runtime::Id, String), Connection>>;
-
-/// Connections by runtime and endpoint.
-fn connections() -> &'static Connections {
-    static CONNECTIONS: OnceLock<Connections> = OnceLock::new();
-    CONNECTIONS.get_or_init(Default::default)
-}
-
-/// Drops the cached connection to a server that went away, so that the next dial really
-/// connects (and a stale discovery record shows up as refused instead of as a dead connection).
-fn forget_connection(endpoint: &str) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-    connections().lock().unwrap_or_else(|e| e.into_inner()).remove(&(runtime.id(), endpoint.to_owned()));
-}
-
-/// A connection to `endpoint`, shared by all stubs of this tokio runtime (a connection's task
-/// lives in the runtime that made it).
-async fn dial(endpoint: &str) -> Result<(String, Connection)> {
-    let key = (tokio::runtime::Handle::current().id(), endpoint.to_owned());
-    let connections = connections();
-    if let Some(connection) = connections.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        if !connection.is_closed() {
-            return Ok((endpoint.to_owned(), connection.clone()));
-        }
-    }
-    let connection = Connection::open(endpoint).await?;
-    connections.lock().unwrap_or_else(|e| e.into_inner()).insert(key, connection.clone());
-    Ok((endpoint.to_owned(), connection))
 }

@@ -12,12 +12,12 @@ use http::HeaderValue;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
-use crate::connection::Connection;
+use crate::client::connection::Connection;
 use crate::error::{Error, Result};
-use crate::metadata::{decode_value, encode_header, NAME_HEADER, REALM_HEADER};
 use crate::proto::callbacks_server::Callbacks;
 use crate::proto::{CallbackId, CallbackInfo, CallbackList, ConnectCallbackRequest};
-use crate::routing::{HeroEntry, HeroTable};
+use crate::server::routing::{HeroEntry, HeroTable};
+use crate::wire::metadata::{decode_value, encode_header, NAME_HEADER, REALM_HEADER};
 
 /// Full name of the service; the router sends its calls here.
 pub(crate) const SERVICE_NAME: &str = "heros.v1.Callbacks";
@@ -28,7 +28,7 @@ pub type EncodedEvents = Pin<Box<dyn tokio_stream::Stream<Item = Bytes> + Send>>
 /// The messages of a subscription, encoded; missed counts are only logged (a method call has
 /// no place for them).
 pub fn encoded_events<M: prost::Message + Send + Sync + 'static>(
-    subscription: crate::event::Subscription<M>,
+    subscription: crate::events::event::Subscription<M>,
 ) -> EncodedEvents {
     Box::pin(subscription.filter_map(|frame| {
         if frame.missed > 0 {
@@ -84,7 +84,7 @@ impl HeroEntry {
         }
         let path = PathAndQuery::try_from(method.as_str())
             .ok()
-            .filter(|p| crate::routing::split_path(p.path()).is_some())
+            .filter(|p| crate::server::routing::split_path(p.path()).is_some())
             .ok_or_else(|| {
                 Error::invalid_argument(format!("'{method}' is not a gRPC path '/package.Service/Method'"))
             })?;
@@ -154,7 +154,7 @@ impl RawCall {
         headers.insert(REALM_HEADER, self.realm.clone());
         let call = async {
             grpc.ready().await?;
-            grpc.unary(request, self.path.clone(), crate::codec::BytesCodec).await
+            grpc.unary(request, self.path.clone(), crate::wire::codec::BytesCodec).await
         };
         match tokio::time::timeout(CALLBACK_DEADLINE, call).await {
             Ok(reply) => reply.map(drop).map_err(|status| Error::from_status(&status)),

@@ -242,7 +242,7 @@ impl<M> Default for FrameEncoder<M> {
 }
 
 impl<M: Message> Encoder for FrameEncoder<M> {
-    type Item = crate::event::Frame<M>;
+    type Item = crate::events::event::Frame<M>;
     type Error = Status;
 
     fn encode(&mut self, frame: Self::Item, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {

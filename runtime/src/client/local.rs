@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::handles::table::HandleTable;
 use crate::interface::Request;
-use crate::panic::{panicked, CatchPanic};
-use crate::routing::{split_path, Dispatched, HeroTable};
+use crate::server::panic::{panicked, CatchPanic};
+use crate::server::routing::{split_path, Dispatched, HeroTable};
 
 /// The servers of this process: the endpoints each listens on, and its HERO table.
 static SERVERS: Mutex<Vec<(Vec<String>, Weak<HeroTable>)>> = Mutex::new(Vec::new());
@@ -73,13 +73,13 @@ impl LocalRoute {
         realm: &str,
         interface: &str,
         attribute: &str,
-    ) -> Result<crate::attribute_watch::AttributeWatch> {
+    ) -> Result<crate::events::attribute_watch::AttributeWatch> {
         let table = self.live_table()?;
         table.watch(Some(name), Some(realm), interface, attribute)
     }
 
     /// The entry of the HERO `name` on this server.
-    pub(crate) fn entry(&self, name: &str, realm: &str) -> Result<Arc<crate::routing::HeroEntry>> {
+    pub(crate) fn entry(&self, name: &str, realm: &str) -> Result<Arc<crate::server::routing::HeroEntry>> {
         let table = self.live_table()?;
         table.entry(name, Some(realm))
     }

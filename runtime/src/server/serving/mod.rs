@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::limits::Limits;
-use crate::routing::SharedRouter;
+use crate::server::routing::SharedRouter;
 
 /// The serving of one server: its accept loop and its connections.
 pub(crate) struct Serving {

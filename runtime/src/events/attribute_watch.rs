@@ -11,9 +11,9 @@ use tonic::{Request, Response, Status};
 
 use crate::error::{Error, Result};
 use crate::interface::MemberKind;
-use crate::metadata::{decode_value, NAME_HEADER, REALM_HEADER};
 use crate::proto::{attributes_server::Attributes, AttributeValue, WatchRequest};
-use crate::routing::HeroTable;
+use crate::server::routing::HeroTable;
+use crate::wire::metadata::{decode_value, NAME_HEADER, REALM_HEADER};
 
 /// Full name of the service; the router sends its calls here.
 pub(crate) const SERVICE_NAME: &str = "heros.v1.Attributes";

@@ -1,0 +1,14 @@
+//! The client side: `Target` (one remote HERO: its name, realm and a channel to its server),
+//! finding a HERO by name (mDNS cache, `HEROS_PEERS`, `heros://` URLs), and a connection cache so
+//! that every stub of a process shares one HTTP/2 connection per server.
+
+pub(crate) mod caches;
+pub(crate) mod connection;
+pub(crate) mod local;
+pub(crate) mod lookup;
+pub(crate) mod target;
+
+pub(crate) use caches::dial_any;
+pub use lookup::{connect, connect_timeout};
+pub(crate) use lookup::{find_moved, hosts_hero};
+pub use target::{Target, DEFAULT_CONNECT_TIMEOUT};
