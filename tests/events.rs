@@ -136,22 +136,19 @@ async fn a_subscriber_that_disconnects_mid_stream_does_not_hold_up_the_others() 
     assert_eq!(furnace.readings.subscriber_count(), 1);
 
     // A callback connected the same way; disconnecting stops it.
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, mut sequences) = tokio::sync::mpsc::unbounded_channel();
     let connected = stub
-        .connect_readings({
-            let seen = seen.clone();
-            move |item| seen.lock().unwrap().extend(item.event().map(|r| r.sequence))
+        .connect_readings(move |item| {
+            if let Some(reading) = item.event() {
+                let _ = seen.send(reading.sequence);
+            }
         })
         .await
         .unwrap();
     stub.burst(5, 0, false).await.unwrap();
-    within(10, async {
-        while seen.lock().unwrap().len() < 5 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    assert_eq!(*seen.lock().unwrap(), (103..108).collect::<Vec<u64>>());
+    for expected in 103..108 {
+        assert_eq!(within(10, sequences.recv()).await, Some(expected));
+    }
     connected.disconnect();
 }
 
@@ -161,11 +158,10 @@ async fn a_subscription_survives_the_hero_leaving_and_coming_back_and_reports_th
         let server = server(in_process).await;
         let (_furnace, hero, stub) = share_furnace(&server).await;
         let mut stream = stub.subscribe_readings().await.unwrap();
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (seen, mut callback) = tokio::sync::mpsc::unbounded_channel();
         let _connected = stub
-            .connect_overheated({
-                let seen = seen.clone();
-                move |item| seen.lock().unwrap().push(item)
+            .connect_overheated(move |item| {
+                let _ = seen.send(item);
             })
             .await
             .unwrap();
@@ -181,24 +177,14 @@ async fn a_subscription_survives_the_hero_leaving_and_coming_back_and_reports_th
         let (_furnace, _hero, _) = share_furnace(&server).await;
         assert!(matches!(next(&mut stream).await, Received::Resumed { .. }));
         // The callback's subscription comes back on its own schedule: wait for it, too.
-        within(10, async {
-            while !seen.lock().unwrap().iter().any(|item| matches!(item, Received::Resumed { .. })) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
+        let interrupted = within(10, callback.recv()).await;
+        assert!(matches!(interrupted, Some(Received::Interrupted { .. })), "{interrupted:?}");
+        let resumed = within(10, callback.recv()).await;
+        assert!(matches!(resumed, Some(Received::Resumed { .. })), "{resumed:?}");
         stub.heat(FURNACE_LIMIT + 1.0).await.unwrap();
         assert_eq!(next(&mut stream).await.event().unwrap().sequence, 0, "the new furnace's first reading");
-        within(10, async {
-            while !seen.lock().unwrap().iter().any(|item| matches!(item, Received::Event(_))) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-        let seen = seen.lock().unwrap().clone();
-        assert!(matches!(seen[0], Received::Interrupted { .. }), "{seen:?}");
-        assert!(matches!(seen[1], Received::Resumed { .. }), "{seen:?}");
-        assert!(matches!(&seen[2], Received::Event(alarm) if alarm.celsius == FURNACE_LIMIT + 1.0), "{seen:?}");
+        let alarm = within(10, callback.recv()).await;
+        assert!(matches!(&alarm, Some(Received::Event(alarm)) if alarm.celsius == FURNACE_LIMIT + 1.0), "{alarm:?}");
         // Open streams do not keep the server from shutting down.
         within(10, server.shutdown()).await;
     }

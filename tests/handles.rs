@@ -311,11 +311,22 @@ async fn a_client_that_holds_no_stream_loses_its_handles_when_its_lease_runs_out
     assert_eq!(stats.entries, 3);
     let session = &stats.sessions[0];
     assert!(!session.held && session.expires_in_ms <= 300 && session.entries == 3, "{stats:?}");
-    let idle_since = std::time::Instant::now();
-    table_reaches(&server, 0).await;
-    assert!(idle_since.elapsed() >= Duration::from_millis(200), "released before the lease ran out");
+    // From here nothing crosses the network until the session is gone: the lease and the server's
+    // sweep run on this runtime's timers, so paused time lets the lease run out without waiting.
+    // (Paused only now: while a call is in flight, paused time jumps to the next timer, which
+    // could let the lease run out during the calls above.)
+    tokio::time::pause();
+    let remaining = Duration::from_millis(server.handle_stats().sessions[0].expires_in_ms);
+    let idle_since = tokio::time::Instant::now();
+    table_reaches(&server, 0).await; // a lease that never runs out fails here, after 10 s of paused time
+    let released_after = idle_since.elapsed();
+    assert!(released_after >= remaining, "released {released_after:?} after, before the lease ran out ({remaining:?})");
+    // The sweep runs every quarter lease (75 ms); `table_reaches` looks every 5 ms.
+    let late = remaining + Duration::from_millis(75 + 15);
+    assert!(released_after <= late, "released {released_after:?} after, {remaining:?} left on the lease");
     eventually(|| live.load(Ordering::SeqCst) == 0).await;
     assert!(server.handle_stats().sessions.is_empty());
+    tokio::time::resume();
     let status = client.open_channel(&server, 1).await.unwrap_err();
     assert_eq!(kind_of(&status), "SESSION_UNKNOWN");
 }
@@ -332,10 +343,13 @@ async fn a_held_session_ends_with_its_stream_and_renew_keeps_a_leased_one() {
         .into_inner();
     assert!(hold.message().await.unwrap().is_some(), "the hold stream confirms first");
     client.open_channel(&server, 1).await.unwrap();
-    // Held: it outlives many leases.
+    // Held: it outlives many leases. Nothing crosses the network meanwhile, and the leases and the
+    // server's sweep run on this runtime's timers: paused time lets them pass without waiting.
+    tokio::time::pause();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(server.handle_stats().entries, 1);
     assert!(server.handle_stats().sessions[0].held);
+    tokio::time::resume();
     drop(hold);
     table_reaches(&server, 0).await;
 
@@ -346,9 +360,13 @@ async fn a_held_session_ends_with_its_stream_and_renew_keeps_a_leased_one() {
     let _hero = share_instrument(&server, TestInstrument::new(0)).await;
     let leased = RawClient::open(&server, 0).await;
     leased.open_channel(&server, 1).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::pause();
+    let idle = server.handle_stats().sessions[0].expires_in_ms;
+    tokio::time::advance(Duration::from_millis(300)).await;
     let before = server.handle_stats().sessions[0].expires_in_ms;
-    assert!(before <= 4700, "the lease runs while idle: {before} ms left");
+    assert!(before <= 4700 && before == idle - 300, "the lease runs while idle: {idle} ms, then {before} ms left");
+    // Real time again for the call: paused time would jump ahead while it is in flight.
+    tokio::time::resume();
     let renewed = SessionsClient::new(leased.channel.clone())
         .renew(heros::proto::SessionRequest { id: leased.session.clone() })
         .await

@@ -300,7 +300,11 @@ async fn idle_connections_get_goaway_and_busy_ones_do_not() {
     message.extend(prost::Message::encode_to_vec(&request));
     body.send_data(message.into(), true).unwrap();
     within(5, object.entered.notified()).await;
+    // The idle timeout is a timer of this runtime (the server runs in this process) and nothing is
+    // in flight while the call waits at its gate: paused time lets four timeouts pass at once.
+    tokio::time::pause();
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::resume();
     object.gate.notify_one();
     let status = within(5, status_of(response)).await;
     assert_eq!(status.code(), tonic::Code::Ok, "the busy connection was kept: {status:?}");
@@ -439,7 +443,11 @@ async fn a_request_stream_may_idle_between_messages() {
     let mut replies = within(5, response).await.unwrap().into_body();
     let first = within(5, replies.data()).await.expect("a first answer").unwrap();
     let _ = replies.flow_control().release_capacity(first.len());
+    // The receive timeout is a timer of this runtime (the server runs in this process) and the
+    // stream idles: paused time lets three timeouts pass at once.
+    tokio::time::pause();
     tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::resume();
     requests.send_data(list_services(), false).unwrap();
     let second = within(5, replies.data()).await.expect("a second answer after the idle time").unwrap();
     assert!(!second.is_empty());
