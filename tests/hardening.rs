@@ -125,6 +125,14 @@ fn grpc_request(path: &str) -> http::Request<()> {
         .unwrap()
 }
 
+/// A ReadTemp request as a gRPC message (prefix and bytes).
+fn read_temp_message(min: i32, max: i32) -> Bytes {
+    let request = proto::ReadTempRequest { min, max };
+    let mut message = prefix(prost::Message::encoded_len(&request)).to_vec();
+    message.extend(prost::Message::encode_to_vec(&request));
+    message.into()
+}
+
 /// A gRPC message prefix announcing `length` bytes.
 fn prefix(length: usize) -> Bytes {
     let mut prefix = vec![0u8];
@@ -295,10 +303,7 @@ async fn idle_connections_get_goaway_and_busy_ones_do_not() {
     // A call held open for four idle timeouts keeps its connection.
     let mut busy = h2_client(server.local_addr()).await;
     let (response, mut body) = busy.send_request(grpc_request("/examples.v1.TestObject/ReadTemp"), false).unwrap();
-    let request = proto::ReadTempRequest { min: -1, max: -1 };
-    let mut message = prefix(prost::Message::encoded_len(&request)).to_vec();
-    message.extend(prost::Message::encode_to_vec(&request));
-    body.send_data(message.into(), true).unwrap();
+    body.send_data(read_temp_message(-1, -1), true).unwrap();
     within(5, object.entered.notified()).await;
     // The idle timeout is a timer of this runtime (the server runs in this process) and nothing is
     // in flight while the call waits at its gate: paused time lets four timeouts pass at once.
@@ -306,6 +311,13 @@ async fn idle_connections_get_goaway_and_busy_ones_do_not() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     tokio::time::resume();
     object.gate.notify_one();
+    let status = within(5, status_of(response)).await;
+    assert_eq!(status.code(), tonic::Code::Ok, "the busy call finished: {status:?}");
+    // A connection closed while busy would still finish that call (GOAWAY lets it end), but it
+    // would take no new one.
+    let mut busy = within(5, busy.ready()).await.expect("the busy connection still takes calls");
+    let (response, mut body) = busy.send_request(grpc_request("/examples.v1.TestObject/ReadTemp"), false).unwrap();
+    body.send_data(read_temp_message(0, 2), true).unwrap();
     let status = within(5, status_of(response)).await;
     assert_eq!(status.code(), tonic::Code::Ok, "the busy connection was kept: {status:?}");
     println!("FIGURES idle: GOAWAY {after:?} after the last activity with HEROS_IDLE_TIMEOUT_MS=300");
@@ -658,10 +670,7 @@ async fn the_callers_deadline_ends_the_call_on_the_server() {
     let mut request = grpc_request("/examples.v1.TestObject/ReadTemp");
     request.headers_mut().insert("grpc-timeout", http::HeaderValue::from_static("200m"));
     let (response, mut body) = client.send_request(request, false).unwrap();
-    let message = proto::ReadTempRequest { min: -1, max: -1 };
-    let mut bytes = prefix(prost::Message::encoded_len(&message)).to_vec();
-    bytes.extend(prost::Message::encode_to_vec(&message));
-    body.send_data(bytes.into(), true).unwrap();
+    body.send_data(read_temp_message(-1, -1), true).unwrap();
     within(5, object.entered.notified()).await;
     let status = within(5, status_of(response)).await;
     assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");

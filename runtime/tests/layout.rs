@@ -23,8 +23,10 @@ fn no_new_module_cycles() {
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
         let used = imports.entry(module.clone()).or_default();
         for (at, _) in code.match_indices("crate::") {
-            let name: String =
-                code[at + 7..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit()).collect();
+            let name: String = code[at + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                .collect();
             if !name.is_empty() && name != module {
                 used.insert(name);
             }
@@ -34,10 +36,7 @@ fn no_new_module_cycles() {
     let known: BTreeSet<Vec<String>> =
         KNOWN_CYCLES.iter().map(|cycle| cycle.iter().map(|m| m.to_string()).collect()).collect();
     for cycle in &cycles {
-        assert!(
-            known.contains(cycle),
-            "a module cycle that is not in KNOWN_CYCLES: {cycle:?}\nimports: {imports:#?}"
-        );
+        assert!(known.contains(cycle), "a module cycle that is not in KNOWN_CYCLES: {cycle:?}\nimports: {imports:#?}");
     }
     for cycle in &known {
         assert!(
