@@ -2,7 +2,9 @@
 //! an interface's code (a client no server, a server no stub, few of the messages), and generated
 //! names need not be reachable or documented, so no include site has to allow it.
 //!
-//! Every item of a package's file, prost's and ours, gets the attribute; trait impls need none.
+//! Every item of a package's file, prost's and ours, gets the attribute here, when prost hands the
+//! package over; trait impls need none. The descriptor set's static, which `descriptors` appends
+//! later, carries [`ALLOW`] too.
 //! An included file cannot carry an inner `#![allow]` (`include!` reads items, not a module).
 
 use syn::parse::Parser;
