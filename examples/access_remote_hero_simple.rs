@@ -10,7 +10,6 @@
 //! Without mDNS, give the address: `HEROS_PEERS=127.0.0.1:<port>` or a `heros://host:port/my_hero`
 //! URL as the first argument.
 
-#[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }

@@ -12,7 +12,6 @@
 //! with two processes, the TCP floor and Python HEROS, is `cargo run --release -p heros-bench`
 //! (BENCHMARKS.md).
 
-#[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }

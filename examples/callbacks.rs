@@ -12,7 +12,6 @@
 //! `notifier.countdown(&listener, 3)`. While that call runs, the notifier calls `notify` on the
 //! listener three times, each call a request from the notifier's process back into this one.
 
-#[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }

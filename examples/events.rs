@@ -18,7 +18,6 @@
 //!    per furnace, furnaces that come later are followed too) and heats each furnace: every
 //!    alarm names the furnace it came from.
 
-#[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }

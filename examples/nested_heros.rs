@@ -13,7 +13,6 @@
 //! process, reads the guest's value through the reference (a call back into this process), and
 //! the guest shows up in the tree like any other child.
 
-#[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }

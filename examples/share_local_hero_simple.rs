@@ -11,7 +11,6 @@
 //! and run `access_remote_hero_simple` in the same namespace (`nsenter -n -t <pid>`), or just
 //! `cargo run --example quickstart`, which does both. `HEROS_LOG=debug` shows what happens.
 
-#[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }

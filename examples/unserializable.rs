@@ -12,7 +12,6 @@
 //! `store` and passes that handle to `configure`, and finally drops its handles and watches the
 //! server's handle table empty (the releases go out in batches, in the background).
 
-#[allow(dead_code, unreachable_pub)] // generated code: the example uses part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }

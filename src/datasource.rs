@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime};
 pub use crate::proto::{DataSet, DataValue};
 use crate::{Event, EventObserver, HeroFilter, Received, Result};
 
-#[allow(missing_docs, unreachable_pub, clippy::all)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/heros.v1.rs"));
 }

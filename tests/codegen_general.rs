@@ -74,7 +74,6 @@ async fn local_changes_are_seen_remotely_and_watchable() {
 /// Two packages included into one module: every generated name is the package's own (the
 /// descriptor sets too: `EXAMPLES_V1_DESCRIPTOR_SET`, `LAB_CLIMATE_V1_DESCRIPTOR_SET`).
 mod two_packages_in_one_module {
-    #![allow(dead_code, unreachable_pub, missing_docs)]
     heros::include_proto!("examples.v1");
     heros::include_proto!("lab.climate.v1");
 

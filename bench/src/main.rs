@@ -20,7 +20,6 @@ mod report;
 mod roles;
 mod suite;
 
-#[allow(dead_code, unreachable_pub, missing_docs)] // generated code: the benchmark uses part of it
 mod proto {
     heros::include_proto!("bench.v1");
 }

@@ -4,7 +4,6 @@
 //! machine), which the tool's process inherits. Every test runs in a process of its own under
 //! cargo-nextest.
 
-#[allow(dead_code, unreachable_pub, missing_docs)] // generated code: the tests use part of it
 mod proto {
     heros::include_proto!("examples.v1");
 }

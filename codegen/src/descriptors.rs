@@ -31,7 +31,8 @@ pub(crate) fn declaration(package: &str) -> String {
     format!(
         "\n/// This package's `.proto` files and all they import, as an encoded `FileDescriptorSet` \
          (custom options and comments included): what the server's gRPC reflection reports.\n\
-         pub static {}: &[u8] = include_bytes!(\"{}\");\n",
+         {}\npub static {}: &[u8] = include_bytes!(\"{}\");\n",
+        crate::generator::lints::ALLOW,
         static_name(package),
         file_name(package)
     )

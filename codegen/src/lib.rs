@@ -36,7 +36,9 @@
 //! ## Layout
 //! - `rust_types`: Rust spellings of protobuf types, mirroring prost-build.
 //! - `model`: the HERO view of a service (roles of rpcs, fields as arguments).
-//! - `generator`: the code written for each service.
+//! - `generator`: the code written for each service, one file per thing it writes: `skeleton`
+//!   (the trait), `interface` (`SVC_INTERFACE`), `server` (`SvcServer`), `stub` (`SvcRemote`),
+//!   and `lints` (the allowances every generated item carries, so that include sites need none).
 //! - `descriptors`: the descriptor set of each package, for reflection.
 
 use std::path::{Path, PathBuf};
