@@ -38,6 +38,7 @@ mod server;
 pub mod wire;
 
 pub use attribute::Attribute;
+pub use client::handles::Handle;
 pub use client::{connect, connect_timeout, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use config::{Config, HeroUrl};
 #[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs
@@ -48,9 +49,9 @@ pub use events::attribute_watch::AttributeStream;
 pub use events::event::{Delivery, Event, Frame, Payload, Subscription, DEFAULT_EVENT_BUFFER};
 pub use events::observer::{EventObserver, HeroFilter, Observed};
 pub use events::stream::{Connected, EventStream, Received};
-pub use handles::Handle;
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
 pub use limits::{Limits, DEFAULT_MAX_MESSAGE_SIZE};
 pub use refs::{AsHeroRef, RefScope, REFERENCE_DISCOVERY_TIMEOUT};
-pub use server::{share, Hero, LocalHero, Server, ServerBuilder, PROTOCOL_VERSION};
+pub use server::{share, Hero, LocalHero, Server, ServerBuilder};
 pub use wire::names::{validate_name, validate_realm, DEFAULT_REALM};
+pub use wire::version::PROTOCOL_VERSION;

@@ -10,7 +10,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::interface::Remote;
 use crate::proto::{HeroInfo, HeroRef};
-use crate::server::{LocalHero, PROTOCOL_VERSION};
+use crate::server::LocalHero;
+use crate::wire::PROTOCOL_VERSION;
 
 /// How long a reference whose endpoints do not answer waits for discovery to find it by name.
 pub const REFERENCE_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(3);

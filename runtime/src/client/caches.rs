@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::client::connection::Connection;
+use crate::client::handles::ClientSession;
 use crate::error::{Error, Result};
-use crate::handles::client::ClientSession;
 
 /// The first of `endpoints` that accepts a connection.
 pub(crate) async fn dial_any(endpoints: &[String]) -> Result<(String, Connection)> {

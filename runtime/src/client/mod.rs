@@ -4,6 +4,7 @@
 
 pub(crate) mod caches;
 pub(crate) mod connection;
+pub(crate) mod handles;
 pub(crate) mod local;
 pub(crate) mod lookup;
 pub(crate) mod target;

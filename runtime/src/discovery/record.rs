@@ -21,7 +21,7 @@ use crate::wire::names::{instance_label, validate_name};
 pub(crate) const SERVICE_TYPE: &str = "_heros._tcp.local.";
 
 /// The wire contract version, written as `heros=` in TXT (one constant for the whole crate).
-pub(crate) use crate::server::PROTOCOL_VERSION;
+pub(crate) use crate::wire::PROTOCOL_VERSION;
 
 /// One TXT string (`key=value`) is prefixed by a length byte (RFC 6763 §6.1).
 const MAX_TXT_ENTRY: usize = 255;

@@ -38,6 +38,18 @@ pub struct Frame<T> {
     pub message: Option<Payload<T>>,
 }
 
+impl<M: prost::Message + Send + Sync + 'static> crate::wire::codec::EventFrame for Frame<M> {
+    type Message = M;
+
+    fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    fn message(&self) -> Option<&M> {
+        self.message.as_deref()
+    }
+}
+
 /// A message on its way to one subscriber: its own when it is the only subscriber (no shared
 /// allocation to free on another thread), else shared with the others.
 #[derive(Debug, Clone, PartialEq)]

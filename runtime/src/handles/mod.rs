@@ -4,12 +4,11 @@
 //! - `table`: the server's table, sessions and leases (Cap'n Proto's export table, not weak ids).
 //! - `service`: `heros.v1.Sessions` and `heros.v1.Handles` on the wire.
 //! - `scope`: what generated skeleton code uses within one call.
-//! - `client`: this process's sessions with servers, and [`Handle`].
+//!
+//! The client's side (this process's sessions with servers, and `Handle`) is `client/handles.rs`.
 
-pub(crate) mod client;
 pub(crate) mod scope;
 pub(crate) mod service;
 pub(crate) mod table;
 
-pub use client::{Handle, StubSession};
 pub use scope::HandleScope;

@@ -28,9 +28,7 @@ use crate::proto::{HandleStats, HeroInfo};
 use crate::server::registry::RegistryService;
 use crate::server::routing::{HeroEntry, HeroTable, InFlight, Router, SharedRouter};
 use crate::wire::names::validate_name;
-
-/// Version of the wire contract in docs/PROTOCOL.md, advertised in discovery and the registry.
-pub const PROTOCOL_VERSION: u32 = 1;
+use crate::wire::PROTOCOL_VERSION;
 
 /// How long a process's browser must have listened before a new HERO may conclude that its name
 /// is free. Responders answer within 20-120 ms, but never multicast the same record twice within

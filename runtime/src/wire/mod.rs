@@ -6,6 +6,13 @@
 //! Public for tools that build their own requests or read event frames themselves, such as the
 //! `heros` CLI; programs that use stubs need none of it.
 
+/// The protocol's version (one path for it: `heros::PROTOCOL_VERSION`).
+pub(crate) mod version {
+    /// Version of the wire contract in docs/PROTOCOL.md, advertised in discovery and the registry.
+    pub const PROTOCOL_VERSION: u32 = 1;
+}
+pub(crate) use version::PROTOCOL_VERSION;
+
 pub(crate) mod codec;
 pub(crate) mod metadata;
 pub(crate) mod names;
