@@ -191,7 +191,7 @@ impl Call {
         };
         match self.request {
             Request::Http { request, max_message_size: size } => Box::pin(async move {
-                let codec = ServerCodec::<FrameEncoder<Frame<M>>, Req>::new(request_type);
+                let codec = ServerCodec::<FrameEncoder<M>, Req>::new(request_type);
                 let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
                 Reply::Http(grpc.server_streaming(StreamFn(Some(frames)), request).await)
             }),

@@ -233,37 +233,28 @@ pub fn read_missed_prefix(bytes: &mut &[u8]) -> Result<MissedPrefix, prost::Deco
 }
 
 /// Encodes event frames: the missed count first, when there is one.
-pub(crate) struct FrameEncoder<F>(PhantomData<fn(F)>);
+pub(crate) struct FrameEncoder<M>(PhantomData<fn(M)>);
 
-/// What the event codec needs of a frame: the missed count, and the message if there is one.
-/// `events::Frame` is one; the trait lets the codec stay out of the events module.
-pub(crate) trait EventFrame: Send + 'static {
-    type Message: Message;
-    fn missed(&self) -> u64;
-    fn message(&self) -> Option<&Self::Message>;
-}
-
-impl<F> Default for FrameEncoder<F> {
+impl<M> Default for FrameEncoder<M> {
     fn default() -> Self {
         FrameEncoder(PhantomData)
     }
 }
 
-impl<F: EventFrame> Encoder for FrameEncoder<F> {
-    type Item = F;
+impl<M: Message> Encoder for FrameEncoder<M> {
+    type Item = super::frame::Frame<M>;
     type Error = Status;
 
-    fn encode(&mut self, frame: F, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        let missed = frame.missed();
-        let Some(message) = frame.message() else {
+    fn encode(&mut self, frame: Self::Item, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        let Some(message) = frame.message else {
             bytes::BufMut::put_slice(buf, &MISSED_ONLY_KEY);
-            prost::encoding::encode_varint(missed, buf);
+            prost::encoding::encode_varint(frame.missed, buf);
             return Ok(());
         };
         buf.reserve(message.encoded_len() + 15);
-        if missed > 0 {
+        if frame.missed > 0 {
             bytes::BufMut::put_slice(buf, &MISSED_KEY);
-            prost::encoding::encode_varint(missed, buf);
+            prost::encoding::encode_varint(frame.missed, buf);
         }
         message.encode(buf).map_err(|error| Status::internal(format!("encoding: {error}")))
     }

@@ -14,6 +14,7 @@ pub(crate) mod version {
 pub(crate) use version::PROTOCOL_VERSION;
 
 pub(crate) mod codec;
+pub(crate) mod frame;
 pub(crate) mod metadata;
 pub(crate) mod names;
 
