@@ -231,8 +231,9 @@ impl Call {
             Request::Http { request, max_message_size: size } => Box::pin(async move {
                 let codec = ServerCodec::<ReservingEncoder<Rep>, Req>::new(request_type);
                 let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
-                let response = grpc.unary(UnaryFn(Some(method)), request).await;
-                Reply::Http(oversize_is_resource_exhausted(response, size))
+                // A request above `size` never gets here: the server's receiving body refuses its
+                // prefix first (RESOURCE_EXHAUSTED, LIMIT_REACHED), so tonic's own check is a backstop.
+                Reply::Http(grpc.unary(UnaryFn(Some(method)), request).await)
             }),
             Request::Local { message, .. } => Box::pin(async move {
                 let reply = match message.downcast::<Req>() {
@@ -266,29 +267,6 @@ impl Call {
             Ok((access.wrap)(cell.get()))
         })
     }
-}
-
-/// tonic refuses a request above the size limit with OUT_OF_RANGE; gRPC's status table says
-/// RESOURCE_EXHAUSTED ("max message size exceeded"), which is what other-language clients expect.
-fn oversize_is_resource_exhausted(
-    response: http::Response<tonic::body::Body>,
-    limit: usize,
-) -> http::Response<tonic::body::Body> {
-    // A `HeaderName`: a `&str` key is parsed and checked on every lookup, and this runs per call.
-    const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
-    if response.headers().get(GRPC_STATUS).is_none_or(|code| code != "11") {
-        return response;
-    }
-    let Some(status) = tonic::Status::from_header_map(response.headers()) else { return response };
-    if !status.message().starts_with("Error, decoded message length too large") {
-        return response;
-    }
-    Error::Rpc {
-        code: tonic::Code::ResourceExhausted,
-        message: format!("{} (this server's max_message_size is {limit} bytes)", status.message()),
-    }
-    .to_status()
-    .into_http()
 }
 
 /// A `FnOnce` as tonic's `UnaryService` (tonic calls it exactly once per request).

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -99,16 +99,15 @@ impl ReceivingBody {
     /// Walks the gRPC framing of `chunk`: complete messages go to `ready`, the start of an
     /// incomplete one is held. Returns the announced length of a message that still needs a
     /// booking.
-    fn take(&mut self, mut chunk: Bytes) -> Result<Option<usize>, Error> {
-        let whole = chunk.clone();
+    fn take(&mut self, whole: Bytes) -> Result<Option<usize>, Error> {
+        let bytes: &[u8] = &whole;
         let mut at = 0; // offset in `whole` of what is still to walk
         let mut complete_until = None; // end of the last message completed in this chunk
-        while chunk.has_remaining() {
+        while at < bytes.len() {
             if self.prefix_len < PREFIX {
-                let n = (PREFIX - self.prefix_len).min(chunk.len());
-                self.prefix[self.prefix_len..self.prefix_len + n].copy_from_slice(&chunk[..n]);
+                let n = (PREFIX - self.prefix_len).min(bytes.len() - at);
+                self.prefix[self.prefix_len..self.prefix_len + n].copy_from_slice(&bytes[at..at + n]);
                 self.prefix_len += n;
-                chunk.advance(n);
                 at += n;
                 if self.prefix_len < PREFIX {
                     break;
@@ -124,8 +123,7 @@ impl ReceivingBody {
                 self.remaining = announced;
                 self.announced = announced;
             } else {
-                let n = self.remaining.min(chunk.len());
-                chunk.advance(n);
+                let n = self.remaining.min(bytes.len() - at);
                 at += n;
                 self.remaining -= n;
             }
