@@ -10,6 +10,9 @@
 //! | `HEROS_DISCOVERY` | `mdns` or `off` (no multicast at all; direct addresses only) | `mdns` |
 //! | `HEROS_IN_PROCESS` | `on`: a stub whose HERO is served by its own process calls it directly; `off`: over loopback gRPC | `on` |
 //! | `HEROS_LEASE_MS` | lease of a client session that holds no stream: its handles are released this long after its last use | `30000` |
+//! | `HEROS_CREDENTIALS` | credentials folder (`ca.pem`, `cert.pem`, `key.pem`, optional `denylist`): serve and call over TLS with mutual authentication against the realm CA | none (plaintext) |
+//! | `HEROS_TOKEN` | shared token every call must carry (`authorization: Bearer`); weaker than certificates | none |
+//! | `HEROS_DIAL` | where a server may connect for a caller (HERO references, callbacks): `known` or `any` | `known` |
 //! | `HEROS_MDNS_TTL` | seconds until a HERO that vanished without goodbye is dropped (0: record expiry, 120 s) | `30` |
 //!
 //! The limits of a server (`HEROS_MAX_MESSAGE_SIZE`, `HEROS_MAX_CONNECTIONS`, ...) are read here
@@ -40,6 +43,12 @@ pub struct Config {
     pub lease: std::time::Duration,
     /// What one peer can make a server hold (the `HEROS_MAX_*` variables and their kin).
     pub limits: Limits,
+    /// Credentials folder of a secured realm (`HEROS_CREDENTIALS`); `None`: plaintext.
+    pub credentials: Option<std::path::PathBuf>,
+    /// Shared token every call must carry (`HEROS_TOKEN`).
+    pub token: Option<crate::security::Token>,
+    /// Where a server may connect on a caller's behalf (`HEROS_DIAL`).
+    pub dial: crate::security::DialPolicy,
 }
 
 impl Default for Config {
@@ -53,6 +62,9 @@ impl Default for Config {
             in_process: true,
             lease: std::time::Duration::from_secs(30),
             limits: Limits::default(),
+            credentials: None,
+            token: None,
+            dial: crate::security::DialPolicy::Known,
         }
     }
 }
@@ -95,6 +107,15 @@ impl Config {
                 Error::config(format!("HEROS_LEASE_MS: '{lease}' is not a positive number of milliseconds"))
             })?;
             config.lease = std::time::Duration::from_millis(ms);
+        }
+        if let Some(dir) = var("HEROS_CREDENTIALS") {
+            config.credentials = Some(dir.into());
+        }
+        if let Some(token) = var("HEROS_TOKEN") {
+            config.token = Some(crate::security::Token::new(token));
+        }
+        if let Some(dial) = var("HEROS_DIAL") {
+            config.dial = dial.parse().map_err(|e| Error::config(format!("HEROS_DIAL: {e}")))?;
         }
         if let Some(in_process) = var("HEROS_IN_PROCESS") {
             config.in_process = match in_process.to_ascii_lowercase().as_str() {
@@ -197,9 +218,15 @@ mod tests {
             ("HEROS_DISCOVERY", "off"),
             ("HEROS_IN_PROCESS", "off"),
             ("HEROS_LEASE_MS", "1500"),
+            ("HEROS_CREDENTIALS", "/etc/heros/lab"),
+            ("HEROS_TOKEN", "s3cret"),
+            ("HEROS_DIAL", "any"),
         ])
         .unwrap();
         assert_eq!(c.lease, std::time::Duration::from_millis(1500));
+        assert_eq!(c.credentials.as_deref(), Some(std::path::Path::new("/etc/heros/lab")));
+        assert_eq!(c.token, Some(crate::security::Token::new("s3cret")));
+        assert_eq!(c.dial, crate::security::DialPolicy::Any);
         assert_eq!(c.realm, "lab");
         assert_eq!(c.bind, "127.0.0.1:4711".parse().unwrap());
         assert_eq!(c.peers, vec!["http://198.18.0.1:50051", "http://host-b:1"]);
@@ -221,6 +248,7 @@ mod tests {
             ("HEROS_IN_PROCESS", "sometimes"),
             ("HEROS_LEASE_MS", "0"),
             ("HEROS_LEASE_MS", "soon"),
+            ("HEROS_DIAL", "sometimes"),
         ] {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");

@@ -179,6 +179,26 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The caller is authenticated but its role does not allow this call (a secured realm). Ask
+    /// for a certificate with `role`; retrying will not help.
+    #[error("permission denied: {action} needs the '{role}' role")]
+    PermissionDenied {
+        /// The role that was missing (`operate` or `observe`).
+        role: String,
+        /// What was refused.
+        action: String,
+    },
+    /// The caller could not be authenticated: no TLS where the realm is secured, a certificate of
+    /// another CA or a revoked one, a wrong or missing token. Fix the credentials.
+    #[error("unauthenticated: {message}")]
+    Unauthenticated {
+        /// What was missing or wrong.
+        message: String,
+    },
+    /// The server may not connect to where a HERO reference or callback points (its dial policy,
+    /// `HEROS_DIAL`). The error says nothing about the target, on purpose.
+    #[error("refused: this server does not connect to endpoints it does not know (HEROS_DIAL)")]
+    DialRefused,
     /// Any other gRPC status, e.g. from a server that is not a HEROS server.
     #[error("{code:?}: {message}")]
     Rpc {
@@ -331,7 +351,11 @@ impl Error {
                 Code::Unimplemented
             }
             Error::AmbiguousHero { .. } => Code::FailedPrecondition,
-            Error::RealmMismatch { .. } | Error::ReadOnly { .. } => Code::PermissionDenied,
+            Error::RealmMismatch { .. }
+            | Error::ReadOnly { .. }
+            | Error::PermissionDenied { .. }
+            | Error::DialRefused => Code::PermissionDenied,
+            Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::NameConflict { .. } => Code::AlreadyExists,
             Error::InvalidArgument { .. } | Error::Config { .. } => Code::InvalidArgument,
             Error::Unavailable { .. } => Code::Unavailable,
@@ -363,6 +387,9 @@ impl Error {
             Error::Panic { .. } => "PANIC",
             Error::Failed { kind, .. } => kind,
             Error::Config { .. } => "CONFIG",
+            Error::PermissionDenied { .. } => "PERMISSION_DENIED",
+            Error::Unauthenticated { .. } => "UNAUTHENTICATED",
+            Error::DialRefused => "DIAL_REFUSED",
             Error::Rpc { .. } => "RPC",
         }
     }
@@ -405,6 +432,7 @@ impl Error {
             }
             Error::LimitReached { limit, max, .. } => vec![("limit", limit.clone()), ("max", max.to_string())],
             Error::Panic { hero, method, .. } => vec![("hero", hero.clone()), ("method", method.clone())],
+            Error::PermissionDenied { role, action } => vec![("role", role.clone()), ("action", action.clone())],
             Error::Rpc { code, .. } => vec![("code", (*code as i32).to_string())],
             _ => vec![],
         };
@@ -423,6 +451,7 @@ impl Error {
                 | Error::Unavailable { message }
                 | Error::Timeout { message }
                 | Error::Config { message }
+                | Error::Unauthenticated { message }
                 | Error::Handle { message, .. }
                 | Error::LimitReached { message, .. }
                 | Error::Panic { message, .. }
@@ -516,6 +545,9 @@ impl Error {
             }
             "PANIC" => Error::Panic { hero: get("hero"), method: get("method"), message },
             "RPC" => Error::Rpc { code, message },
+            "PERMISSION_DENIED" => Error::PermissionDenied { role: get("role"), action: get("action") },
+            "UNAUTHENTICATED" => Error::Unauthenticated { message },
+            "DIAL_REFUSED" => Error::DialRefused,
             "" => return None,
             kind if HandleProblem::from_kind(kind).is_some() => {
                 Error::Handle { problem: HandleProblem::from_kind(kind)?, message }
@@ -606,6 +638,9 @@ mod tests {
         round_trip(Error::AmbiguousHero { interface: "x.Y".into(), candidates: vec!["a".into(), "b".into()] });
         round_trip(Error::RealmMismatch { hero: "h".into(), hero_realm: "a".into(), caller_realm: "b".into() });
         round_trip(Error::ReadOnly { hero: "h".into(), attribute: "firmware".into() });
+        round_trip(Error::PermissionDenied { role: "operate".into(), action: "calling x.Y/Z".into() });
+        round_trip(Error::Unauthenticated { message: "no certificate".into() });
+        round_trip(Error::DialRefused);
         round_trip(Error::NameConflict { name: "h".into(), realm: "r".into(), endpoint: "http://1.2.3.4:5".into() });
         round_trip(Error::invalid_argument("min > max"));
         round_trip(Error::unavailable("connection refused"));

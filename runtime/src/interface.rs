@@ -259,6 +259,7 @@ impl Call {
         self.unary(access.message_type, move |message: M| async move {
             let cell = (access.cell)(&hero);
             if let Some(value) = (access.unwrap)(message) {
+                crate::security::roles::may_set_attribute(&hero_name, access.name)?;
                 if access.readonly {
                     return Err(Error::ReadOnly { hero: hero_name.to_string(), attribute: access.name.to_owned() });
                 }

@@ -15,6 +15,7 @@
 //! - `handles/`: the handle table, client sessions, leases and quotas, `Handle`.
 //! - `discovery/`: mDNS advertisement, the process's browser cache, `Observer`.
 //! - `refs`: references to HEROs passed by value (nested HEROs, callbacks).
+//! - `security/`: TLS and mutual authentication per realm, roles, tokens, the dial policy.
 //! - `wire/`: what travels besides messages: `codec`, `metadata` (request headers), `names`.
 //! - `attribute`: the `Attribute<T>` cell; `error`: `Error` and its one mapping to and from gRPC
 //!   status; `config` and `limits`: the settings and their environment variables.
@@ -34,6 +35,7 @@ mod limits;
 pub mod netns;
 pub mod proto;
 mod refs;
+pub mod security;
 mod server;
 pub mod wire;
 
@@ -52,6 +54,7 @@ pub use events::stream::{Connected, EventStream, Received};
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
 pub use limits::{Limits, DEFAULT_MAX_MESSAGE_SIZE};
 pub use refs::{AsHeroRef, RefScope, REFERENCE_DISCOVERY_TIMEOUT};
+pub use security::{use_security, DialPolicy, Role, Token};
 pub use server::{share, Hero, LocalHero, Server, ServerBuilder};
 pub use wire::names::{validate_name, validate_realm, DEFAULT_REALM};
 pub use wire::version::PROTOCOL_VERSION;

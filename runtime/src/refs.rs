@@ -112,22 +112,33 @@ impl Target {
         if !scope.discover {
             config.peers.clear();
         }
+        // Serving a call, only where the dial policy allows (no pivoting through this HERO).
+        let permitted = crate::security::dial_policy::permitted(&reference.endpoints);
+        let rediscover = config.mdns || !config.peers.is_empty();
         let info = HeroInfo {
             name: reference.name.clone(),
             realm: reference.realm.clone(),
             interfaces: if reference.interface.is_empty() { vec![] } else { vec![reference.interface.clone()] },
             protocol_version: PROTOCOL_VERSION,
-            endpoints: reference.endpoints.clone(),
+            endpoints: permitted.clone().unwrap_or_default(),
             ..Default::default()
         };
-        let unreachable = match Target::from_info(info.clone(), config.mdns).await {
-            Ok(target) => return Ok(target),
-            Err(Error::Unavailable { message }) if config.mdns || !config.peers.is_empty() => message,
-            Err(error) => return Err(error),
+        let unreachable = match &permitted {
+            Ok(_) => match Target::from_info(info.clone(), config.mdns).await {
+                Ok(target) => return Ok(target),
+                Err(Error::Unavailable { message }) if rediscover => message,
+                Err(error) => return Err(error),
+            },
+            // Discovery may still know the HERO by name somewhere the policy allows.
+            Err(_) if rediscover => "no endpoint the dial policy allows".to_owned(),
+            Err(refused) => return Err(refused.clone()),
         };
         // The HERO moved (restarted elsewhere): look it up by name, as `connect` would.
         tracing::debug!(hero = %reference.name, "reference endpoints do not answer ({unreachable}); finding it by name");
         let found = crate::client::find_moved(&config, &info, REFERENCE_DISCOVERY_TIMEOUT).await.ok_or_else(|| {
+            if permitted.is_err() {
+                return Error::DialRefused;
+            }
             Error::unavailable(format!(
                 "HERO '{}' is gone: its endpoints {:?} do not answer ({unreachable}), and discovery knows it nowhere else",
                 reference.name, reference.endpoints

@@ -56,6 +56,7 @@ fn hero(name: &str, realm: &str, interfaces: &[&str], tags: &[&str]) -> HeroInfo
         metadata: HashMap::from([("room".to_owned(), "3".to_owned())]),
         protocol_version: 1,
         endpoints: vec![],
+        secured: false,
     }
 }
 

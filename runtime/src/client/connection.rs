@@ -33,6 +33,32 @@ pub(crate) struct Connection {
     endpoint: Arc<str>,
     origin: http::Uri,
     send: SendRequest<tonic::body::Body>,
+    /// `authorization: Bearer <HEROS_TOKEN>`, sent with every call when the process has one.
+    token: Option<http::HeaderValue>,
+}
+
+/// HTTP/2 over `io` (TCP, or TLS over TCP), its connection task started.
+async fn handshake<I>(io: I, endpoint: &str) -> Result<SendRequest<tonic::body::Body>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, connection) = hyper::client::conn::http2::Builder::new(BoxingExecutor)
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_frame_size(MAX_FRAME)
+        .keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_while_idle(false)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot connect to {endpoint}: {e}")))?;
+    let task_endpoint = endpoint.to_owned();
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(endpoint = %task_endpoint, "connection ended: {error}");
+        }
+    });
+    Ok(send)
 }
 
 impl Connection {
@@ -52,23 +78,19 @@ impl Connection {
             .map_err(|e| refused(&e))?;
         // Without nodelay, small calls stall on Nagle's algorithm (40 ms each).
         stream.set_nodelay(true).map_err(|e| refused(&e))?;
-        let (send, connection) = hyper::client::conn::http2::Builder::new(BoxingExecutor)
-            .timer(TokioTimer::new())
-            .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_frame_size(MAX_FRAME)
-            .keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_while_idle(false)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| refused(&e))?;
-        let task_endpoint = endpoint.to_owned();
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(endpoint = %task_endpoint, "connection ended: {error}");
+        // The process's credentials (HEROS_CREDENTIALS / HEROS_TOKEN): TLS with the realm CA.
+        let security = crate::security::process()?;
+        let token = security.as_ref().and_then(|s| s.token.as_ref()).and_then(|t| t.header());
+        let send = match security.as_ref().and_then(|s| s.tls.as_ref()) {
+            Some(tls) => {
+                let stream = tokio::time::timeout(DIAL_TIMEOUT, tls.connect(stream, endpoint))
+                    .await
+                    .map_err(|_| refused(&format!("no TLS handshake within {DIAL_TIMEOUT:?}")))??;
+                handshake(stream, endpoint).await?
             }
-        });
-        Ok(Connection { endpoint: endpoint.into(), origin: uri, send })
+            None => handshake(stream, endpoint).await?,
+        };
+        Ok(Connection { endpoint: endpoint.into(), origin: uri, send, token })
     }
 
     /// The connection broke or the server went away; a new one is needed.
@@ -96,7 +118,10 @@ impl tower::Service<http::Request<tonic::body::Body>> for Connection {
         self.send.poll_ready(cx).map_err(|error| lost(&self.endpoint, &error))
     }
 
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        if let Some(token) = &self.token {
+            request.headers_mut().insert(crate::security::token::AUTHORIZATION, token.clone());
+        }
         let response = self.send.send_request(request);
         let endpoint = self.endpoint.clone();
         Box::pin(async move { response.await.map_err(|error| lost(&endpoint, &error)) })

@@ -126,6 +126,7 @@ mod tests {
             metadata: Default::default(),
             protocol_version: PROTOCOL_VERSION,
             endpoints: vec![],
+            secured: false,
         }
     }
 

@@ -6,7 +6,8 @@
 //! - SRV: a host name unique to the serving process, and the gRPC port;
 //! - A/AAAA: the addresses the gRPC server listens on;
 //! - TXT: `heros=<protocol version>`, `name`, `realm`, `if` (full service names, comma-separated),
-//!   `tags` (comma-separated) and `m.<key>=<value>` per metadata entry.
+//!   `tags` (comma-separated), `secured=1` for a HERO of a secured realm, and `m.<key>=<value>`
+//!   per metadata entry.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -35,6 +36,7 @@ const REALM_KEY: &str = "realm";
 const INTERFACES_KEY: &str = "if";
 const TAGS_KEY: &str = "tags";
 const METADATA_PREFIX: &str = "m.";
+const SECURED_KEY: &str = "secured";
 
 /// The subtype a HERO of `realm` is registered under, so a realm can be browsed on its own.
 pub(crate) fn realm_subtype(realm: &str) -> String {
@@ -71,6 +73,9 @@ pub(crate) fn encode_txt(info: &HeroInfo) -> Result<Vec<(String, String)>> {
         (INTERFACES_KEY.to_owned(), list("interface", &info.interfaces)?),
         (TAGS_KEY.to_owned(), list("tag", &info.tags)?),
     ];
+    if info.secured {
+        entries.push((SECURED_KEY.to_owned(), "1".to_owned()));
+    }
     let mut metadata: Vec<_> = info.metadata.iter().collect();
     metadata.sort();
     for (key, value) in metadata {
@@ -144,6 +149,7 @@ pub(crate) fn decode_txt<'a>(
         metadata,
         protocol_version,
         endpoints: Vec::new(),
+        secured: text.get(SECURED_KEY).is_some_and(|v| *v == "1"),
     })
 }
 
@@ -187,6 +193,7 @@ mod tests {
             metadata: [("Owner".to_owned(), "ada = b".to_owned()), ("x".to_owned(), String::new())].into(),
             protocol_version: PROTOCOL_VERSION,
             endpoints: Vec::new(),
+            secured: false,
         }
     }
 
@@ -202,6 +209,10 @@ mod tests {
         assert!(txt.contains(&("if".to_owned(), "examples.v1.Oven,heros.v1.Describe".to_owned())));
         assert!(txt.contains(&("m.Owner".to_owned(), "ada = b".to_owned())));
         assert_eq!(decode_properties(&through_mdns(txt)).unwrap(), info);
+        let secured = HeroInfo { secured: true, ..hero() };
+        let txt = encode_txt(&secured).unwrap();
+        assert!(txt.contains(&("secured".to_owned(), "1".to_owned())));
+        assert_eq!(decode_properties(&through_mdns(txt)).unwrap(), secured);
 
         let bare = HeroInfo { interfaces: vec![], tags: vec![], metadata: HashMap::new(), ..hero() };
         assert_eq!(decode_properties(&through_mdns(encode_txt(&bare).unwrap())).unwrap(), bare);

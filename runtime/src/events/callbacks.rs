@@ -93,10 +93,12 @@ impl HeroEntry {
             .subscribe_encoded(&event)
             .ok_or_else(|| self.no_member(service, &event, service.interface().member_names()))?;
         // Over the network even within one process: the message is already encoded.
-        let (_, connection) = crate::client::dial_any(&target.endpoints).await?;
+        // Only where the dial policy allows: the caller names the target (no pivoting).
+        let endpoints = crate::security::dial_policy::permitted(&target.endpoints)?;
+        let (_, connection) = crate::client::dial_any(&endpoints).await?;
         let call = RawCall {
             connection: tokio::sync::Mutex::new(connection),
-            endpoints: target.endpoints.clone(),
+            endpoints,
             path,
             name: encode_header(&target.name),
             realm: encode_header(&target.realm),

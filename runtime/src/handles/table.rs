@@ -182,6 +182,8 @@ struct Session {
     stored_bytes: usize,
     /// The address the session was opened from; `None` in this process.
     peer: Option<IpAddr>,
+    /// The authenticated identity that opened it (a secured server); only it may use the id.
+    owner: Option<Box<str>>,
 }
 
 /// A resolved handle: the value and what it claims to be.
@@ -238,6 +240,7 @@ impl HandleTable {
             exports: HashSet::new(),
             stored_bytes: 0,
             peer,
+            owner: crate::security::caller_identity().map(String::into_boxed_str),
         };
         let id = SessionId::random();
         state.sessions.insert(id, session);
@@ -259,10 +262,13 @@ impl HandleTable {
 
     /// Ends a session and releases its references and its exports (but the kept ones).
     pub(crate) fn close_session(&self, session: SessionId) -> Result<()> {
-        let dropped = self
-            .state()
+        let mut state = self.state();
+        // Only its owner may end it (a secured server).
+        state.session_mut(session)?;
+        let dropped = state
             .end_session(session)
             .ok_or_else(|| Error::handle(HandleProblem::UnknownSession, "no such session (it ended)"))?;
+        drop(state);
         drop(dropped); // values' own Drop runs outside the lock
         Ok(())
     }
@@ -614,12 +620,19 @@ impl State {
 
     /// The session, its lease renewed by this use.
     fn session_mut(&mut self, id: SessionId) -> Result<&mut Session> {
-        let session = self.sessions.get_mut(&id).ok_or_else(|| {
+        let unknown = || {
             Error::handle(
                 HandleProblem::UnknownSession,
                 "the session has ended (its stream closed or its lease ran out) or never existed; open a new one",
             )
-        })?;
+        };
+        let session = self.sessions.get_mut(&id).ok_or_else(unknown)?;
+        // An id presented by another identity than the one that opened the session is answered
+        // as if it did not exist: a stolen id is worth nothing, and says nothing.
+        if !crate::security::caller_is(session.owner.as_deref()) {
+            tracing::info!("a session id was presented by another identity than its owner's; refused");
+            return Err(unknown());
+        }
         session.expires = Instant::now() + session.lease;
         Ok(session)
     }

@@ -219,6 +219,20 @@ impl ServerBuilder {
         self
     }
 
+    /// Credentials folder of a secured realm (default: `HEROS_CREDENTIALS`, else none): the
+    /// server takes only TLS with a certificate of the realm CA, and this process calls over TLS.
+    pub fn credentials(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.credentials = Some(dir.into());
+        self
+    }
+
+    /// A shared token every call must carry (default: `HEROS_TOKEN`, else none). Weaker than
+    /// credentials; see docs/PROTOCOL.md, "Security".
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.config.token = Some(crate::security::Token::new(token));
+        self
+    }
+
     /// Binds and starts serving.
     pub async fn start(self) -> Result<Server> {
         Server::start_with(self).await
@@ -264,11 +278,25 @@ impl Server {
         if let Some(error) = env_error {
             return Err(error);
         }
+        let security = crate::security::Security::load(&config)?;
+        if security.is_some() {
+            // The process's calls (HERO references, callbacks, stubs) go with the same credentials.
+            crate::security::install(security.clone());
+        }
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|e| Error::config(format!("cannot listen on {}: {e}", config.bind)))?;
         let local_addr = listener.local_addr().map_err(|e| Error::config(format!("listening socket: {e}")))?;
         let endpoints = endpoints_of(local_addr);
+        crate::security::dial_policy::server_started(&config, &endpoints);
+        if config.credentials.is_none() && !local_addr.ip().is_loopback() {
+            tracing::warn!(
+                %local_addr,
+                "serving without credentials on a non-loopback address: anyone on the network can call these HEROs. \
+                 To secure the realm: `heros realm init <dir>`, `heros realm issue <dir> <name>`, then \
+                 HEROS_CREDENTIALS=<dir>/<name> for every process (README.md, \"Securing a realm\")"
+            );
+        }
         let handles = Arc::new(HandleTable::new(config.lease, config.limits.clone()));
         let (health, health_server) = crate::server::health::Health::start().await;
         let table = Arc::new(HeroTable::new(handles.clone(), config.limits.list_heros_in_errors));
@@ -294,8 +322,12 @@ impl Server {
         };
         tokio::spawn(expire_leases(Arc::downgrade(&handles)));
         // HEROs come and go at run time, so the router takes every path and routes by itself.
-        let serving =
-            crate::server::serving::Serving::start(listener, SharedRouter(Arc::new(router)), config.limits.clone());
+        let serving = crate::server::serving::Serving::start(
+            listener,
+            SharedRouter(Arc::new(router)),
+            config.limits.clone(),
+            security.clone(),
+        );
         tracing::info!(%local_addr, "HEROS server listening");
         if config.in_process {
             crate::client::local::register(&endpoints, &table);
@@ -356,6 +388,7 @@ impl Server {
             metadata: metadata.into_iter().collect(),
             protocol_version: PROTOCOL_VERSION,
             endpoints: self.inner.endpoints.clone(),
+            secured: self.inner.config.credentials.is_some(),
         };
         let discovery = match self.inner.config.mdns {
             true => Some(Discovery::global(&self.inner.config)?),

@@ -18,13 +18,15 @@ use tokio::sync::watch;
 use tokio::time::Sleep;
 use tonic::transport::server::TcpConnectInfo;
 
-use super::admission::Permit;
+use super::admission::{LogThrottle, Permit};
 use super::handshake::HandshakeDeadline;
 use super::receiving::{ReceiveRules, ReceivingBody};
 use super::replying::{CallGuard, ConnectionState, ReplyBody};
 use crate::client::connection::{BoxingExecutor, CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::security::tls::{describe_refusal, Accepted};
+use crate::security::{with_caller, Authenticated, Caller, Role, Security};
 use crate::server::routing::{RouteFuture, SharedRouter};
 
 /// How often an idle client connection is checked (HTTP/2 ping, TCP keepalive); a client that
@@ -50,6 +52,10 @@ const FRAMEWORK_PATHS: &str = "/heros.v1.";
 pub(crate) struct Shared {
     pub(crate) router: SharedRouter,
     pub(crate) limits: Limits,
+    /// TLS and token, for a secured server.
+    pub(crate) security: Option<Arc<Security>>,
+    /// Refused handshakes, logged at most every 10 s.
+    pub(crate) refusals: LogThrottle,
 }
 
 /// Serves one accepted connection until it closes; `permit` is its place under the caps.
@@ -58,7 +64,7 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     permit: Permit,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let limits = &shared.limits;
     // Without nodelay, small calls stall on Nagle's algorithm (44 ms each). Keepalives find
@@ -67,6 +73,97 @@ pub(crate) async fn serve(
     let keepalive = socket2::TcpKeepalive::new().with_time(CLIENT_KEEPALIVE).with_interval(CLIENT_KEEPALIVE / 4);
     let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
     let local = stream.local_addr().ok();
+    let connect_info = TcpConnectInfo { local_addr: local, remote_addr: Some(peer) };
+    let caller = Caller { peer: peer.ip(), auth: None };
+    let Some(security) = shared.security.clone() else {
+        let io = HandshakeDeadline::new(stream, limits.handshake_timeout);
+        return serve_http(io, connect_info, caller, Guard::Open, permit, shared, stop).await;
+    };
+    let Some(tls) = &security.tls else {
+        let io = HandshakeDeadline::new(stream, limits.handshake_timeout);
+        let guard = Guard::Token(security.clone());
+        return serve_http(io, connect_info, caller, guard, permit, shared, stop).await;
+    };
+    // TLS first, inside the handshake timeout; then the HTTP/2 preface within what is left.
+    let started = tokio::time::Instant::now();
+    let accepted = match tokio::time::timeout(limits.handshake_timeout, tls.accept(stream)).await {
+        Ok(Ok(accepted)) => accepted,
+        Ok(Err(error)) => {
+            shared.refusals.log(|count| tracing::warn!(count, "{}", describe_refusal(peer, &error)));
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no TLS handshake within the handshake timeout (HEROS_HANDSHAKE_TIMEOUT_MS)");
+            return;
+        }
+    };
+    let left = limits.handshake_timeout.saturating_sub(started.elapsed());
+    match accepted {
+        Accepted::Plaintext(stream) => {
+            shared.refusals.log(|count| {
+                tracing::warn!(count, %peer, "a plaintext client in a secured realm: its calls are refused (UNAUTHENTICATED)")
+            });
+            let guard = Guard::Refuse(Error::Unauthenticated {
+                message: "this server is in a secured realm and takes only TLS with a certificate of its realm CA; \
+                          give the client credentials (HEROS_CREDENTIALS, `heros realm issue`)"
+                    .into(),
+            });
+            serve_http(HandshakeDeadline::new(stream, left), connect_info, caller, guard, permit, shared, stop).await
+        }
+        Accepted::Tls(stream, certificate) => {
+            let guard = if tls.denylist.revoked(&certificate.serial) {
+                shared.refusals.log(|count| {
+                    tracing::warn!(count, %peer, serial = %certificate.serial, name = %certificate.name, "a revoked certificate (denylist): its calls are refused")
+                });
+                Guard::Refuse(Error::Unauthenticated {
+                    message: format!(
+                        "certificate {} ('{}') is revoked (denylist)",
+                        certificate.serial, certificate.name
+                    ),
+                })
+            } else {
+                Guard::Token(security.clone())
+            };
+            let auth = Authenticated {
+                identity: format!("{}#{}", certificate.name, certificate.serial),
+                role: certificate.role,
+            };
+            let caller = Caller { peer: peer.ip(), auth: Some(Arc::new(auth)) };
+            serve_http(HandshakeDeadline::new(*stream, left), connect_info, caller, guard, permit, shared, stop).await
+        }
+    }
+}
+
+/// Serves HTTP/2 on an accepted (and, for a secured server, TLS-wrapped) socket.
+async fn serve_http<S>(
+    io: HandshakeDeadline<S>,
+    connect_info: TcpConnectInfo,
+    mut caller: Caller,
+    guard: Guard,
+    permit: Permit,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &shared.limits;
+    let peer = caller.peer;
+    // With a token but no certificate, everyone who has the token is one operator; sessions are
+    // then told apart by address.
+    if let (Guard::Token(security), None) = (&guard, &caller.auth) {
+        if security.token.is_some() {
+            caller.auth = Some(Arc::new(Authenticated { identity: format!("token@{peer}"), role: Role::Operate }));
+        }
+    }
+    // A guard that checks nothing is no guard: the plain path pays nothing per call.
+    let guard = match guard {
+        Guard::Token(security)
+            if security.token.is_none() && caller.auth.as_ref().is_none_or(|a| a.role == Role::Operate) =>
+        {
+            Guard::Open
+        }
+        guard => guard,
+    };
     let state = Arc::new(ConnectionState::new(limits.max_unread_reply_bytes));
     let service = ConnectionService {
         router: shared.router.clone(),
@@ -77,9 +174,11 @@ pub(crate) async fn serve(
             max_message_size: limits.max_message_size,
             timeout: limits.receive_timeout,
         },
-        connect_info: TcpConnectInfo { local_addr: local, remote_addr: Some(peer) },
+        connect_info,
+        caller,
+        guard: Arc::new(guard),
     };
-    let io = TokioIo::new(HandshakeDeadline::new(stream, limits.handshake_timeout));
+    let io = TokioIo::new(io);
     let mut builder = hyper::server::conn::http2::Builder::new(BoxingExecutor);
     builder
         .timer(TokioTimer::new())
@@ -117,6 +216,16 @@ pub(crate) async fn serve(
     drop(permit);
 }
 
+/// What a connection checks on each call before routing it.
+enum Guard {
+    /// Nothing: an unsecured server, or an operator's TLS connection without a token.
+    Open,
+    /// Every call is refused with this error (a plaintext or revoked peer of a secured server).
+    Refuse(Error),
+    /// The token (if the server has one) and the caller's role.
+    Token(Arc<Security>),
+}
+
 /// Resolves once the connection has had no call open and none started for a whole `period`
 /// (so between one and two periods after its last call).
 async fn idle(state: Arc<ConnectionState>, period: Duration) {
@@ -138,6 +247,31 @@ struct ConnectionService {
     state: Arc<ConnectionState>,
     rules: ReceiveRules,
     connect_info: TcpConnectInfo,
+    /// Who calls, for the calls' task-local (`security::Caller`).
+    caller: Caller,
+    guard: Arc<Guard>,
+}
+
+impl ConnectionService {
+    /// The error that refuses a call at once, if the guard has one.
+    fn refusal(&self, parts: &http::request::Parts) -> Option<Error> {
+        match &*self.guard {
+            Guard::Open => None,
+            Guard::Refuse(error) => Some(error.clone()),
+            Guard::Token(security) => {
+                if let Some(token) = &security.token {
+                    if !token.accepts(parts.headers.get(crate::security::token::AUTHORIZATION)) {
+                        return Some(Error::Unauthenticated {
+                            message: "this server needs the realm's token: 'authorization: Bearer <HEROS_TOKEN>'"
+                                .into(),
+                        });
+                    }
+                }
+                let role = self.caller.auth.as_ref().map_or(Role::Operate, |auth| auth.role);
+                crate::security::roles::check(&self.router.0.table, parts.uri.path(), role).err()
+            }
+        }
+    }
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
@@ -148,6 +282,10 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
     fn call(&self, request: http::Request<Incoming>) -> CallFuture {
         let call = CallGuard::enter(&self.state);
         let (mut parts, body) = request.into_parts();
+        if let Some(refused) = self.refusal(&parts) {
+            let reply: RouteFuture = Box::pin(std::future::ready(Ok(refused.to_status().into_http())));
+            return CallFuture { reply, call: Some(call), deadline: None, caller: self.caller.clone() };
+        }
         if parts.uri.path().starts_with(FRAMEWORK_PATHS) {
             parts.extensions.insert(self.connect_info.clone());
         }
@@ -155,7 +293,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
         let streaming = STREAMING_REQUEST_PATHS.iter().any(|path| parts.uri.path().starts_with(path));
         let body = tonic::body::Body::new(ReceivingBody::new(body, self.rules.clone(), streaming));
         let reply = self.router.route(http::Request::from_parts(parts, body));
-        CallFuture { reply, call: Some(call), deadline }
+        CallFuture { reply, call: Some(call), deadline, caller: self.caller.clone() }
     }
 }
 
@@ -164,6 +302,8 @@ pub(crate) struct CallFuture {
     reply: RouteFuture,
     call: Option<CallGuard>,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Set as the task-local caller while the router's future runs.
+    caller: Caller,
 }
 
 impl Future for CallFuture {
@@ -171,7 +311,7 @@ impl Future for CallFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let response = match this.reply.as_mut().poll(cx) {
+        let response = match with_caller(&this.caller, || this.reply.as_mut().poll(cx)) {
             Poll::Ready(Ok(response)) => response,
             Poll::Ready(Err(never)) => match never {},
             Poll::Pending => {

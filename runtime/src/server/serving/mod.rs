@@ -6,7 +6,8 @@
 //! - `open_files`: the open-files limit, raised at start; the connection cap stays below it.
 //! - `admission`: connections in total and per peer address; a peer's budget of bytes arriving.
 //! - `accept`: the accept loop, with back-off when accepting fails.
-//! - `handshake`: a deadline for a new connection's HTTP/2 preface.
+//! - `handshake`: a deadline for a new connection's HTTP/2 preface (TLS comes before it, in
+//!   `connection`, for a secured server).
 //! - `connection`: one connection: HTTP/2 settings, `grpc-timeout`, idle close, graceful stop.
 //! - `receiving`: request bytes on their way in (message size, peer budget, receive timeout).
 //! - `replying`: reply bytes on their way out (unread-reply cap) and the calls open.
@@ -42,7 +43,12 @@ use admission::Admission;
 
 impl Serving {
     /// Starts accepting on `listener`, calls going to `router`.
-    pub(crate) fn start(listener: TcpListener, router: SharedRouter, limits: Limits) -> Serving {
+    pub(crate) fn start(
+        listener: TcpListener,
+        router: SharedRouter,
+        limits: Limits,
+        security: Option<Arc<crate::security::Security>>,
+    ) -> Serving {
         let max_connections = match open_files::raise_and_count() {
             Some(fit) if fit < limits.max_connections as u64 => {
                 tracing::info!(
@@ -56,7 +62,8 @@ impl Serving {
         let admission =
             Arc::new(Admission::new(max_connections, limits.max_connections_per_peer, limits.receiving_budget()));
         let (stop, stopped) = watch::channel(false);
-        let shared = Arc::new(connection::Shared { router, limits });
+        let refusals = admission::LogThrottle::new(std::time::Duration::from_secs(10));
+        let shared = Arc::new(connection::Shared { router, limits, security, refusals });
         let task = tokio::spawn({
             let admission = admission.clone();
             async move {
