@@ -28,6 +28,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "SECONDS", value_parser = seconds)]
     pub(crate) timeout: Option<Duration>,
 
+    /// Credentials folder of a secured realm (`ca.pem`, `cert.pem`, `key.pem`, as `heros realm
+    /// issue` writes it): calls go over TLS with this certificate. Default: HEROS_CREDENTIALS.
+    #[arg(long, global = true, value_name = "DIR", env = "HEROS_CREDENTIALS")]
+    pub(crate) credentials: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -75,6 +80,12 @@ pub(crate) enum Command {
         /// The new value as JSON, e.g. `10`, `"text"` or `{"x": 1}`; `-` reads it from stdin.
         value: String,
     },
+    /// Makes a secured realm's credentials: `realm init <dir>` (the realm CA), `realm issue <dir>
+    /// <name>` (a certificate for a process or a person).
+    Realm {
+        #[command(subcommand)]
+        action: RealmCommand,
+    },
     /// Prints each event as JSON (and how many were missed) until Ctrl-C. An attribute can be
     /// watched too: its current value, then each new one.
     Watch {
@@ -91,6 +102,30 @@ pub(crate) enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum RealmCommand {
+    /// Makes a realm CA in DIR: `ca.pem` (for everyone) and `ca.key` (keep it here, private).
+    Init {
+        /// The realm's folder (created if needed).
+        dir: std::path::PathBuf,
+    },
+    /// Issues a certificate for NAME signed by the realm CA in DIR, and writes a credentials
+    /// folder (`ca.pem`, `cert.pem`, `key.pem`) for it: point HEROS_CREDENTIALS there. Prints the
+    /// certificate's serial (to revoke it: add the serial to a `denylist` file beside `ca.pem`).
+    Issue {
+        /// The realm's folder, made by `heros realm init`.
+        dir: std::path::PathBuf,
+        /// The process or person (the certificate's common name).
+        name: String,
+        /// `operate` (everything) or `observe` (list, describe, get, watch).
+        #[arg(long, default_value = "operate")]
+        role: heros_runtime::Role,
+        /// Where to write the credentials folder (default: DIR/NAME).
+        #[arg(long, value_name = "OUT")]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
 const EXAMPLES: &str = "\
 Examples:
   heros list
@@ -100,7 +135,9 @@ Examples:
   heros --json get my_hero testme
   heros watch furnace Overheated --count 3
   heros --peer 127.0.0.1:50051 list          (no mDNS: ask that server)
-  heros call heros://127.0.0.1:50051/my_hero hello";
+  heros call heros://127.0.0.1:50051/my_hero hello
+  heros realm init lab && heros realm issue lab oven && heros realm issue lab ada --role observe
+  heros --credentials lab/ada list           (a secured realm; or HEROS_CREDENTIALS=lab/ada)";
 
 fn seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text.parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;

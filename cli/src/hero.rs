@@ -8,7 +8,7 @@ use heros_runtime::proto::HeroInfo;
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::codec::{DynamicCodec, Received};
 use crate::interface::Member;
@@ -89,12 +89,37 @@ fn path(method: &MethodDescriptor) -> Result<PathAndQuery> {
     PathAndQuery::try_from(path.as_str()).map_err(|e| anyhow!("bad rpc path {path}: {e}"))
 }
 
+/// TLS for a secured realm (`--credentials`), set once at start.
+static TLS: std::sync::OnceLock<ClientTlsConfig> = std::sync::OnceLock::new();
+
+/// Calls go over TLS with the credentials folder `dir` (`ca.pem`, `cert.pem`, `key.pem`).
+pub(crate) fn use_credentials(dir: &std::path::Path) -> Result<()> {
+    let read = |file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .map_err(|e| anyhow!("--credentials: {}: {e} (made by `heros realm issue`)", dir.join(file).display()))
+    };
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read("ca.pem")?))
+        .identity(Identity::from_pem(read("cert.pem")?, read("key.pem")?))
+        // Every certificate of a realm carries this name: servers are reached by address.
+        .domain_name(heros_runtime::security::realm::SERVER_NAME);
+    let _ = TLS.set(tls);
+    Ok(())
+}
+
 /// The first of `endpoints` (`http://host:port`) that accepts a connection.
 pub(crate) async fn dial(endpoints: &[String], timeout: Duration) -> Result<(String, Channel)> {
     let mut failures = Vec::new();
     for endpoint in endpoints {
-        let connecting = Endpoint::from_shared(endpoint.clone())
-            .map_err(|e| anyhow!("bad endpoint '{endpoint}': {e}"))?
+        let mut target = Endpoint::from_shared(match TLS.get() {
+            Some(_) => endpoint.replacen("http://", "https://", 1),
+            None => endpoint.clone(),
+        })
+        .map_err(|e| anyhow!("bad endpoint '{endpoint}': {e}"))?;
+        if let Some(tls) = TLS.get() {
+            target = target.tls_config(tls.clone()).map_err(|e| anyhow!("TLS for '{endpoint}': {e}"))?;
+        }
+        let connecting = target
             .connect_timeout(timeout.min(Duration::from_secs(3)))
             // Reflection, a call and a watch share one connection.
             .http2_keep_alive_interval(Duration::from_secs(20))

@@ -37,7 +37,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{Cli, Command, RealmCommand};
 use hero::Hero;
 use locate::Locator;
 
@@ -59,6 +59,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> Result<()> {
+    if let Command::Realm { action } = &cli.command {
+        return realm(action, cli.json);
+    }
+    if let Some(dir) = &cli.credentials {
+        hero::use_credentials(dir)?;
+    }
     let locator = Locator::new(cli.realm.as_deref(), &cli.peers)?;
     let find_timeout = cli.timeout.unwrap_or(FIND_TIMEOUT);
     let connect = |name: &str| {
@@ -89,7 +95,45 @@ async fn run(cli: &Cli) -> Result<()> {
             let hero = connect(hero).await?;
             until_stopped(watch::run(&hero, event, *count, cli.json), *duration).await
         }
+        Command::Realm { .. } => unreachable!("handled above"),
     }
+}
+
+/// `heros realm init|issue`: files only, no network.
+fn realm(action: &RealmCommand, as_json: bool) -> Result<()> {
+    use heros_runtime::security::realm;
+    match action {
+        RealmCommand::Init { dir } => {
+            let ca = realm::init(dir)?;
+            match as_json {
+                true => output::line(&serde_json::json!({ "ca": ca }).to_string()),
+                false => output::line(&format!(
+                    "realm CA written: {} (give it to everyone) and {} (keep it private)\n\
+                     next: heros realm issue {} <name> [--role observe|operate]",
+                    ca.display(),
+                    dir.join("ca.key").display(),
+                    dir.display()
+                )),
+            }
+        }
+        RealmCommand::Issue { dir, name, role, out } => {
+            let issued = realm::issue(dir, name, *role, out.as_deref())?;
+            match as_json {
+                true => output::line(
+                    &serde_json::json!({ "credentials": issued.dir, "serial": issued.serial, "role": role.as_str() })
+                        .to_string(),
+                ),
+                false => output::line(&format!(
+                    "credentials for '{name}' ({role}) written to {}\nserial {} (to revoke: add it to a 'denylist' file in each credentials folder)\n\
+                     use: HEROS_CREDENTIALS={} <program>",
+                    issued.dir.display(),
+                    issued.serial,
+                    issued.dir.display()
+                )),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `argument`, or for `-` what stdin holds (JSON too long or too awkward for the shell).

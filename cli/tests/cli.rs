@@ -163,7 +163,8 @@ fn spawn(args: &[String], no_mdns: bool) -> std::process::Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_remove("HEROS_PEERS")
-        .env_remove("HEROS_REALM");
+        .env_remove("HEROS_REALM")
+        .env_remove("HEROS_CREDENTIALS");
     if no_mdns {
         command.env("HEROS_DISCOVERY", "off");
     } else {
@@ -191,6 +192,51 @@ fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -
         return;
     }
     runtime().block_on(test());
+}
+
+#[test]
+fn a_realm_made_with_the_tool_is_called_only_with_its_credentials_and_roles() {
+    runtime().block_on(async {
+        let realm = std::env::temp_dir().join(format!("heros-cli-realm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&realm);
+        let dir = realm.to_str().unwrap();
+        let init = heros(owned(&["realm", "init", dir]), true).await;
+        assert!(init.ok && init.stdout.contains("ca.pem"), "{init:?}");
+        assert!(!heros(owned(&["realm", "init", dir]), true).await.ok, "a second init would replace the CA");
+        for (name, role) in [("oven", "operate"), ("ada", "observe")] {
+            let issue = heros(owned(&["--json", "realm", "issue", dir, name, "--role", role]), true).await;
+            assert_eq!(issue.json()["role"], role);
+        }
+        heros(owned(&["realm", "issue", dir, "bad", "--role", "admin"]), true).await.fails_with(&["admin"]);
+
+        let server = Server::builder()
+            .bind("127.0.0.1:0".parse().unwrap())
+            .mdns(false)
+            .credentials(realm.join("oven"))
+            .start()
+            .await
+            .unwrap();
+        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
+        let _hero =
+            server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
+        let peer = server.local_addr().to_string();
+        let run = |args: &[&str]| heros(owned(&[&["--peer", peer.as_str()], args].concat()), true);
+
+        run(&["get", "thing", "testme"]).await.fails_with(&["HEROS_CREDENTIALS"]);
+        let ada = realm.join("ada");
+        let ada = ada.to_str().unwrap();
+        let get = run(&["--credentials", ada, "get", "thing", "testme"]).await;
+        assert_eq!((get.ok, get.stdout.trim()), (true, "5"), "{get:?}");
+        run(&["--credentials", ada, "set", "thing", "testme", "10"])
+            .await
+            .fails_with(&["PERMISSION_DENIED", "operate"]);
+        assert_eq!(thing.testme.get(), 5);
+        let oven = realm.join("oven");
+        let set = run(&["--credentials", oven.to_str().unwrap(), "set", "thing", "testme", "10"]).await;
+        assert!(set.ok, "{set:?}");
+        assert_eq!(thing.testme.get(), 10);
+        let _ = std::fs::remove_dir_all(&realm);
+    });
 }
 
 #[test]

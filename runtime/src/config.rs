@@ -256,6 +256,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_variable_of_this_table() {
+        let readme = include_str!("../../README.md");
+        let variables: Vec<&str> = include_str!("config.rs")
+            .lines()
+            .filter_map(|line| line.strip_prefix("//! | `HEROS_"))
+            .filter_map(|rest| rest.split('`').next())
+            .collect();
+        assert!(variables.len() >= 12, "{variables:?}");
+        for variable in variables {
+            assert!(readme.contains(&format!("| `HEROS_{variable}` |")), "README.md's table lacks HEROS_{variable}");
+        }
+    }
+
+    #[test]
     fn hero_urls() {
         let url: HeroUrl = "heros://127.0.0.1:50051/my_hero".parse().unwrap();
         assert_eq!(url, HeroUrl { endpoint: "http://127.0.0.1:50051".into(), name: "my_hero".into(), realm: None });
