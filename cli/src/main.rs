@@ -106,8 +106,8 @@ fn realm(action: &RealmCommand, as_json: bool) -> Result<()> {
         RealmCommand::Init { dir } => {
             let ca = realm::init(dir)?;
             match as_json {
-                true => output::line(&serde_json::json!({ "ca": ca }).to_string()),
-                false => output::line(&format!(
+                true => output::line(serde_json::json!({ "ca": ca }).to_string()),
+                false => output::line(format!(
                     "realm CA written: {} (give it to everyone) and {} (keep it private)\n\
                      next: heros realm issue {} <name> [--role observe|operate]",
                     ca.display(),
@@ -120,10 +120,10 @@ fn realm(action: &RealmCommand, as_json: bool) -> Result<()> {
             let issued = realm::issue(dir, name, *role, out.as_deref())?;
             match as_json {
                 true => output::line(
-                    &serde_json::json!({ "credentials": issued.dir, "serial": issued.serial, "role": role.as_str() })
+                    serde_json::json!({ "credentials": issued.dir, "serial": issued.serial, "role": role.as_str() })
                         .to_string(),
                 ),
-                false => output::line(&format!(
+                false => output::line(format!(
                     "credentials for '{name}' ({role}) written to {}\nserial {} (to revoke: add it to a 'denylist' file in each credentials folder)\n\
                      use: HEROS_CREDENTIALS={} <program>",
                     issued.dir.display(),
