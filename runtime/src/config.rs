@@ -128,6 +128,13 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The TLS and token this configuration names, loaded; `None` for an unsecured process.
+    pub(crate) fn security(&self) -> Result<Option<std::sync::Arc<crate::security::Security>>> {
+        crate::security::Security::load(self.credentials.as_deref(), self.token.as_ref())
+    }
+}
+
 fn split(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|s| !s.is_empty())
 }

@@ -41,7 +41,7 @@ pub mod wire;
 
 pub use attribute::Attribute;
 pub use client::handles::Handle;
-pub use client::{connect, connect_timeout, Target, DEFAULT_CONNECT_TIMEOUT};
+pub use client::{connect, connect_timeout, use_security, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use config::{Config, HeroUrl};
 #[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs
 pub use discovery::testing as discovery_testing;
@@ -54,7 +54,7 @@ pub use events::stream::{Connected, EventStream, Received};
 pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
 pub use limits::{Limits, DEFAULT_MAX_MESSAGE_SIZE};
 pub use refs::{AsHeroRef, RefScope, REFERENCE_DISCOVERY_TIMEOUT};
-pub use security::{use_security, DialPolicy, Role, Token};
+pub use security::{DialPolicy, Role, Token};
 pub use server::{share, Hero, LocalHero, Server, ServerBuilder};
 pub use wire::names::{validate_name, validate_realm, DEFAULT_REALM};
 pub use wire::version::PROTOCOL_VERSION;

@@ -79,7 +79,7 @@ impl Connection {
         // Without nodelay, small calls stall on Nagle's algorithm (40 ms each).
         stream.set_nodelay(true).map_err(|e| refused(&e))?;
         // The process's credentials (HEROS_CREDENTIALS / HEROS_TOKEN): TLS with the realm CA.
-        let security = crate::security::process()?;
+        let security = crate::security::process(|| crate::config::Config::from_env()?.security())?;
         let token = security.as_ref().and_then(|s| s.token.as_ref()).and_then(|t| t.header());
         let send = match security.as_ref().and_then(|s| s.tls.as_ref()) {
             Some(tls) => {

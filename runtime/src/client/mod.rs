@@ -13,3 +13,12 @@ pub(crate) use caches::dial_any;
 pub use lookup::{connect, connect_timeout};
 pub(crate) use lookup::{find_moved, hosts_hero};
 pub use target::{Target, DEFAULT_CONNECT_TIMEOUT};
+
+/// Makes this process call over TLS with the credentials of `config` (and send its token), as
+/// if they had been in the environment (`HEROS_CREDENTIALS`, `HEROS_TOKEN`). A process has one
+/// set of credentials; a server started with credentials sets them too. Connections already
+/// open keep theirs.
+pub fn use_security(config: &crate::config::Config) -> crate::error::Result<()> {
+    crate::security::install(config.security()?);
+    Ok(())
+}

@@ -11,7 +11,6 @@
 use std::net::IpAddr;
 use std::sync::RwLock;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// Which endpoints a server may dial on a caller's behalf (`HEROS_DIAL`).
@@ -36,19 +35,22 @@ impl std::str::FromStr for DialPolicy {
     }
 }
 
-/// What the process's server knows besides discovery: set when it starts (one server per
-/// process).
-struct ServerSide {
-    config: Config,
-    own: Vec<String>,
+/// What the process's server knows: set when it starts (one server per process).
+pub(crate) struct ServerSide {
+    pub(crate) policy: DialPolicy,
+    /// `HEROS_PEERS`, as `http://host:port`.
+    pub(crate) peers: Vec<String>,
+    /// The server's own endpoints.
+    pub(crate) own: Vec<String>,
+    /// The endpoints discovery knows now (asked only when a reference is checked).
+    pub(crate) discovered: Box<dyn Fn() -> Vec<String> + Send + Sync>,
 }
 
 static SERVER_SIDE: RwLock<Option<ServerSide>> = RwLock::new(None);
 
-/// Records the configuration and endpoints of the process's server.
-pub(crate) fn server_started(config: &Config, own: &[String]) {
-    *SERVER_SIDE.write().unwrap_or_else(|e| e.into_inner()) =
-        Some(ServerSide { config: config.clone(), own: own.to_vec() });
+/// Records what the process's server knows.
+pub(crate) fn server_started(side: ServerSide) {
+    *SERVER_SIDE.write().unwrap_or_else(|e| e.into_inner()) = Some(side);
 }
 
 /// The endpoints among `endpoints` this process may dial now. Outside of a call: all of them.
@@ -57,20 +59,15 @@ pub(crate) fn permitted(endpoints: &[String]) -> Result<Vec<String>> {
     let Some(caller) = super::caller_peer() else { return Ok(endpoints.to_vec()) };
     let side = SERVER_SIDE.read().unwrap_or_else(|e| e.into_inner());
     let Some(side) = side.as_ref() else { return Ok(endpoints.to_vec()) };
-    if side.config.dial == DialPolicy::Any {
+    if side.policy == DialPolicy::Any {
         return Ok(endpoints.to_vec());
     }
-    let discovered: Vec<String> = match side.config.mdns {
-        true => crate::discovery::Discovery::global(&side.config)
-            .map(|d| d.known().into_iter().flat_map(|h| h.endpoints).collect())
-            .unwrap_or_default(),
-        false => Vec::new(),
-    };
+    let discovered = (side.discovered)();
     let allowed: Vec<String> = endpoints
         .iter()
         .filter(|endpoint| {
             host_ip(endpoint).is_some_and(|ip| ip.to_canonical() == caller.to_canonical())
-                || side.config.peers.contains(endpoint)
+                || side.peers.contains(endpoint)
                 || side.own.contains(endpoint)
                 || discovered.contains(endpoint)
         })

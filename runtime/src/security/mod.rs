@@ -5,9 +5,12 @@
 //! - `credentials`: the credentials folder (`HEROS_CREDENTIALS`) and its denylist.
 //! - `realm`: making a realm CA and issuing certificates (`heros realm init|issue`).
 //! - `tls`: rustls on our own serve loop and client connections.
-//! - `roles`: `observe` / `operate`, and which calls need which.
+//! - `roles`: `observe` / `operate` (which calls need which is the server's: `server/access.rs`).
 //! - `token`: `HEROS_TOKEN`, the weaker shared secret.
 //! - `dial_policy`: no pivoting through a HERO (`HEROS_DIAL`).
+//!
+//! This module imports nothing of the runtime but `error`: the server, the client, handles and
+//! events call into it, never the other way round.
 //!
 //! Who is calling travels with each call being served as a task-local [`Caller`], set by the
 //! connection (`server/serving/connection.rs`) around every poll of the call: sessions read it
@@ -28,7 +31,6 @@ pub use dial_policy::DialPolicy;
 pub use roles::Role;
 pub use token::Token;
 
-use crate::config::Config;
 use crate::error::Result;
 
 /// An authenticated peer: who (for sessions) and what it may do.
@@ -91,38 +93,33 @@ pub(crate) struct Security {
 }
 
 impl Security {
-    /// Loads what `config` names; `None` when it names nothing (an unsecured process).
-    pub(crate) fn load(config: &Config) -> Result<Option<Arc<Security>>> {
-        let tls = config.credentials.as_deref().map(tls::Tls::load).transpose()?;
-        if tls.is_none() && config.token.is_none() {
+    /// Loads a credentials folder and takes a token; `None` when there is neither (an
+    /// unsecured process).
+    pub(crate) fn load(credentials: Option<&std::path::Path>, token: Option<&Token>) -> Result<Option<Arc<Security>>> {
+        let tls = credentials.map(tls::Tls::load).transpose()?;
+        if tls.is_none() && token.is_none() {
             return Ok(None);
         }
-        Ok(Some(Arc::new(Security { tls, token: config.token.clone() })))
+        Ok(Some(Arc::new(Security { tls, token: token.cloned() })))
     }
 }
 
 /// `None` until the environment was read or [`use_security`] ran; then the process's.
 static PROCESS: RwLock<Option<Option<Arc<Security>>>> = RwLock::new(None);
 
-/// The security this process dials with: `HEROS_CREDENTIALS` and `HEROS_TOKEN` from the
-/// environment, unless [`use_security`] (or a server started with credentials) set it.
-pub(crate) fn process() -> Result<Option<Arc<Security>>> {
+/// The security this process dials with: what `from_env` loads (`HEROS_CREDENTIALS` and
+/// `HEROS_TOKEN`) the first time, unless `use_security` (or a server started with credentials)
+/// set it before.
+pub(crate) fn process(from_env: impl FnOnce() -> Result<Option<Arc<Security>>>) -> Result<Option<Arc<Security>>> {
     if let Some(security) = PROCESS.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return Ok(security.clone());
     }
-    let security = Security::load(&Config::from_env()?)?;
+    let security = from_env()?;
     let mut slot = PROCESS.write().unwrap_or_else(|e| e.into_inner());
     Ok(slot.get_or_insert(security).clone())
 }
 
+/// Sets the security this process dials with (`heros::use_security`, a secured server).
 pub(crate) fn install(security: Option<Arc<Security>>) {
     *PROCESS.write().unwrap_or_else(|e| e.into_inner()) = Some(security);
-}
-
-/// Makes this process call over TLS with the credentials of `config` (and send its token), as
-/// if they had been in the environment. A process has one set of credentials; a server started
-/// with credentials sets them too. Connections already open keep theirs.
-pub fn use_security(config: &Config) -> Result<()> {
-    install(Security::load(config)?);
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The one gRPC server of a process: it listens on one port, hosts any number of HEROs, and
 //! takes them off the network gracefully (mDNS goodbye first, then the calls in flight finish).
 
+pub(crate) mod access;
 pub(crate) mod descriptor_index;
 pub(crate) mod health;
 pub(crate) mod panic;
@@ -278,7 +279,7 @@ impl Server {
         if let Some(error) = env_error {
             return Err(error);
         }
-        let security = crate::security::Security::load(&config)?;
+        let security = config.security()?;
         if security.is_some() {
             // The process's calls (HERO references, callbacks, stubs) go with the same credentials.
             crate::security::install(security.clone());
@@ -288,7 +289,20 @@ impl Server {
             .map_err(|e| Error::config(format!("cannot listen on {}: {e}", config.bind)))?;
         let local_addr = listener.local_addr().map_err(|e| Error::config(format!("listening socket: {e}")))?;
         let endpoints = endpoints_of(local_addr);
-        crate::security::dial_policy::server_started(&config, &endpoints);
+        crate::security::dial_policy::server_started(crate::security::dial_policy::ServerSide {
+            policy: config.dial,
+            peers: config.peers.clone(),
+            own: endpoints.clone(),
+            discovered: {
+                let config = config.clone();
+                Box::new(move || match config.mdns {
+                    true => Discovery::global(&config)
+                        .map(|d| d.known().into_iter().flat_map(|hero| hero.endpoints).collect())
+                        .unwrap_or_default(),
+                    false => Vec::new(),
+                })
+            },
+        });
         if config.credentials.is_none() && !local_addr.ip().is_loopback() {
             tracing::warn!(
                 %local_addr,

@@ -268,7 +268,7 @@ impl ConnectionService {
                     }
                 }
                 let role = self.caller.auth.as_ref().map_or(Role::Operate, |auth| auth.role);
-                crate::security::roles::check(&self.router.0.table, parts.uri.path(), role).err()
+                crate::server::access::check(&self.router.0.table, parts.uri.path(), role).err()
             }
         }
     }
