@@ -18,13 +18,20 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::interop::{against_interop_heros, in_blocking_thread, install, run_client, share_interop_heros};
+use common::interop::{
+    against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, run_client, share_interop_heros,
+};
 use common::process::in_private_network;
 use heros::Server;
 
 /// Runs `interop_test.py <scenario> --target <target>` with the venv and stubs that setup.sh made,
 /// and returns its output; fails the test with that output unless Python exits 0.
 fn run_scenario(scenario: &str, target: &str) -> String {
+    run_scenario_with(scenario, target, &[])
+}
+
+/// [`run_scenario`] with more arguments (e.g. `--credentials <dir>`).
+fn run_scenario_with(scenario: &str, target: &str, more: &[&str]) -> String {
     let installed = install("python");
     let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python_path = std::env::join_paths([installed.join("gen"), repository.join("clients/python")]).unwrap();
@@ -32,6 +39,7 @@ fn run_scenario(scenario: &str, target: &str) -> String {
     command
         .arg(repository.join("tests/interop/python/interop_test.py"))
         .args([scenario, "--target", target])
+        .args(more)
         .env("PYTHONPATH", python_path)
         .env("PYTHONUNBUFFERED", "1")
         // No __pycache__ in the source tree (clients/python).
@@ -42,6 +50,14 @@ fn run_scenario(scenario: &str, target: &str) -> String {
 /// Serves the interop HEROs on loopback (no mDNS) while `scenario` runs against them.
 async fn python_against_interop_heros(scenario: &'static str) -> String {
     against_interop_heros(move |target| run_scenario(scenario, &target)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_calls_a_secured_realm_over_tls_and_plaintext_is_refused() {
+    against_secured_interop_heros("python", |target, credentials| {
+        run_scenario_with("secured", &target, &["--credentials", credentials.to_str().unwrap()])
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -125,6 +125,35 @@ pub async fn against_interop_heros<T: Send + 'static>(client: impl FnOnce(String
     output
 }
 
+/// Like [`against_interop_heros`], on a server of a secured realm made for the occasion (a new
+/// realm CA; TLS with mutual authentication): `client` gets the server's `host:port` and a
+/// credentials folder (`ca.pem`, `cert.pem`, `key.pem`, role operate) issued for `language`.
+pub async fn against_secured_interop_heros<T: Send + 'static>(
+    language: &str,
+    client: impl FnOnce(String, PathBuf) -> T + Send + 'static,
+) -> T {
+    use heros::security::realm;
+    let dir = std::env::temp_dir().join(format!("heros-interop-{language}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    realm::init(&dir).expect("realm CA");
+    let server_credentials = realm::issue(&dir, "server", heros::Role::Operate, None).expect("server certificate").dir;
+    let client_credentials = realm::issue(&dir, language, heros::Role::Operate, None).expect("client certificate").dir;
+    let server = Server::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .mdns(false)
+        .in_process(false)
+        .credentials(server_credentials)
+        .start()
+        .await
+        .expect("secured server starts");
+    let _heros = share_interop_heros(&server).await;
+    let target = server.local_addr().to_string();
+    let output = in_blocking_thread(move || client(target, client_credentials)).await;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    output
+}
+
 /// Runs `f` off the runtime (servers keep serving meanwhile); its panic is the test's.
 pub async fn in_blocking_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {

@@ -13,12 +13,20 @@ module does that part::
 
 It reads the DNS-SD records exactly as the Rust runtime writes them (runtime/src/discovery/
 record.rs): one instance of ``_heros._tcp.local.`` labelled ``<name>@<realm>``, its SRV port and
-addresses, and TXT keys ``heros`` (version), ``name``, ``realm``, ``if``, ``tags``, ``m.<key>``.
+addresses, and TXT keys ``heros`` (version), ``name``, ``realm``, ``if``, ``tags``, ``secured``,
+``m.<key>``.
+
+In a secured realm (docs/PROTOCOL.md, "Security") pass the credentials folder that
+``heros realm issue`` wrote (or set ``HEROS_CREDENTIALS``): the channel is then TLS with that
+certificate, checked against the realm CA::
+
+    hero = heros_client.connect("my_hero", credentials="lab/ada")
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +43,8 @@ __all__ = [
     "connect",
     "list_heros",
     "encode_header",
+    "channel",
+    "SERVER_NAME",
 ]
 
 SERVICE_TYPE = "_heros._tcp.local."
@@ -60,6 +70,8 @@ class HeroInfo:
     protocol_version: int = 1
     # ``host:port`` addresses, in the order to dial them (grpcio takes no ``http://`` prefix).
     endpoints: list[str] = field(default_factory=list)
+    # The server takes only TLS with a certificate of the realm CA (TXT ``secured=1``).
+    secured: bool = False
 
 
 @dataclass
@@ -97,6 +109,30 @@ class HeroNotFound(LookupError):
         super().__init__(text)
 
 
+# Every certificate of a realm carries this DNS name; servers are reached by address, so the
+# realm CA's signature, not a host name, says a server belongs to the realm.
+SERVER_NAME = "heros"
+
+
+def channel(target: str, credentials: str | None = None) -> grpc.Channel:
+    """A channel to ``target`` (``host:port``): plaintext, or TLS with mutual authentication when
+    ``credentials`` (default: ``$HEROS_CREDENTIALS``) names a folder with ``ca.pem``, ``cert.pem``
+    and ``key.pem``."""
+    credentials = credentials or os.environ.get("HEROS_CREDENTIALS") or None
+    if credentials is None:
+        return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+    def read(name: str) -> bytes:
+        with open(os.path.join(credentials, name), "rb") as file:
+            return file.read()
+
+    tls = grpc.ssl_channel_credentials(
+        root_certificates=read("ca.pem"), private_key=read("key.pem"), certificate_chain=read("cert.pem")
+    )
+    options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", SERVER_NAME)]
+    return grpc.secure_channel(target, tls, options=options)
+
+
 def encode_header(text: str) -> str:
     """The value of a ``heros-name`` or ``heros-realm`` header: visible ASCII except ``%`` as it
     is, every other byte of the UTF-8 text as ``%XX`` (docs/PROTOCOL.md, "Request headers")."""
@@ -105,10 +141,16 @@ def encode_header(text: str) -> str:
     )
 
 
-def connect(name: str, realm: str = DEFAULT_REALM, timeout: float = 5.0, zeroconf: Zeroconf | None = None) -> Hero:
+def connect(
+    name: str,
+    realm: str = DEFAULT_REALM,
+    timeout: float = 5.0,
+    zeroconf: Zeroconf | None = None,
+    credentials: str | None = None,
+) -> Hero:
     """Finds the HERO ``name`` of ``realm`` over mDNS and opens a channel to the first of its
-    endpoints that accepts a connection. Raises :class:`HeroNotFound` after ``timeout`` seconds.
-    Pass a ``zeroconf`` instance to reuse it (it is left open); otherwise one is made and closed."""
+    endpoints that accepts a connection (over TLS with ``credentials``, see :func:`channel`).
+    Raises :class:`HeroNotFound` after ``timeout`` seconds. Pass a ``zeroconf`` instance to reuse it (it is left open); otherwise one is made and closed."""
     started = time.monotonic()
     deadline = started + timeout
     zc = zeroconf or _open_zeroconf()
@@ -128,16 +170,16 @@ def connect(name: str, realm: str = DEFAULT_REALM, timeout: float = 5.0, zerocon
                     time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
                     continue
                 for endpoint in info.endpoints:
-                    channel = grpc.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
+                    hero_channel = channel(endpoint, credentials)
                     # grpcio retries a refused connection until the timeout: share the time out.
                     budget = max(0.1, (deadline - time.monotonic()) / len(info.endpoints))
                     try:
-                        grpc.channel_ready_future(channel).result(timeout=budget)
+                        grpc.channel_ready_future(hero_channel).result(timeout=budget)
                     except grpc.FutureTimeoutError:
-                        channel.close()
+                        hero_channel.close()
                         continue
                     metadata = (("heros-name", encode_header(name)), ("heros-realm", encode_header(realm)))
-                    return Hero(info=info, channel=channel, endpoint=endpoint, metadata=metadata)
+                    return Hero(info=info, channel=hero_channel, endpoint=endpoint, metadata=metadata)
                 # A record left by a HERO that was killed: wait for a fresh one.
                 why = f"found at {', '.join(info.endpoints)}, but none of them accepted a connection"
         finally:
@@ -238,6 +280,7 @@ def _resolve(zc: Zeroconf, fullname: str, timeout: float) -> HeroInfo | None:
         metadata=hero.metadata,
         protocol_version=hero.protocol_version,
         endpoints=_endpoints(info.parsed_scoped_addresses(IPVersion.All), info.port),
+        secured=hero.secured,
     )
 
 
@@ -274,7 +317,7 @@ def _decode_txt(text: bytes) -> HeroInfo | None:
     def split(key: str) -> list[str]:
         return [item for item in entries.get(key, "").split(",") if item]
 
-    return HeroInfo(name, realm, split("if"), split("tags"), metadata, version)
+    return HeroInfo(name, realm, split("if"), split("tags"), metadata, version, secured=entries.get("secured") == "1")
 
 
 def _endpoints(addresses: list[str], port: int) -> list[str]:

@@ -100,9 +100,15 @@ def heros_error(call, code: grpc.StatusCode, kind: str, **context: str) -> core_
 class Server:
     """Stubs on one channel to the server under test."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, credentials: str | None = None):
         self.target = target
-        self.channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self.credentials = credentials
+        if credentials is None:
+            self.channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        else:
+            # The client library's TLS channel: the realm CA, this client's certificate and key.
+            import heros_client
+            self.channel = heros_client.channel(target, credentials)
         grpc.channel_ready_future(self.channel).result(timeout=TIMEOUT)
         self.test_object = testobject_pb2_grpc.TestObjectStub(self.channel)
         self.furnace = furnace_pb2_grpc.FurnaceStub(self.channel)
@@ -696,6 +702,29 @@ def refuse_unless_private_network() -> None:
     check(not up, f"interfaces other than lo are up ({', '.join(up)}): refusing to use mDNS here")
 
 
+def scenario_secured(server: Server) -> None:
+    """A secured realm: the TLS channel (clients/python, ``heros_client.channel``) calls, sets and
+    lists; a plaintext channel to the same server is refused with UNAUTHENTICATED."""
+    check(server.credentials is not None, "the secured scenario needs --credentials")
+    md = headers(TEST_HERO, DEFAULT_REALM)
+    equal(server.test_object.Hello(t.HelloRequest(), metadata=md, timeout=TIMEOUT).value, "world", "Hello() over TLS")
+    equal(server.test_object.ReadTemp(t.ReadTempRequest(min=0, max=10), metadata=md, timeout=TIMEOUT).value, 5.0,
+          "ReadTemp(0, 10) over TLS")
+    server.test_object.Testme(t.TestmeValue(value=42), metadata=md, timeout=TIMEOUT)
+    equal(server.test_object.Testme(t.TestmeValue(), metadata=md, timeout=TIMEOUT).value, 42, "Testme after a set")
+    listed = server.registry.ListHeros(registry_pb2.ListHerosRequest(), timeout=TIMEOUT)
+    equal(sorted(h.name for h in listed.heros), ALL_HEROS, "ListHeros names over TLS")
+    check(all(h.secured for h in listed.heros), "HeroInfo.secured is set for every HERO of a secured server")
+    print("  TLS with the realm's certificate: methods, attributes and the registry answer")
+
+    plaintext = grpc.insecure_channel(server.target, options=CHANNEL_OPTIONS)
+    stub = testobject_pb2_grpc.TestObjectStub(plaintext)
+    detail = heros_error(lambda: stub.Hello(t.HelloRequest(), metadata=md, timeout=TIMEOUT),
+                         grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
+    check("HEROS_CREDENTIALS" in detail.message, f"the refusal says what to do: {detail.message!r}")
+    plaintext.close()
+
+
 SCENARIOS = {
     "calls": scenario_calls,
     "attributes": scenario_attributes,
@@ -708,6 +737,7 @@ SCENARIOS = {
     "realm": scenario_realm,
     "reflection": scenario_reflection,
     "bench": scenario_bench,
+    "secured": scenario_secured,
 }
 
 
@@ -715,6 +745,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", choices=sorted([*SCENARIOS, "discover", "client-records"]))
     parser.add_argument("--target", required=True, help="HOST:PORT of the server with the interop HEROs")
+    parser.add_argument("--credentials", help="credentials folder of a secured realm (ca.pem, cert.pem, key.pem)")
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("INTEROP_REPEAT", "1")),
                         help="run the scenario this many times, to hunt flakes (default: $INTEROP_REPEAT or 1)")
     args = parser.parse_args()
@@ -726,7 +757,7 @@ def main() -> int:
         elif args.scenario == "client-records":
             scenario_client_records(args.target)
         else:
-            server = Server(args.target)
+            server = Server(args.target, args.credentials)
             for _ in range(args.repeat):
                 SCENARIOS[args.scenario](server)
     except Failure as failure:
