@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::interop::{against_interop_heros, in_blocking_thread, install, run_client};
+use common::interop::{against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, run_client};
 use common::process::in_private_network;
 use common::{proto, TestHero};
 use heros::Hero;
@@ -31,6 +31,16 @@ fn node(args: &[&str]) -> String {
 /// Runs one scenario against the interop HEROs on a fresh loopback server.
 async fn scenario(name: &'static str) -> String {
     against_interop_heros(move |target| node(&[name, "--target", &target])).await
+}
+
+/// A secured realm: TLS with the issued files (grpc-js `createSsl`, target name `heros`) calls,
+/// sets and lists; a plaintext client is refused with UNAUTHENTICATED.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_calls_a_secured_realm_over_tls_and_plaintext_is_refused() {
+    against_secured_interop_heros("node", |target, credentials| {
+        node(&["secured", "--target", &target, "--credentials", credentials.to_str().unwrap()])
+    })
+    .await;
 }
 
 /// Methods of two interfaces of one HERO, with and without the realm header.

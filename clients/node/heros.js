@@ -7,7 +7,10 @@
 // - metadata({name, realm, session}): the heros-* request headers, percent-encoded;
 // - errorDetail(error): the heros.v1.ErrorDetail of a failed call, from grpc-status-details-bin;
 // - find(name, {realm, timeoutMs}): a HERO's discovery record, over mDNS (DNS-SD);
-// - connect(name, {realm, timeoutMs}): find, then dial its endpoints in order.
+// - connect(name, {realm, timeoutMs, credentials}): find, then dial its endpoints in order;
+// - channelCredentials(dir): TLS with mutual authentication for a secured realm, from the
+//   credentials folder `heros realm issue` wrote (ca.pem, cert.pem, key.pem; docs/PROTOCOL.md,
+//   "Security"), as `{credentials, options}` for a grpc-js client.
 //
 // It needs @grpc/grpc-js, @grpc/proto-loader and protobufjs; find/connect need multicast-dns too
 // (loaded only when used). See README.md beside this file.
@@ -22,6 +25,9 @@ const protobuf = require('protobufjs');
 const SCHEMA_DIR = process.env.HEROS_SCHEMA || path.resolve(__dirname, '../../schema');
 
 const SERVICE_TYPE = '_heros._tcp.local';
+// Every certificate of a realm carries this DNS name: servers are reached by address, so the
+// realm CA's signature, not a host name, says that a server belongs to the realm.
+const SERVER_NAME = 'heros';
 const DEFAULT_REALM = 'heros';
 const ERROR_DETAIL_URL = 'type.googleapis.com/heros.v1.ErrorDetail';
 
@@ -155,7 +161,29 @@ function heroFromTxt(strings, label) {
   if (`${name}@${realm}`.toLowerCase() !== label.toLowerCase()) return null;
   const metadata = {};
   for (const [key, { written, value }] of entries) if (key.startsWith('m.')) metadata[written.slice(2)] = value;
-  return { name, realm, interfaces: list(txt.get('if')), tags: list(txt.get('tags')), metadata, protocolVersion: version };
+  return {
+    name,
+    realm,
+    interfaces: list(txt.get('if')),
+    tags: list(txt.get('tags')),
+    metadata,
+    protocolVersion: version,
+    secured: txt.get('secured') === '1',
+  };
+}
+
+/**
+ * Channel credentials for a grpc-js client: TLS with the credentials folder `dir` (default
+ * $HEROS_CREDENTIALS; `ca.pem`, `cert.pem`, `key.pem`), or plaintext when there is none. Returns
+ * `{credentials, options}`: `new Service(address, credentials, options)`.
+ */
+function channelCredentials(dir = process.env.HEROS_CREDENTIALS) {
+  if (!dir) return { credentials: grpc.credentials.createInsecure(), options: {} };
+  const read = (file) => fs.readFileSync(path.join(dir, file));
+  return {
+    credentials: grpc.credentials.createSsl(read('ca.pem'), read('key.pem'), read('cert.pem')),
+    options: { 'grpc.ssl_target_name_override': SERVER_NAME, 'grpc.default_authority': SERVER_NAME },
+  };
 }
 
 /** IPv4 first, then IPv6; loopback last within each; no link-local or unspecified addresses. */
@@ -251,13 +279,16 @@ function find(name, { realm = process.env.HEROS_REALM || DEFAULT_REALM, timeoutM
  * `client(services.examples.v1.TestObject)` is a grpc-js client of the server the HERO is on and
  * `metadata()` the headers that route calls to it.
  */
-async function connect(name, { realm = process.env.HEROS_REALM || DEFAULT_REALM, timeoutMs = 5000, mdnsOptions } = {}) {
+async function connect(
+  name,
+  { realm = process.env.HEROS_REALM || DEFAULT_REALM, timeoutMs = 5000, mdnsOptions, credentials: dir } = {},
+) {
   const deadline = Date.now() + timeoutMs;
   const info = await find(name, { realm, timeoutMs, mdnsOptions });
-  const credentials = grpc.credentials.createInsecure();
+  const { credentials, options: tlsOptions } = channelCredentials(dir);
   for (const endpoint of info.endpoints) {
     const address = endpoint.replace(/^http:\/\//, '');
-    const probe = new grpc.Client(address, credentials);
+    const probe = new grpc.Client(address, credentials, tlsOptions);
     const reachable = await new Promise((resolve) => probe.waitForReady(deadline, (error) => resolve(!error)));
     probe.close();
     if (reachable) {
@@ -268,7 +299,7 @@ async function connect(name, { realm = process.env.HEROS_REALM || DEFAULT_REALM,
         endpoint,
         address,
         metadata: (extra = {}) => metadata({ name: info.name, realm: info.realm, ...extra }),
-        client: (Service, options) => new Service(address, credentials, options),
+        client: (Service, options) => new Service(address, credentials, { ...tlsOptions, ...options }),
       };
     }
   }
@@ -277,6 +308,8 @@ async function connect(name, { realm = process.env.HEROS_REALM || DEFAULT_REALM,
 
 module.exports = {
   SCHEMA_DIR,
+  SERVER_NAME,
+  channelCredentials,
   loadSchema,
   encodeHeader,
   metadata,

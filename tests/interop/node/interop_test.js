@@ -63,6 +63,26 @@ const sorted = (text) => text.split(',').sort();
 // --- Scenarios ---------------------------------------------------------------------------------
 
 const scenarios = {
+  // A secured realm: the TLS credentials of clients/node (channelCredentials) call, set and list;
+  // a plaintext client of the same server is refused with UNAUTHENTICATED.
+  async secured({ target, credentials: dir }) {
+    assert.ok(dir, 'the secured scenario needs --credentials DIR');
+    const { credentials, options } = heros.channelCredentials(dir);
+    const hero = new examples.TestObject(target, credentials, options);
+    const who = md({ name: TEST, realm: 'heros' });
+    assert.equal((await call(hero, 'Hello', {}, who)).value, 'world');
+    assert.equal((await call(hero, 'ReadTemp', { min: 0, max: 10 }, who)).value, 5);
+    assert.equal((await call(hero, 'Testme', { value: 42 }, who)).value, 42);
+    const registry = new framework.Registry(target, credentials, options);
+    const { heros: listed } = await call(registry, 'ListHeros', {});
+    assert.ok(listed.length >= 5 && listed.every((h) => h.secured), 'every HERO of a secured server says secured');
+
+    const plaintext = new examples.TestObject(target, insecure);
+    const detail = await refused(call(plaintext, 'Hello', {}, who), grpc.status.UNAUTHENTICATED, 'UNAUTHENTICATED');
+    assert.match(detail.message, /HEROS_CREDENTIALS/, 'the refusal says what to do');
+    console.log(`  TLS calls answer; plaintext: UNAUTHENTICATED ${detail.message}`);
+  },
+
   async methods({ target }) {
     const hero = new examples.TestObject(target, insecure);
     const who = md({ name: TEST, realm: 'heros' });
