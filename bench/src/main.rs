@@ -19,6 +19,7 @@ mod raw;
 mod report;
 mod roles;
 mod suite;
+mod tls;
 
 mod proto {
     heros::include_proto!("bench.v1");

@@ -185,10 +185,19 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
 
 /// Starts the raw tonic server on loopback (nodelay on, as on the HERO server).
 pub(crate) async fn serve() -> std::io::Result<SocketAddr> {
+    serve_with(tonic::transport::Server::builder()).await
+}
+
+/// [`serve`] with TLS (the benchmark of a secured realm).
+pub(crate) async fn serve_tls(tls: tonic::transport::ServerTlsConfig) -> anyhow::Result<SocketAddr> {
+    Ok(serve_with(tonic::transport::Server::builder().tls_config(tls)?).await?)
+}
+
+async fn serve_with(mut builder: tonic::transport::Server) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tokio::spawn(tonic::transport::Server::builder().add_service(RawBench::default()).serve_with_incoming(incoming));
+    tokio::spawn(builder.add_service(RawBench::default()).serve_with_incoming(incoming));
     Ok(address)
 }
 
@@ -200,8 +209,21 @@ pub(crate) struct RawClient {
 
 impl RawClient {
     pub(crate) async fn connect(address: SocketAddr) -> anyhow::Result<RawClient> {
-        let channel =
-            tonic::transport::Endpoint::from_shared(format!("http://{address}"))?.tcp_nodelay(true).connect().await?;
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?;
+        RawClient::on(endpoint).await
+    }
+
+    /// Over TLS with `tls` (the benchmark of a secured realm).
+    pub(crate) async fn connect_tls(
+        address: SocketAddr,
+        tls: tonic::transport::ClientTlsConfig,
+    ) -> anyhow::Result<RawClient> {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{address}"))?.tls_config(tls)?;
+        RawClient::on(endpoint).await
+    }
+
+    async fn on(endpoint: tonic::transport::Endpoint) -> anyhow::Result<RawClient> {
+        let channel = endpoint.tcp_nodelay(true).connect().await?;
         let grpc = tonic::client::Grpc::new(channel)
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);

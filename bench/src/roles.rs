@@ -26,6 +26,7 @@ pub(crate) fn run_role_if_child() -> Option<anyhow::Result<()>> {
         match role.as_str() {
             "server" => crate::hero::serve_all().await,
             "table-server" => crate::hero::serve_table().await,
+            "tls-server" => crate::tls::serve(&args.next().context("credentials folder")?).await,
             "discovery-hero" => crate::discovery::hero_role(&args.next().context("HERO name")?).await,
             "discovery-client" => crate::discovery::client_role(&args.next().context("HERO name")?).await,
             other => bail!("unknown {ROLE_VARIABLE} '{other}'"),

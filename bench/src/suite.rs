@@ -101,7 +101,7 @@ struct Progress {
 }
 
 impl Progress {
-    const STEPS: usize = 10;
+    const STEPS: usize = 11;
 
     fn next(&mut self, what: &str) {
         self.step += 1;
@@ -203,6 +203,10 @@ pub(crate) async fn run(
 
     progress.next("Python HEROS");
     python_side(options, python, &mut report).await;
+
+    // Last: it gives this process TLS credentials for every later connection.
+    progress.next("mTLS: call p50 and 16 MiB echo, HERO and raw tonic with the same TLS");
+    crate::tls::measure(plan.rounds, plan.block, plan.echoes[2].1, &mut report).await?;
     Ok(report)
 }
 

@@ -47,6 +47,11 @@ const NUMBERS: &[&str] = &[
     "event_latency_tonic_p50_us",
     "event_latency_p50_vs_tonic",
     "event_oneway_p50_us",
+    "tls_call_p50_us",
+    "tls_tonic_p50_us",
+    "tls_call_p50_vs_tonic",
+    "tls_echo16m_mbps",
+    "tls_echo16m_vs_tonic",
 ];
 
 #[test]
@@ -64,7 +69,7 @@ fn the_smallest_run_measures_every_figure() {
         .expect("heros-bench starts");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "heros-bench failed: {stderr}");
-    assert!(stderr.contains("[10/10]"), "progress is shown on stderr: {stderr}");
+    assert!(stderr.contains("[11/11]"), "progress is shown on stderr: {stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
     for key in NUMBERS {
         let value = &report[key];
