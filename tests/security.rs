@@ -26,7 +26,12 @@ fn new_realm(tag: &str) -> PathBuf {
     dir
 }
 
+/// A server of a secured realm on loopback; this process's stubs call it over TLS too.
 async fn secured_server(credentials: &Path) -> Server {
+    secured_server_result(credentials).await.expect("secured server starts")
+}
+
+async fn secured_server_result(credentials: &Path) -> heros::Result<Server> {
     Server::builder()
         .bind("127.0.0.1:0".parse().unwrap())
         .mdns(false)
@@ -34,7 +39,6 @@ async fn secured_server(credentials: &Path) -> Server {
         .credentials(credentials)
         .start()
         .await
-        .expect("secured server starts")
 }
 
 async fn share_test_hero(server: &Server) -> (heros::LocalHero, Arc<TestHero>) {
@@ -262,4 +266,61 @@ async fn a_token_server_refuses_calls_without_the_token() {
     // The process's stubs send the server's token by themselves.
     let stub = proto::TestObjectRemote::connect(&hero.url()).await.unwrap();
     assert_eq!(stub.hello().await.unwrap(), "world");
+}
+
+/// Log lines written while a test runs (the one subscriber of this thread).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn only_an_unsecured_server_on_the_network_warns_and_says_how_to_secure_it() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let start = |bind: &str, credentials: Option<PathBuf>| {
+        let mut builder = Server::builder().bind(bind.parse().unwrap()).mdns(false);
+        if let Some(credentials) = credentials {
+            builder = builder.credentials(credentials);
+        }
+        builder.start()
+    };
+    let warnings = |logs: &Captured| logs.text().matches("serving without credentials").count();
+
+    let loopback = start("127.0.0.1:0", None).await.unwrap();
+    assert_eq!(warnings(&logs), 0, "loopback is private: {}", logs.text());
+    let network = start("0.0.0.0:0", None).await.unwrap();
+    assert_eq!(warnings(&logs), 1, "{}", logs.text());
+    assert!(logs.text().contains("heros realm init"), "the warning says how: {}", logs.text());
+    let realm = new_realm("warning");
+    let secured = start("0.0.0.0:0", Some(realm.join("server"))).await.unwrap();
+    assert_eq!(warnings(&logs), 1, "a secured server does not warn: {}", logs.text());
+    for server in [loopback, network, secured] {
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_credentials_folder_that_lacks_a_file_is_refused_naming_it() {
+    let realm = new_realm("broken");
+    std::fs::remove_file(realm.join("server/key.pem")).unwrap();
+    let Err(error) = secured_server_result(&realm.join("server")).await else { panic!("started without a key") };
+    assert!(matches!(error, Error::Config { .. }), "{error:?}");
+    assert!(error.to_string().contains("key.pem"), "{error}");
 }
