@@ -22,9 +22,9 @@ use super::admission::Permit;
 use super::handshake::HandshakeDeadline;
 use super::receiving::{ReceiveRules, ReceivingBody};
 use super::replying::{CallGuard, ConnectionState, ReplyBody};
-use crate::client::connection::{BoxingExecutor, CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::net::connection::{BoxingExecutor, CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 use crate::server::routing::{RouteFuture, SharedRouter};
 
 /// How often an idle client connection is checked (HTTP/2 ping, TCP keepalive); a client that

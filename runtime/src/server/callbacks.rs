@@ -12,8 +12,8 @@ use http::HeaderValue;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
-use crate::client::connection::Connection;
 use crate::error::{Error, Result};
+use crate::net::connection::Connection;
 use crate::proto::callbacks_server::Callbacks;
 use crate::proto::{CallbackId, CallbackInfo, CallbackList, ConnectCallbackRequest};
 use crate::server::routing::{HeroEntry, HeroTable};
@@ -93,7 +93,7 @@ impl HeroEntry {
             .subscribe_encoded(&event)
             .ok_or_else(|| self.no_member(service, &event, service.interface().member_names()))?;
         // Over the network even within one process: the message is already encoded.
-        let (_, connection) = crate::client::dial_any(&target.endpoints).await?;
+        let (_, connection) = crate::net::dial_any(&target.endpoints).await?;
         let call = RawCall {
             connection: tokio::sync::Mutex::new(connection),
             endpoints: target.endpoints.clone(),
@@ -143,7 +143,7 @@ impl RawCall {
     async fn call(&self, message: Bytes) -> Result<()> {
         let mut connection = self.connection.lock().await;
         if connection.is_closed() {
-            *connection = crate::client::dial_any(&self.endpoints).await?.1;
+            *connection = crate::net::dial_any(&self.endpoints).await?.1;
         }
         let mut grpc = connection.grpc();
         drop(connection);
