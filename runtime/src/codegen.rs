@@ -5,12 +5,12 @@ pub use prost_types;
 
 pub use crate::attribute::Attribute;
 pub use crate::client::handles::StubSession;
+pub use crate::client::stub::{attribute_value, Remote};
 pub use crate::client::{connect, connect_timeout};
-pub use crate::events::attribute_watch::{watch_attribute, AttributeWatch};
-pub use crate::events::callbacks::{encoded_events, EncodedEvents};
 pub use crate::handles::HandleScope;
-pub use crate::interface::{
-    attribute_value, AnyMessage, AttributeAccess, Call, EventAccess, HeroService, Interface, Member, MemberKind,
-    Remote, Reply, ResponseFuture,
-};
-pub use crate::refs::{hero_ref_for, resolve_ref, RefScope};
+pub use crate::interface::{AnyMessage, Interface, Member, MemberKind};
+pub use crate::refs::{hero_ref_for, resolve_ref};
+pub use crate::server::attribute_watch::{watch_attribute, AttributeWatch};
+pub use crate::server::callbacks::{encoded_events, EncodedEvents};
+pub use crate::server::incoming::{InProcess, Incoming, OverNetwork, ReplyFuture};
+pub use crate::server::service::{AttributeAccess, Call, EventAccess, HeroService, RefScope};

@@ -31,6 +31,7 @@ mod events;
 mod handles;
 mod interface;
 mod limits;
+mod net;
 #[doc(hidden)] // test and demo plumbing (it calls unshare(2)), not part of the API
 pub mod netns;
 pub mod proto;
@@ -40,21 +41,23 @@ mod server;
 pub mod wire;
 
 pub use attribute::Attribute;
+pub use client::attribute_stream::AttributeStream;
+pub use client::event_observer::{EventObserver, HeroFilter, Observed};
+pub use client::event_stream::{Connected, EventStream, Received};
 pub use client::handles::Handle;
+pub use client::stub::Remote;
 pub use client::{connect, connect_timeout, use_security, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use config::{Config, HeroUrl};
 #[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs
 pub use discovery::testing as discovery_testing;
 pub use discovery::{DiscoveryEvent, Observer};
 pub use error::{detail_of, Error, HandleProblem, Result};
-pub use events::attribute_watch::AttributeStream;
 pub use events::event::{Delivery, Event, Frame, Payload, Subscription, DEFAULT_EVENT_BUFFER};
-pub use events::observer::{EventObserver, HeroFilter, Observed};
-pub use events::stream::{Connected, EventStream, Received};
-pub use interface::{HeroService, Interface, Member, MemberKind, Remote};
+pub use interface::{Interface, Member, MemberKind};
 pub use limits::{Limits, DEFAULT_MAX_MESSAGE_SIZE};
-pub use refs::{AsHeroRef, RefScope, REFERENCE_DISCOVERY_TIMEOUT};
+pub use refs::{AsHeroRef, REFERENCE_DISCOVERY_TIMEOUT};
 pub use security::{DialPolicy, Role, Token};
+pub use server::service::{HeroService, RefScope};
 pub use server::{share, Hero, LocalHero, Server, ServerBuilder};
 pub use wire::names::{validate_name, validate_realm, DEFAULT_REALM};
 pub use wire::version::PROTOCOL_VERSION;

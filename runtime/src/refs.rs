@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
+use crate::client::stub::Remote;
 use crate::client::Target;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::interface::Remote;
 use crate::proto::{HeroInfo, HeroRef};
+use crate::server::service::RefScope;
 use crate::server::LocalHero;
 use crate::wire::PROTOCOL_VERSION;
 
@@ -49,6 +50,27 @@ impl AsHeroRef for LocalHero {
     }
 }
 
+impl Target {
+    /// Makes the HERO call `method` (a gRPC path, e.g. `/examples.v1.AlarmLog/Record`) of
+    /// `target` with every message of its event `event` of `interface`, peer to peer: the HERO's
+    /// server calls the target itself. The method's request type must be the event's message type.
+    pub async fn connect_callback(
+        &self,
+        interface: &str,
+        event: &str,
+        target: &(impl AsHeroRef + ?Sized),
+        method: &str,
+    ) -> Result<crate::proto::CallbackInfo> {
+        let request = crate::proto::ConnectCallbackRequest {
+            interface: interface.to_owned(),
+            event: event.to_owned(),
+            target: Some(target.hero_ref()),
+            method: method.to_owned(),
+        };
+        self.connect_callback_request(request).await
+    }
+}
+
 impl AsHeroRef for Target {
     fn hero_ref(&self) -> HeroRef {
         let info = self.info();
@@ -74,16 +96,6 @@ pub fn hero_ref_for(of: &(impl AsHeroRef + ?Sized), interface: &str) -> HeroRef 
         reference.interface = interface.to_owned();
     }
     reference
-}
-
-/// Where references are received: the realm they must point into, and whether the receiver may
-/// use discovery to find a HERO whose endpoints no longer answer.
-#[derive(Debug, Clone)]
-pub struct RefScope {
-    /// The receiver's realm.
-    pub realm: String,
-    /// Whether mDNS (or `HEROS_PEERS`) may be asked.
-    pub discover: bool,
 }
 
 /// A typed stub for the reference passed as `argument` (or returned), which must point into

@@ -82,7 +82,11 @@ pub(super) fn generate(svc: &Service) -> TokenStream {
                 &#description_name
             }
 
-            fn call(&self, method: &str, call: #rt::codegen::Call) -> ::core::option::Option<#rt::codegen::ResponseFuture> {
+            fn call<I: #rt::codegen::Incoming>(
+                &self,
+                method: &str,
+                call: #rt::codegen::Call<I>,
+            ) -> ::core::option::Option<#rt::codegen::ReplyFuture<I::Reply>> {
                 match method {
                     #(#dispatch_arms)*
                     _ => ::core::option::Option::None,

@@ -186,11 +186,11 @@ impl<T: TestObject> ::heros::codegen::HeroService for TestObjectServer<T> {
     fn interface(&self) -> &'static ::heros::codegen::Interface {
         &TEST_OBJECT_INTERFACE
     }
-    fn call(
+    fn call<I: ::heros::codegen::Incoming>(
         &self,
         method: &str,
-        call: ::heros::codegen::Call,
-    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        call: ::heros::codegen::Call<I>,
+    ) -> ::core::option::Option<::heros::codegen::ReplyFuture<I::Reply>> {
         match method {
             "ReadTemp" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);
@@ -589,11 +589,11 @@ impl<T: Node> ::heros::codegen::HeroService for NodeServer<T> {
     fn interface(&self) -> &'static ::heros::codegen::Interface {
         &NODE_INTERFACE
     }
-    fn call(
+    fn call<I: ::heros::codegen::Incoming>(
         &self,
         method: &str,
-        call: ::heros::codegen::Call,
-    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        call: ::heros::codegen::Call<I>,
+    ) -> ::core::option::Option<::heros::codegen::ReplyFuture<I::Reply>> {
         match method {
             "Value" => {
                 ::core::option::Option::Some(
@@ -1007,11 +1007,11 @@ impl<T: Instrument> ::heros::codegen::HeroService for InstrumentServer<T> {
     fn interface(&self) -> &'static ::heros::codegen::Interface {
         &INSTRUMENT_INTERFACE
     }
-    fn call(
+    fn call<I: ::heros::codegen::Incoming>(
         &self,
         method: &str,
-        call: ::heros::codegen::Call,
-    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        call: ::heros::codegen::Call<I>,
+    ) -> ::core::option::Option<::heros::codegen::ReplyFuture<I::Reply>> {
         match method {
             "Open" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);
@@ -1269,11 +1269,11 @@ impl<T: Listener> ::heros::codegen::HeroService for ListenerServer<T> {
     fn interface(&self) -> &'static ::heros::codegen::Interface {
         &LISTENER_INTERFACE
     }
-    fn call(
+    fn call<I: ::heros::codegen::Incoming>(
         &self,
         method: &str,
-        call: ::heros::codegen::Call,
-    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        call: ::heros::codegen::Call<I>,
+    ) -> ::core::option::Option<::heros::codegen::ReplyFuture<I::Reply>> {
         match method {
             "Notify" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);
@@ -1393,11 +1393,11 @@ impl<T: Notifier> ::heros::codegen::HeroService for NotifierServer<T> {
     fn interface(&self) -> &'static ::heros::codegen::Interface {
         &NOTIFIER_INTERFACE
     }
-    fn call(
+    fn call<I: ::heros::codegen::Incoming>(
         &self,
         method: &str,
-        call: ::heros::codegen::Call,
-    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        call: ::heros::codegen::Call<I>,
+    ) -> ::core::option::Option<::heros::codegen::ReplyFuture<I::Reply>> {
         match method {
             "Countdown" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);
@@ -1687,11 +1687,11 @@ impl<T: Furnace> ::heros::codegen::HeroService for FurnaceServer<T> {
     fn interface(&self) -> &'static ::heros::codegen::Interface {
         &FURNACE_INTERFACE
     }
-    fn call(
+    fn call<I: ::heros::codegen::Incoming>(
         &self,
         method: &str,
-        call: ::heros::codegen::Call,
-    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        call: ::heros::codegen::Call<I>,
+    ) -> ::core::option::Option<::heros::codegen::ReplyFuture<I::Reply>> {
         match method {
             "Heat" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);
@@ -1968,11 +1968,11 @@ impl<T: AlarmLog> ::heros::codegen::HeroService for AlarmLogServer<T> {
     fn interface(&self) -> &'static ::heros::codegen::Interface {
         &ALARM_LOG_INTERFACE
     }
-    fn call(
+    fn call<I: ::heros::codegen::Incoming>(
         &self,
         method: &str,
-        call: ::heros::codegen::Call,
-    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        call: ::heros::codegen::Call<I>,
+    ) -> ::core::option::Option<::heros::codegen::ReplyFuture<I::Reply>> {
         match method {
             "Record" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);

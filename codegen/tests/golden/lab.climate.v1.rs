@@ -341,11 +341,11 @@ impl<T: Thermostat> ::heros::codegen::HeroService for ThermostatServer<T> {
     fn interface(&self) -> &'static ::heros::codegen::Interface {
         &THERMOSTAT_INTERFACE
     }
-    fn call(
+    fn call<I: ::heros::codegen::Incoming>(
         &self,
         method: &str,
-        call: ::heros::codegen::Call,
-    ) -> ::core::option::Option<::heros::codegen::ResponseFuture> {
+        call: ::heros::codegen::Call<I>,
+    ) -> ::core::option::Option<::heros::codegen::ReplyFuture<I::Reply>> {
         match method {
             "Read" => {
                 let __hero = ::std::sync::Arc::clone(&self.hero);

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use http::HeaderValue;
 use tokio::sync::mpsc;
 
-use crate::client::connection::Connection;
 use crate::error::{Error, Result};
 use crate::handles::table::{HandleTable, HoldGuard, SessionId};
+use crate::net::connection::Connection;
 use crate::proto::{
     self, handles_client::HandlesClient, sessions_client::SessionsClient, AttachRequest, ExportName,
     OpenSessionRequest, Release, ReleaseRequest, SessionRequest,

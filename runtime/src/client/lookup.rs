@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use super::caches::dial;
 use super::target::{Target, DEFAULT_CONNECT_TIMEOUT};
-use crate::client::connection::{Connection, DIAL_TIMEOUT};
+use crate::client::stub::Remote;
 use crate::config::{Config, HeroUrl};
 use crate::discovery::Discovery;
 use crate::error::{Error, Result};
-use crate::interface::Remote;
-use crate::proto::registry_client::RegistryClient;
-use crate::proto::{DescribeHeroRequest, HeroInfo, ListHerosRequest};
+use crate::net::describe::{describe_hero, list_heros};
+use crate::proto::HeroInfo;
 
 /// The HERO of `stale` at other endpoints than the record lists: from mDNS (waiting up to
 /// `timeout` for a fresh record) or from `HEROS_PEERS`.
@@ -102,30 +100,4 @@ pub(super) async fn describe_by_url(url: &HeroUrl, config: &Config) -> Result<He
     info.endpoints.insert(0, url.endpoint.clone());
     info.endpoints.dedup();
     Ok(info)
-}
-
-/// The registry of the server at `endpoint`.
-async fn registry(endpoint: &str) -> Result<RegistryClient<Connection>> {
-    let connection = dial(endpoint).await?.1;
-    let origin = connection.origin();
-    Ok(RegistryClient::with_origin(connection, origin))
-}
-
-async fn list_heros(endpoint: &str, realm: &str) -> Result<Vec<HeroInfo>> {
-    let reply = registry(endpoint).await?.list_heros(ListHerosRequest { realm: realm.to_owned() }).await?;
-    Ok(reply.into_inner().heros)
-}
-
-async fn describe_hero(endpoint: &str, name: &str) -> Result<crate::proto::HeroDescription> {
-    let reply = registry(endpoint).await?.describe_hero(DescribeHeroRequest { name: name.to_owned() }).await?;
-    Ok(reply.into_inner())
-}
-
-/// Whether the server at `endpoint` answers that it hosts `name` in `realm` (used to tell a
-/// living HERO from a stale mDNS record).
-pub(crate) async fn hosts_hero(endpoint: &str, name: &str, realm: &str) -> bool {
-    match tokio::time::timeout(DIAL_TIMEOUT, describe_hero(endpoint, name)).await {
-        Ok(Ok(description)) => description.info.is_some_and(|info| info.realm == realm),
-        _ => false,
-    }
 }

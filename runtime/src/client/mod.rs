@@ -2,16 +2,20 @@
 //! finding a HERO by name (mDNS cache, `HEROS_PEERS`, `heros://` URLs), and a connection cache so
 //! that every stub of a process shares one HTTP/2 connection per server.
 
+pub(crate) mod attribute_stream;
 pub(crate) mod caches;
-pub(crate) mod connection;
+pub(crate) mod event_observer;
+pub(crate) mod event_stream;
 pub(crate) mod handles;
-pub(crate) mod local;
+pub(crate) mod in_process;
 pub(crate) mod lookup;
+pub(crate) mod network;
+pub(crate) mod stub;
 pub(crate) mod target;
+pub(crate) mod transport;
 
-pub(crate) use caches::dial_any;
+pub(crate) use lookup::find_moved;
 pub use lookup::{connect, connect_timeout};
-pub(crate) use lookup::{find_moved, hosts_hero};
 pub use target::{Target, DEFAULT_CONNECT_TIMEOUT};
 
 /// Makes this process call over TLS with the credentials of `config` (and send its token), as

@@ -1,33 +1,28 @@
-//! `Target`: one remote HERO (its name, realm, interface and route) and every call a stub makes
-//! through it, over the network or, for a HERO of this process, directly.
+//! `Target`: one remote HERO (its name, realm and the transport that reaches it) and every call a
+//! stub makes through it. Whether the transport is the network or, for a HERO of this process,
+//! a direct call, is the transport's business (`client::transport`); this file never asks.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use http::uri::PathAndQuery;
 use http::HeaderValue;
 
-use super::caches::{dial_any, forget_connection, sessions};
+use super::caches::sessions;
 use super::lookup::{describe_by_url, find, fresh_record};
-use crate::client::connection::Connection;
+use crate::client::attribute_stream::{decode_values, AttributeStream};
+use crate::client::event_stream::EventStream;
 use crate::client::handles::{ClientSession, Handle, StubSession};
-use crate::client::local::LocalRoute;
+use crate::client::in_process::InProcessTransport;
+use crate::client::network::NetworkTransport;
+use crate::client::transport::{decode_frame, decode_reply, message_of, Addressee, Outgoing, Transport};
 use crate::config::{Config, HeroUrl};
 use crate::discovery::Discovery;
 use crate::error::{Error, HandleProblem, Result};
-use crate::events::attribute_watch::{decode_values, AttributeStream};
-use crate::events::stream::EventStream;
-use crate::interface::EventFrames;
-use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
-use crate::proto::attributes_client::AttributesClient;
-use crate::proto::callbacks_client::CallbacksClient;
-use crate::proto::registry_client::RegistryClient;
-use crate::proto::WatchRequest;
-use crate::proto::{CallbackId, CallbackInfo, ConnectCallbackRequest};
-use crate::proto::{Export, HandleStats, HandleStatsRequest, HeroInfo};
-use crate::refs::AsHeroRef;
-use crate::wire::metadata::{encode_header, NAME, REALM, SESSION};
+use crate::net::{dial_any, forget_connection};
+use crate::proto::{CallbackInfo, ConnectCallbackRequest};
+use crate::proto::{Export, HandleStats, HeroInfo};
+use crate::wire::metadata::encode_header;
 use tokio_stream::StreamExt;
 
 /// How long `connect(name)` waits for discovery by default.
@@ -41,42 +36,24 @@ pub struct Target {
 
 struct TargetInner {
     info: HeroInfo,
-    name_header: HeaderValue,
-    realm_header: HeaderValue,
+    hero: Addressee,
     /// How calls reach the HERO; replaced when the HERO moved.
     // A read lock per call: calls from many tasks at once must not queue behind each other.
-    route: RwLock<Arc<Route>>,
+    transport: RwLock<Arc<dyn Transport>>,
     /// Set when a call found the server gone; the next call looks the HERO up again.
     stale: AtomicBool,
     /// Whether the HERO can be looked up again by discovery (not for `heros://` URLs).
     rediscoverable: bool,
 }
 
-/// How a stub reaches its HERO.
-enum Route {
-    /// Over gRPC, on a connection shared with every stub to that server.
-    Remote { endpoint: String, connection: Connection },
-    /// Directly: the HERO is served by this very process.
-    Local(LocalRoute),
-}
-
-impl Route {
-    /// In-process when a server of this process hosts the HERO at one of its endpoints, else
-    /// the first endpoint that accepts a connection.
-    async fn to(info: &HeroInfo) -> Result<Route> {
-        if let Some(local) = LocalRoute::find(&info.endpoints, &info.name, &info.realm) {
-            return Ok(Route::Local(local));
-        }
-        let (endpoint, connection) = dial_any(&info.endpoints).await?;
-        Ok(Route::Remote { endpoint, connection })
+/// In-process when a server of this process hosts the HERO at one of its endpoints, else over
+/// the network to the first endpoint that accepts a connection.
+async fn transport_to(info: &HeroInfo) -> Result<Arc<dyn Transport>> {
+    if let Some(in_process) = InProcessTransport::find(&info.endpoints, &info.name, &info.realm) {
+        return Ok(Arc::new(in_process));
     }
-
-    fn endpoint(&self) -> &str {
-        match self {
-            Route::Remote { endpoint, .. } => endpoint,
-            Route::Local(local) => local.endpoint(),
-        }
-    }
+    let (endpoint, connection) = dial_any(&info.endpoints).await?;
+    Ok(Arc::new(NetworkTransport { endpoint, connection }))
 }
 
 impl std::fmt::Debug for Target {
@@ -124,13 +101,17 @@ impl Target {
 
     /// A target for a HERO whose record is already known (e.g. from an [`crate::Observer`]).
     pub async fn from_info(info: HeroInfo, rediscoverable: bool) -> Result<Target> {
-        let route = Route::to(&info).await?;
+        let transport = transport_to(&info).await?;
         Ok(Target {
             inner: Arc::new(TargetInner {
-                name_header: encode_header(&info.name),
-                realm_header: encode_header(&info.realm),
+                hero: Addressee {
+                    name: info.name.clone(),
+                    realm: info.realm.clone(),
+                    name_header: encode_header(&info.name),
+                    realm_header: encode_header(&info.realm),
+                },
                 info,
-                route: RwLock::new(Arc::new(route)),
+                transport: RwLock::new(transport),
                 stale: AtomicBool::new(false),
                 rediscoverable,
             }),
@@ -154,7 +135,7 @@ impl Target {
 
     /// The server endpoint calls go to.
     pub fn endpoint(&self) -> String {
-        self.current_route().endpoint().to_owned()
+        self.current_transport().endpoint().to_owned()
     }
 
     /// Whether the HERO is looked up again by name when its server goes away (found by name with
@@ -165,11 +146,11 @@ impl Target {
 
     /// Whether calls go straight to a HERO of this process, without a socket.
     pub fn is_in_process(&self) -> bool {
-        matches!(*self.current_route(), Route::Local(_))
+        self.current_transport().is_in_process()
     }
 
-    fn current_route(&self) -> Arc<Route> {
-        self.inner.route.read().unwrap_or_else(|e| e.into_inner()).clone()
+    fn current_transport(&self) -> Arc<dyn Transport> {
+        self.inner.transport.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Calls a unary rpc of the HERO.
@@ -178,7 +159,7 @@ impl Target {
         Req: prost::Message + Send + Sync + 'static,
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
-        self.unary_on(&*self.route().await, None, path, request, timeout).await
+        self.unary_on(&*self.transport().await, None, path, request, timeout).await
     }
 
     /// Calls a unary rpc that passes or returns handles, in this process's session with the
@@ -193,9 +174,9 @@ impl Target {
         Req: prost::Message + Send + Sync + 'static,
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
-        let route = self.route().await;
-        let session = self.session_on(&route).await?;
-        let reply = self.unary_on(&route, Some(session.header().clone()), path, request, timeout).await;
+        let transport = self.transport().await;
+        let session = self.session_on(&*transport).await?;
+        let reply = self.unary_on(&*transport, Some(session.header().clone()), path, request, timeout).await;
         if let Err(Error::Handle { problem: HandleProblem::UnknownSession, .. }) = &reply {
             session.mark_dead();
         }
@@ -204,7 +185,7 @@ impl Target {
 
     async fn unary_on<Req, Rep>(
         &self,
-        route: &Route,
+        transport: &dyn Transport,
         session: Option<HeaderValue>,
         path: &'static str,
         request: Req,
@@ -214,42 +195,9 @@ impl Target {
         Req: prost::Message + Send + Sync + 'static,
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
-        let connection = match route {
-            Route::Remote { connection, .. } => connection.clone(),
-            Route::Local(local) => {
-                let reply = local.unary(self.name(), self.realm(), path, request, session, timeout).await;
-                return reply.map_err(|error| self.went_away(error));
-            }
-        };
-        let mut grpc = large_messages(connection.grpc());
-        let mut request = self.named(request);
-        if let Some(session) = session {
-            request.metadata_mut().as_mut().insert(SESSION, session);
-        }
-        if let Some(timeout) = timeout {
-            request.set_timeout(timeout);
-        }
-        let call = async move {
-            grpc.ready().await?;
-            let codec = crate::wire::codec::ClientCodec::<Req, Rep>::default();
-            grpc.unary(request, PathAndQuery::from_static(path), codec).await
-        };
-        let reply = match timeout {
-            None => call.await,
-            Some(timeout) => {
-                // The server enforces the deadline too (grpc-timeout); this covers a server that
-                // stopped answering altogether.
-                let mut call = std::pin::pin!(call);
-                match tokio::time::timeout(timeout, call.as_mut()).await {
-                    Ok(reply) => reply,
-                    Err(_) => return Err(Error::Timeout { message: format!("{path} took longer than {timeout:?}") }),
-                }
-            }
-        };
-        match reply {
-            Ok(response) => Ok(response.into_inner()),
-            Err(status) => Err(self.went_away(Error::from_status(&status))),
-        }
+        let call = Outgoing { hero: &self.inner.hero, path, session, timeout };
+        let reply = transport.unary(call, Box::new(request), decode_reply::<Rep>).await;
+        reply.and_then(|reply| message_of::<Rep>(reply, path)).map_err(|error| self.went_away(error))
     }
 
     /// Subscribes to an event: every message the HERO emits from now on, subscribing again
@@ -281,25 +229,12 @@ impl Target {
         Req: prost::Message + Send + Sync + 'static,
         M: prost::Message + Default + Clone + Unpin + Send + Sync + 'static,
     {
-        let connection = match &*self.route().await {
-            Route::Remote { connection, .. } => connection.clone(),
-            Route::Local(local) => {
-                let frames =
-                    local.unary::<Req, EventFrames<M>>(self.name(), self.realm(), path, request, None, None).await;
-                return frames.map(EventStream::local).map_err(|error| self.went_away(error));
-            }
-        };
-        let mut grpc = large_messages(connection.grpc());
-        let request = self.named(request);
-        let subscribed = async move {
-            grpc.ready().await?;
-            let codec = crate::wire::codec::EventClientCodec::<Req, M>::default();
-            grpc.server_streaming(request, PathAndQuery::from_static(path), codec).await
-        };
-        match subscribed.await {
-            Ok(response) => Ok(EventStream::remote(response.into_inner())),
-            Err(status) => Err(self.went_away(Error::from_status(&status))),
-        }
+        let transport = self.transport().await;
+        let call = Outgoing { hero: &self.inner.hero, path, session: None, timeout: None };
+        let items = transport.server_stream(call, Box::new(request), decode_frame::<M>).await;
+        let items = items.map_err(|error| self.went_away(error))?;
+        let frames = items.map(move |item| item.and_then(|frame| message_of::<(u64, Option<M>)>(frame, path)));
+        Ok(EventStream::of(Box::pin(frames)))
     }
 
     /// Watches an attribute (`attribute` is its rpc name in `interface`): its current value, then
@@ -314,108 +249,46 @@ impl Target {
         M: prost::Message + Default + 'static,
         V: Send + 'static,
     {
-        let connection = match &*self.route().await {
-            Route::Remote { connection, .. } => connection.clone(),
-            Route::Local(local) => {
-                let values =
-                    local.watch(self.name(), self.realm(), interface, attribute).map_err(|e| self.went_away(e))?;
-                return Ok(decode_values(values.map(Ok), unwrap, attribute));
-            }
-        };
-        let mut attributes = AttributesClient::with_origin(connection.clone(), connection.origin())
-            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
-        let request = self.named(WatchRequest { interface: interface.to_owned(), attribute: attribute.to_owned() });
-        let values = match attributes.watch(request).await {
-            Ok(response) => response.into_inner(),
-            Err(status) => return Err(self.went_away(Error::from_status(&status))),
-        };
-        let messages = values.map(|value| value.map(|v| v.message).map_err(|status| Error::from_status(&status)));
-        Ok(decode_values(messages, unwrap, attribute))
+        let transport = self.transport().await;
+        let values = transport.watch(&self.inner.hero, interface, attribute).await;
+        Ok(decode_values(values.map_err(|error| self.went_away(error))?, unwrap, attribute))
     }
 
-    /// Makes the HERO call `method` (a gRPC path, e.g. `/examples.v1.AlarmLog/Record`) of
-    /// `target` with every message of its event `event` of `interface`, peer to peer: the HERO's
-    /// server calls the target itself. The method's request type must be the event's message type.
-    pub async fn connect_callback(
-        &self,
-        interface: &str,
-        event: &str,
-        target: &(impl AsHeroRef + ?Sized),
-        method: &str,
-    ) -> Result<CallbackInfo> {
-        let request = ConnectCallbackRequest {
-            interface: interface.to_owned(),
-            event: event.to_owned(),
-            target: Some(target.hero_ref()),
-            method: method.to_owned(),
-        };
-        match &*self.route().await {
-            Route::Local(local) => local.entry(self.name(), self.realm())?.connect_callback(request).await,
-            Route::Remote { connection, .. } => {
-                let reply = self.callbacks_client(connection).connect_callback(self.named(request)).await;
-                Ok(reply.map_err(|status| self.went_away(Error::from_status(&status)))?.into_inner())
-            }
-        }
+    /// Asks the HERO to connect a callback (see `Target::connect_callback` in `refs`, which
+    /// builds the request from anything that can be referenced).
+    pub(crate) async fn connect_callback_request(&self, request: ConnectCallbackRequest) -> Result<CallbackInfo> {
+        let transport = self.transport().await;
+        transport.connect_callback(&self.inner.hero, request).await.map_err(|error| self.went_away(error))
     }
 
     /// The callbacks connected to the HERO's events, with how many messages each delivered.
     pub async fn callbacks(&self) -> Result<Vec<CallbackInfo>> {
-        match &*self.route().await {
-            Route::Local(local) => Ok(local.entry(self.name(), self.realm())?.list_callbacks()),
-            Route::Remote { connection, .. } => {
-                let reply = self.callbacks_client(connection).list_callbacks(self.named(())).await;
-                Ok(reply.map_err(|status| self.went_away(Error::from_status(&status)))?.into_inner().callbacks)
-            }
-        }
+        let transport = self.transport().await;
+        transport.list_callbacks(&self.inner.hero).await.map_err(|error| self.went_away(error))
     }
 
     /// Stops the callback `id`.
     pub async fn disconnect_callback(&self, id: u64) -> Result<()> {
-        match &*self.route().await {
-            Route::Local(local) => local.entry(self.name(), self.realm())?.disconnect_callback(id),
-            Route::Remote { connection, .. } => {
-                let reply = self.callbacks_client(connection).disconnect_callback(self.named(CallbackId { id })).await;
-                reply.map(drop).map_err(|status| self.went_away(Error::from_status(&status)))
-            }
-        }
-    }
-
-    fn callbacks_client(&self, connection: &Connection) -> CallbacksClient<Connection> {
-        CallbacksClient::with_origin(connection.clone(), connection.origin())
-    }
-
-    /// A request for a framework service about this HERO (named by the usual headers).
-    fn named<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        let headers = request.metadata_mut().as_mut();
-        headers.insert(NAME, self.inner.name_header.clone());
-        headers.insert(REALM, self.inner.realm_header.clone());
-        request
+        let transport = self.transport().await;
+        transport.disconnect_callback(&self.inner.hero, id).await.map_err(|error| self.went_away(error))
     }
 
     /// This process's session with the HERO's server, opened on first use.
-    async fn session_on(&self, route: &Route) -> Result<Arc<ClientSession>> {
-        let key = match route {
-            Route::Remote { endpoint, .. } => (Some(tokio::runtime::Handle::current().id()), endpoint.clone()),
-            Route::Local(local) => (None, local.endpoint().to_owned()),
-        };
-        let slot = sessions().lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+    async fn session_on(&self, transport: &dyn Transport) -> Result<Arc<ClientSession>> {
+        let slot =
+            sessions().lock().unwrap_or_else(|e| e.into_inner()).entry(transport.session_key()).or_default().clone();
         let mut slot = slot.lock().await;
         if let Some(session) = slot.as_ref().filter(|session| !session.is_dead()) {
             return Ok(session.clone());
         }
-        let opened = match route {
-            Route::Remote { connection, .. } => ClientSession::open_remote(connection).await,
-            Route::Local(local) => local.handles().and_then(|table| ClientSession::open_local(&table)),
-        };
-        let session = opened.map_err(|error| self.went_away(error))?;
+        let session = transport.open_session().await.map_err(|error| self.went_away(error))?;
         *slot = Some(session.clone());
         Ok(session)
     }
 
     /// The session handles with the HERO's server go through.
     async fn session(&self) -> Result<Arc<ClientSession>> {
-        self.session_on(&*self.route().await).await
+        self.session_on(&*self.transport().await).await
     }
 
     /// Puts a protobuf message on the HERO's server (remoteable's `store`) and returns a handle
@@ -458,13 +331,7 @@ impl Target {
     /// The handle table of the HERO's server, as its registry reports it: every value the server
     /// keeps for any of its HEROs and any client, with references per client session.
     pub async fn handle_stats(&self) -> Result<HandleStats> {
-        match &*self.route().await {
-            Route::Local(local) => Ok(local.handles()?.stats()),
-            Route::Remote { connection, .. } => {
-                let mut registry = RegistryClient::with_origin(connection.clone(), connection.origin());
-                Ok(registry.get_handle_stats(HandleStatsRequest {}).await?.into_inner())
-            }
-        }
+        self.transport().await.handle_stats().await
     }
 
     /// Makes the next call look for the HERO again (by discovery, or by dialling anew).
@@ -481,8 +348,8 @@ impl Target {
         error
     }
 
-    /// The route to use; after a lost server, the HERO's current endpoint per discovery.
-    async fn route(&self) -> Arc<Route> {
+    /// The transport to use; after a lost server, to the HERO's current endpoint per discovery.
+    async fn transport(&self) -> Arc<dyn Transport> {
         if self.inner.stale.swap(false, Ordering::AcqRel) {
             let moved = match self.inner.rediscoverable {
                 true => self.rediscover().await,
@@ -491,18 +358,18 @@ impl Target {
             // Not moved (or not rediscoverable): a new connection to where it was, since the
             // old one died with its server (a server restarted at the same address answers).
             let fresh = match moved {
-                Some(route) => Some(route),
-                None => Route::to(&self.inner.info).await.ok(),
+                Some(transport) => Some(transport),
+                None => transport_to(&self.inner.info).await.ok(),
             };
             match fresh {
-                Some(route) => *self.inner.route.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(route),
+                Some(transport) => *self.inner.transport.write().unwrap_or_else(|e| e.into_inner()) = transport,
                 None => self.mark_stale(),
             }
         }
-        self.current_route()
+        self.current_transport()
     }
 
-    async fn rediscover(&self) -> Option<Route> {
+    async fn rediscover(&self) -> Option<Arc<dyn Transport>> {
         let config = Config::from_env().ok()?;
         let discovery = Discovery::global(&config).ok()?;
         let info = discovery.lookup(self.realm(), self.name())?;
@@ -511,11 +378,6 @@ impl Target {
             return None;
         }
         tracing::debug!(hero = self.name(), from = %current, to = ?info.endpoints, "HERO moved");
-        Route::to(&info).await.ok()
+        transport_to(&info).await.ok()
     }
-}
-
-/// A gRPC client that takes and sends HERO-sized messages (tonic's default is 4 MiB).
-fn large_messages(grpc: tonic::client::Grpc<Connection>) -> tonic::client::Grpc<Connection> {
-    grpc.max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE).max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
 }

@@ -1,11 +1,5 @@
-//! Events, and everything else that streams from a HERO: `event` (`Event<T>`, what a HERO emits
-//! through, best-effort or reliable), `stream` (the subscriber's `EventStream`, which
-//! resubscribes after a gap), `observer` (one event across a realm's HEROs as they come and go),
-//! `attribute_watch` (streams of an attribute's values) and `callbacks` (a HERO calling another
-//! HERO's method with each event). The event frames' encoding is in `wire::codec`.
+//! What a HERO emits through: `Event<T>` (best-effort or reliable) and its subscriptions. The
+//! server serves subscriptions (`server::service`, `server::callbacks`), the client side receives
+//! them (`client::event_stream`, `client::event_observer`); the frames' encoding is in `wire`.
 
-pub(crate) mod attribute_watch;
-pub(crate) mod callbacks;
 pub(crate) mod event;
-pub(crate) mod observer;
-pub(crate) mod stream;

@@ -14,15 +14,15 @@ const OBSERVE_SERVICES: &[&str] = &[
     crate::server::health::SERVICE_NAME,
     crate::server::reflection::V1_SERVICE,
     crate::server::reflection::V1ALPHA_SERVICE,
-    crate::events::attribute_watch::SERVICE_NAME,
+    crate::server::attribute_watch::SERVICE_NAME,
 ];
 const OBSERVE_METHODS: &[(&str, &str)] =
-    &[(crate::handles::service::HANDLES_SERVICE, "Browse"), (crate::events::callbacks::SERVICE_NAME, "ListCallbacks")];
+    &[(crate::handles::service::HANDLES_SERVICE, "Browse"), (crate::server::callbacks::SERVICE_NAME, "ListCallbacks")];
 /// Framework services whose other rpcs need `operate`.
 const FRAMEWORK_SERVICES: &[&str] = &[
     crate::handles::service::HANDLES_SERVICE,
     crate::handles::service::SESSIONS_SERVICE,
-    crate::events::callbacks::SERVICE_NAME,
+    crate::server::callbacks::SERVICE_NAME,
 ];
 
 /// Whether `role` may make the call at `path`. Attribute rpcs pass here: only a set needs

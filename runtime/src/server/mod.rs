@@ -2,13 +2,18 @@
 //! takes them off the network gracefully (mDNS goodbye first, then the calls in flight finish).
 
 pub(crate) mod access;
+pub(crate) mod attribute_watch;
+pub(crate) mod callbacks;
 pub(crate) mod descriptor_index;
 pub(crate) mod health;
+pub(crate) mod incoming;
 pub(crate) mod panic;
 pub(crate) mod reflection;
 pub(crate) mod registry;
 pub(crate) mod routing;
+pub(crate) mod service;
 pub(crate) mod serving;
+pub(crate) mod this_process;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,12 +27,12 @@ use crate::discovery::{Advertisement, Discovery};
 use crate::error::{Error, Result};
 use crate::handles::service::HandleService;
 use crate::handles::table::HandleTable;
-use crate::interface::HeroService;
 use crate::proto::handles_server::HandlesServer;
 use crate::proto::sessions_server::SessionsServer;
 use crate::proto::{HandleStats, HeroInfo};
 use crate::server::registry::RegistryService;
 use crate::server::routing::{HeroEntry, HeroTable, InFlight, Router, SharedRouter};
+use crate::server::service::{HeroService, Served};
 use crate::wire::names::validate_name;
 use crate::wire::PROTOCOL_VERSION;
 
@@ -47,7 +52,7 @@ pub struct Hero {
     realm: Option<String>,
     tags: Vec<String>,
     metadata: BTreeMap<String, String>,
-    services: Vec<Box<dyn HeroService>>,
+    services: Vec<Box<dyn Served>>,
 }
 
 impl Hero {
@@ -321,10 +326,10 @@ impl Server {
             registry: crate::proto::registry_server::RegistryServer::new(RegistryService { table: table.clone() }),
             health: health_server,
             attributes: crate::proto::attributes_server::AttributesServer::new(
-                crate::events::attribute_watch::AttributeService { table: table.clone() },
+                crate::server::attribute_watch::AttributeService { table: table.clone() },
             ),
             callbacks: crate::proto::callbacks_server::CallbacksServer::new(
-                crate::events::callbacks::CallbackService { table: table.clone() },
+                crate::server::callbacks::CallbackService { table: table.clone() },
             ),
             sessions: SessionsServer::new(handle_service.clone()),
             handles: HandlesServer::new(handle_service)
@@ -344,7 +349,7 @@ impl Server {
         );
         tracing::info!(%local_addr, "HEROS server listening");
         if config.in_process {
-            crate::client::local::register(&endpoints, &table);
+            crate::server::this_process::register(&endpoints, &table);
         }
         Ok(Server { inner: Arc::new(ServerInner { table, health, config, local_addr, endpoints, serving }) })
     }
@@ -447,7 +452,7 @@ impl Server {
     /// should be shut down first (their goodbyes go out when their handles drop).
     pub async fn shutdown(&self) {
         self.inner.health.stop().await;
-        crate::client::local::unregister(&self.inner.table);
+        crate::server::this_process::unregister(&self.inner.table);
         self.inner.serving.stop().await;
     }
 
@@ -468,7 +473,7 @@ async fn ensure_name_free(discovery: &Discovery, realm: &str, name: &str, own: &
     discovery.settled(NAME_PROBE_WINDOW).await;
     let Some(existing) = discovery.lookup(realm, name) else { return Ok(()) };
     for endpoint in existing.endpoints.iter().filter(|e| !own.contains(e)) {
-        if crate::client::hosts_hero(endpoint, name, realm).await {
+        if crate::net::describe::hosts_hero(endpoint, name, realm).await {
             return Err(Error::NameConflict {
                 name: name.to_owned(),
                 realm: realm.to_owned(),

@@ -32,8 +32,8 @@ pub(crate) const V1ALPHA_SERVICE: &str = "grpc.reflection.v1alpha.ServerReflecti
 const FRAMEWORK_SERVICES: &[&str] = &[
     crate::server::registry::SERVICE_NAME,
     crate::server::health::SERVICE_NAME,
-    crate::events::callbacks::SERVICE_NAME,
-    crate::events::attribute_watch::SERVICE_NAME,
+    crate::server::callbacks::SERVICE_NAME,
+    crate::server::attribute_watch::SERVICE_NAME,
     crate::handles::service::SESSIONS_SERVICE,
     crate::handles::service::HANDLES_SERVICE,
     V1_SERVICE,

@@ -11,22 +11,23 @@ use std::task::{Context, Poll};
 use tokio::sync::Notify;
 
 use crate::error::Error;
-use crate::events::attribute_watch::AttributeService;
 use crate::handles::service::{HandleService, HANDLES_SERVICE, SESSIONS_SERVICE};
 use crate::handles::table::HandleTable;
-use crate::interface::{Call, HeroService, Request, ResponseFuture};
 use crate::proto::attributes_server::AttributesServer;
 use crate::proto::handles_server::HandlesServer;
 use crate::proto::sessions_server::SessionsServer;
 use crate::proto::HeroInfo;
+use crate::server::attribute_watch::AttributeService;
+use crate::server::incoming::{OverNetwork, ReplyFuture};
 use crate::server::panic::{panicked, CatchPanic};
+use crate::server::service::{Call, Dispatch, Served};
 use crate::wire::metadata::{decode_value, NAME, NAME_HEADER, REALM, REALM_HEADER};
 
 /// One HERO hosted by this server.
 pub(crate) struct HeroEntry {
     pub(crate) name: Arc<str>,
     pub(crate) info: HeroInfo,
-    pub(crate) services: Vec<Box<dyn HeroService>>,
+    pub(crate) services: Vec<Box<dyn Served>>,
     pub(crate) in_flight: InFlight,
     /// The server's handle table, for calls that pass or return handles.
     pub(crate) handles: Arc<HandleTable>,
@@ -35,16 +36,16 @@ pub(crate) struct HeroEntry {
     /// Set when the HERO leaves: its event streams end.
     pub(crate) left: tokio::sync::watch::Sender<bool>,
     /// Methods of other HEROs called with this HERO's events.
-    pub(crate) callbacks: crate::events::callbacks::HeroCallbacks,
+    pub(crate) callbacks: crate::server::callbacks::HeroCallbacks,
 }
 
 impl HeroEntry {
-    pub(crate) fn service(&self, interface: &str) -> Option<&dyn HeroService> {
+    pub(crate) fn service(&self, interface: &str) -> Option<&dyn Served> {
         self.services.iter().find(|s| s.interface().name == interface).map(|s| s.as_ref())
     }
 
     /// The HERO's implementation of `interface`, or the error that says which it has.
-    pub(crate) fn implementation(&self, interface: &str) -> Result<&dyn HeroService, Error> {
+    pub(crate) fn implementation(&self, interface: &str) -> Result<&dyn Served, Error> {
         self.service(interface).ok_or_else(|| Error::InterfaceNotImplemented {
             hero: self.name.to_string(),
             interface: interface.to_owned(),
@@ -54,7 +55,7 @@ impl HeroEntry {
 
     /// The error for a method, attribute or event `member` that `service` does not have;
     /// `available` names what it does have.
-    pub(crate) fn no_member(&self, service: &dyn HeroService, member: &str, available: Vec<String>) -> Error {
+    pub(crate) fn no_member(&self, service: &dyn Served, member: &str, available: Vec<String>) -> Error {
         Error::MethodNotFound {
             hero: self.name.to_string(),
             interface: service.interface().name.to_owned(),
@@ -136,8 +137,8 @@ pub(crate) struct HeroTable {
 }
 
 /// A call handed to its HERO: the reply to come, and the call's place among those in flight.
-pub(crate) struct Dispatched {
-    pub(crate) reply: ResponseFuture,
+pub(crate) struct Dispatched<R> {
+    pub(crate) reply: ReplyFuture<R>,
     pub(crate) in_flight: InFlightGuard,
 }
 
@@ -161,17 +162,17 @@ impl HeroTable {
     /// Hands a call of `/interface/method` to the HERO `name` (or the only one implementing
     /// `interface`), after the realm check. Shared by the network router and in-process stubs,
     /// so both meet the same rules and the same errors.
-    pub(crate) fn dispatch(
+    pub(crate) fn dispatch<I: Dispatch>(
         &self,
         name: Option<&str>,
         caller_realm: Option<&str>,
         interface: &str,
         method: &str,
-        request: Request,
-    ) -> Result<Dispatched, Error> {
+        incoming: I,
+    ) -> Result<Dispatched<I::Reply>, Error> {
         let entry = self.select(name, caller_realm, interface)?;
         let service = entry.implementation(interface)?;
-        match service.call(method, Call { entry: entry.clone(), request }) {
+        match I::dispatch(service, method, Call { entry: entry.clone(), incoming }) {
             Some(reply) => Ok(Dispatched { reply, in_flight: InFlight::enter(&entry) }),
             None => Err(entry.no_member(service, method, service.interface().member_names())),
         }
@@ -284,7 +285,7 @@ pub(crate) struct Router {
     pub(crate) registry: crate::proto::registry_server::RegistryServer<crate::server::registry::RegistryService>,
     pub(crate) attributes: AttributesServer<AttributeService>,
     pub(crate) health: crate::server::health::HealthServer,
-    pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::events::callbacks::CallbackService>,
+    pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::server::callbacks::CallbackService>,
     pub(crate) sessions: SessionsServer<HandleService>,
     pub(crate) handles: HandlesServer<HandleService>,
     pub(crate) reflection_v1: crate::server::reflection::V1Server,
@@ -334,8 +335,8 @@ impl Router {
         match interface {
             crate::server::registry::SERVICE_NAME => return forward(&self.registry, request),
             crate::server::health::SERVICE_NAME => return forward(&self.health, request),
-            crate::events::callbacks::SERVICE_NAME => return forward(&self.callbacks, request),
-            crate::events::attribute_watch::SERVICE_NAME => return forward(&self.attributes, request),
+            crate::server::callbacks::SERVICE_NAME => return forward(&self.callbacks, request),
+            crate::server::attribute_watch::SERVICE_NAME => return forward(&self.attributes, request),
             SESSIONS_SERVICE => return forward(&self.sessions, request),
             HANDLES_SERVICE => return forward(&self.handles, request),
             crate::server::reflection::V1_SERVICE => return forward(&self.reflection_v1, request),
@@ -350,11 +351,11 @@ impl Router {
                 (Ok(name), Ok(realm)) => (name, realm),
                 (Err(error), _) | (_, Err(error)) => return answer(error),
             };
-        let request = Request::Http { request, max_message_size: self.max_message_size };
-        match self.table.dispatch(name.as_deref(), caller_realm.as_deref(), interface, method, request) {
+        let incoming = OverNetwork { request, max_message_size: self.max_message_size };
+        match self.table.dispatch(name.as_deref(), caller_realm.as_deref(), interface, method, incoming) {
             Ok(Dispatched { reply, in_flight }) => Box::pin(async move {
                 let response = match CatchPanic(reply).await {
-                    Ok(reply) => reply.into_http(),
+                    Ok(reply) => reply,
                     Err(payload) => panicked(in_flight.hero(), uri.path(), payload).to_status().into_http(),
                 };
                 drop(in_flight);

@@ -24,7 +24,7 @@ const UNARY_BUFFER: usize = 256;
 
 /// Buffer settings of unary calls: [`UNARY_BUFFER`], and tonic's yield threshold (which only
 /// matters for streams of many messages).
-fn unary_buffers() -> BufferSettings {
+pub(crate) fn unary_buffers() -> BufferSettings {
     BufferSettings::new(UNARY_BUFFER, 32 * 1024)
 }
 
@@ -123,36 +123,14 @@ impl<D: Message + Default, N: fmt::Display> Decoder for RequestDecoder<D, N> {
     }
 }
 
-/// Encodes requests `E`, decodes replies `D` (the stubs' side).
-pub(crate) struct ClientCodec<E, D>(PhantomData<fn(E) -> D>);
+/// prost's decoding of a reply, with a small buffer ([`UNARY_BUFFER`]).
+pub(crate) struct ReplyDecoder<D>(PhantomData<fn() -> D>);
 
-impl<E, D> Default for ClientCodec<E, D> {
+impl<D> Default for ReplyDecoder<D> {
     fn default() -> Self {
-        ClientCodec(PhantomData)
-    }
-}
-
-impl<E, D> Codec for ClientCodec<E, D>
-where
-    E: Message + Send + 'static,
-    D: Message + Default + Send + 'static,
-{
-    type Encode = E;
-    type Decode = D;
-    type Encoder = ReservingEncoder<E>;
-    type Decoder = ReplyDecoder<D>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        ReservingEncoder(PhantomData)
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
         ReplyDecoder(PhantomData)
     }
 }
-
-/// prost's decoding of a reply, with a small buffer ([`UNARY_BUFFER`]).
-pub(crate) struct ReplyDecoder<D>(PhantomData<fn() -> D>);
 
 impl<D: Message + Default> Decoder for ReplyDecoder<D> {
     type Item = D;
@@ -260,35 +238,14 @@ impl<M: Message> Encoder for FrameEncoder<M> {
     }
 }
 
-/// Encodes the subscribe request `E`, decodes event messages `M` with their missed count.
-pub(crate) struct EventClientCodec<E, M>(PhantomData<fn(E) -> M>);
+/// Decodes event messages `M` with their missed count (the subscriber's side).
+pub(crate) struct FrameDecoder<M>(PhantomData<fn() -> M>);
 
-impl<E, M> Default for EventClientCodec<E, M> {
+impl<M> Default for FrameDecoder<M> {
     fn default() -> Self {
-        EventClientCodec(PhantomData)
-    }
-}
-
-impl<E, M> Codec for EventClientCodec<E, M>
-where
-    E: Message + Send + 'static,
-    M: Message + Default + Send + 'static,
-{
-    type Encode = E;
-    type Decode = (u64, Option<M>);
-    type Encoder = ReservingEncoder<E>;
-    type Decoder = FrameDecoder<M>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        ReservingEncoder(PhantomData)
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
         FrameDecoder(PhantomData)
     }
 }
-
-pub(crate) struct FrameDecoder<M>(PhantomData<fn() -> M>);
 
 impl<M: Message + Default> Decoder for FrameDecoder<M> {
     type Item = (u64, Option<M>);

@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_stream::StreamExt;
 
+use crate::client::event_stream::Received;
 use crate::client::Target;
 use crate::discovery::{DiscoveryEvent, Observer};
 use crate::error::Result;
-use crate::events::stream::Received;
 use crate::proto::HeroInfo;
 
 /// Which HEROs to follow: all conditions given must hold.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::interface::MemberKind;
 use crate::proto::{attributes_server::Attributes, AttributeValue, WatchRequest};
 use crate::server::routing::HeroTable;
@@ -20,30 +20,6 @@ pub(crate) const SERVICE_NAME: &str = "heros.v1.Attributes";
 
 /// An attribute's values, each as its encoded value message.
 pub type AttributeWatch = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
-
-/// What a stub's `watch_x()` returns: the attribute's current value, then each new one (the
-/// latest, for a watcher that falls behind). It ends when the HERO leaves, with an `Err` when
-/// its server goes away.
-pub type AttributeStream<V> = Pin<Box<dyn Stream<Item = Result<V>> + Send>>;
-
-/// Decodes encoded value messages into values.
-pub(crate) fn decode_values<M, V>(
-    messages: impl Stream<Item = Result<Bytes>> + Send + 'static,
-    unwrap: fn(M) -> Option<V>,
-    attribute: &'static str,
-) -> AttributeStream<V>
-where
-    M: prost::Message + Default + 'static,
-    V: 'static,
-{
-    Box::pin(messages.map(move |message| {
-        let message = M::decode(message?).map_err(|e| Error::Rpc {
-            code: tonic::Code::Internal,
-            message: format!("a value of attribute '{attribute}' does not decode: {e}"),
-        })?;
-        crate::interface::attribute_value(unwrap(message), attribute)
-    }))
-}
 
 /// The values of an attribute cell from now on, encoded (used by generated code).
 pub fn watch_attribute<V, M>(mut values: tokio::sync::watch::Receiver<V>, wrap: fn(V) -> M) -> AttributeWatch

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use tokio_stream::{Stream, StreamExt};
 
 use crate::error::{Error, Result};
-use crate::interface::EventFrames;
 
 /// What a subscriber receives: the events, and word of those it missed. Loss is never silent.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,13 +77,8 @@ pub struct EventStream<M> {
 }
 
 impl<M: Clone + Unpin + Send + Sync + 'static> EventStream<M> {
-    /// Frames from the network: the missed count and the message, as the codec decoded them.
-    pub(crate) fn remote(frames: tonic::Streaming<(u64, Option<M>)>) -> Self {
-        let frames = frames.map(|frame| frame.map_err(|status| Error::from_status(&status)));
-        Self::of(Box::pin(frames))
-    }
-
-    fn of(frames: Frames<M>) -> Self {
+    /// The frames of one subscription (the missed count and the message), from either transport.
+    pub(crate) fn of(frames: Frames<M>) -> Self {
         EventStream { frames: Some(frames), ready: VecDeque::new(), resubscribe: None, reconnect: None }
     }
 
@@ -97,16 +91,6 @@ impl<M: Clone + Unpin + Send + Sync + 'static> EventStream<M> {
     pub(crate) fn resubscribing(mut self, resubscribe: Resubscribe<M>) -> Self {
         self.resubscribe = Some(resubscribe);
         self
-    }
-
-    /// Frames from a HERO of this process: the emitted message itself, shared between its
-    /// subscribers (cloned only when another subscriber still holds it).
-    pub(crate) fn local(frames: EventFrames<M>) -> Self {
-        let frames = frames.map(|frame| match frame {
-            Ok(frame) => Ok((frame.missed, frame.message.map(crate::events::event::Payload::into_owned))),
-            Err(status) => Err(Error::from_status(&status)),
-        });
-        Self::of(Box::pin(frames))
     }
 
     /// Calls `callback` with each item, on a task of its own, until the stream ends or the

@@ -12,8 +12,8 @@ use http::HeaderValue;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
-use crate::client::connection::Connection;
 use crate::error::{Error, Result};
+use crate::net::connection::Connection;
 use crate::proto::callbacks_server::Callbacks;
 use crate::proto::{CallbackId, CallbackInfo, CallbackList, ConnectCallbackRequest};
 use crate::server::routing::{HeroEntry, HeroTable};
@@ -95,7 +95,7 @@ impl HeroEntry {
         // Over the network even within one process: the message is already encoded.
         // Only where the dial policy allows: the caller names the target (no pivoting).
         let endpoints = crate::security::dial_policy::permitted(&target.endpoints)?;
-        let (_, connection) = crate::client::dial_any(&endpoints).await?;
+        let (_, connection) = crate::net::dial_any(&endpoints).await?;
         let call = RawCall {
             connection: tokio::sync::Mutex::new(connection),
             endpoints,
@@ -145,7 +145,7 @@ impl RawCall {
     async fn call(&self, message: Bytes) -> Result<()> {
         let mut connection = self.connection.lock().await;
         if connection.is_closed() {
-            *connection = crate::client::dial_any(&self.endpoints).await?.1;
+            *connection = crate::net::dial_any(&self.endpoints).await?.1;
         }
         let mut grpc = connection.grpc();
         drop(connection);

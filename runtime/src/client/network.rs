@@ -1,0 +1,232 @@
+//! [`NetworkTransport`]: calls to a HERO over gRPC, on the HTTP/2 connection this process shares
+//! with every other stub of the same server.
+
+use std::sync::Arc;
+
+use http::uri::PathAndQuery;
+use tokio_stream::StreamExt;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use crate::client::handles::ClientSession;
+use crate::client::transport::{
+    Addressee, BoxFuture, Decode, Decoded, EncodedValues, Outgoing, OutgoingMessage, SessionKey, Transport,
+};
+use crate::error::{Error, Result};
+use crate::interface::{AnyMessage, AnyStream};
+use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::net::connection::Connection;
+use crate::proto::attributes_client::AttributesClient;
+use crate::proto::callbacks_client::CallbacksClient;
+use crate::proto::registry_client::RegistryClient;
+use crate::proto::{CallbackId, CallbackInfo, ConnectCallbackRequest, HandleStats, HandleStatsRequest, WatchRequest};
+use crate::wire::metadata::{NAME, REALM, SESSION};
+
+/// Calls over one shared gRPC connection to the HERO's server.
+pub(crate) struct NetworkTransport {
+    pub(crate) endpoint: String,
+    pub(crate) connection: Connection,
+}
+
+impl NetworkTransport {
+    /// A gRPC client that takes and sends HERO-sized messages (tonic's default is 4 MiB).
+    fn grpc(&self) -> tonic::client::Grpc<Connection> {
+        self.connection
+            .grpc()
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+    }
+
+    fn callbacks(&self) -> CallbacksClient<Connection> {
+        CallbacksClient::with_origin(self.connection.clone(), self.connection.origin())
+    }
+}
+
+/// A request for a framework service about `hero` (named by the usual headers).
+fn named<T>(hero: &Addressee, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let headers = request.metadata_mut().as_mut();
+    headers.insert(NAME, hero.name_header.clone());
+    headers.insert(REALM, hero.realm_header.clone());
+    request
+}
+
+/// The gRPC request of one HERO call: its headers, session and deadline.
+fn request_of(call: &Outgoing<'_>, message: Box<dyn OutgoingMessage>) -> tonic::Request<Box<dyn OutgoingMessage>> {
+    let mut request = named(call.hero, message);
+    if let Some(session) = &call.session {
+        request.metadata_mut().as_mut().insert(SESSION, session.clone());
+    }
+    if let Some(timeout) = call.timeout {
+        request.set_timeout(timeout);
+    }
+    request
+}
+
+fn failed(status: tonic::Status) -> Error {
+    Error::from_status(&status)
+}
+
+impl Transport for NetworkTransport {
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn is_in_process(&self) -> bool {
+        false
+    }
+
+    fn unary<'a>(
+        &'a self,
+        call: Outgoing<'a>,
+        request: Box<dyn OutgoingMessage>,
+        decode: Decode,
+    ) -> BoxFuture<'a, Result<AnyMessage>> {
+        let (path, timeout) = (call.path, call.timeout);
+        let request = request_of(&call, request);
+        let mut grpc = self.grpc();
+        Box::pin(async move {
+            let reply = async move {
+                grpc.ready().await?;
+                grpc.unary(request, PathAndQuery::from_static(path), ErasedCodec { decode, streaming: false }).await
+            };
+            let reply = match timeout {
+                None => reply.await,
+                // The server enforces the deadline too (grpc-timeout); this covers a server that
+                // stopped answering altogether.
+                Some(timeout) => match tokio::time::timeout(timeout, reply).await {
+                    Ok(reply) => reply,
+                    Err(_) => return Err(Error::Timeout { message: format!("{path} took longer than {timeout:?}") }),
+                },
+            };
+            reply.map(|reply| reply.into_inner() as AnyMessage).map_err(failed)
+        })
+    }
+
+    fn server_stream<'a>(
+        &'a self,
+        call: Outgoing<'a>,
+        request: Box<dyn OutgoingMessage>,
+        decode: Decode,
+    ) -> BoxFuture<'a, Result<AnyStream>> {
+        let path = call.path;
+        let request = request_of(&call, request);
+        let mut grpc = self.grpc();
+        Box::pin(async move {
+            grpc.ready().await.map_err(failed)?;
+            let codec = ErasedCodec { decode, streaming: true };
+            let items = grpc.server_streaming(request, PathAndQuery::from_static(path), codec).await.map_err(failed)?;
+            Ok(Box::pin(items.into_inner().map(|item| item.map(|item| item as AnyMessage).map_err(failed)))
+                as AnyStream)
+        })
+    }
+
+    fn watch<'a>(
+        &'a self,
+        hero: &'a Addressee,
+        interface: &str,
+        attribute: &str,
+    ) -> BoxFuture<'a, Result<EncodedValues>> {
+        let request = named(hero, WatchRequest { interface: interface.to_owned(), attribute: attribute.to_owned() });
+        let mut attributes = AttributesClient::with_origin(self.connection.clone(), self.connection.origin())
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
+        Box::pin(async move {
+            let values = attributes.watch(request).await.map_err(failed)?.into_inner();
+            Ok(Box::pin(values.map(|value| value.map(|value| value.message).map_err(failed))) as EncodedValues)
+        })
+    }
+
+    fn connect_callback<'a>(
+        &'a self,
+        hero: &'a Addressee,
+        request: ConnectCallbackRequest,
+    ) -> BoxFuture<'a, Result<CallbackInfo>> {
+        Box::pin(async move {
+            Ok(self.callbacks().connect_callback(named(hero, request)).await.map_err(failed)?.into_inner())
+        })
+    }
+
+    fn list_callbacks<'a>(&'a self, hero: &'a Addressee) -> BoxFuture<'a, Result<Vec<CallbackInfo>>> {
+        Box::pin(async move {
+            Ok(self.callbacks().list_callbacks(named(hero, ())).await.map_err(failed)?.into_inner().callbacks)
+        })
+    }
+
+    fn disconnect_callback<'a>(&'a self, hero: &'a Addressee, id: u64) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.callbacks().disconnect_callback(named(hero, CallbackId { id })).await.map(drop).map_err(failed)
+        })
+    }
+
+    fn session_key(&self) -> SessionKey {
+        (Some(tokio::runtime::Handle::current().id()), self.endpoint.clone())
+    }
+
+    fn open_session(&self) -> BoxFuture<'_, Result<Arc<ClientSession>>> {
+        Box::pin(ClientSession::open_remote(&self.connection))
+    }
+
+    fn handle_stats(&self) -> BoxFuture<'_, Result<HandleStats>> {
+        Box::pin(async move {
+            let mut registry = RegistryClient::with_origin(self.connection.clone(), self.connection.origin());
+            Ok(registry.get_handle_stats(HandleStatsRequest {}).await?.into_inner())
+        })
+    }
+}
+
+/// Encodes an erased request, decodes with the typed caller's [`Decode`].
+struct ErasedCodec {
+    decode: Decode,
+    /// Event streams keep tonic's buffer sizes; unary calls start small (see `wire::codec`).
+    streaming: bool,
+}
+
+impl Codec for ErasedCodec {
+    type Encode = Box<dyn OutgoingMessage>;
+    type Decode = Decoded;
+    type Encoder = ErasedEncoder;
+    type Decoder = ErasedDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ErasedEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ErasedDecoder { decode: self.decode, streaming: self.streaming }
+    }
+}
+
+struct ErasedEncoder;
+
+impl Encoder for ErasedEncoder {
+    type Item = Box<dyn OutgoingMessage>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Self::Item, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        item.encode_into(buf)
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        crate::wire::codec::unary_buffers()
+    }
+}
+
+struct ErasedDecoder {
+    decode: Decode,
+    streaming: bool,
+}
+
+impl Decoder for ErasedDecoder {
+    type Item = Decoded;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Decoded>, tonic::Status> {
+        (self.decode)(buf)
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        match self.streaming {
+            true => BufferSettings::default(),
+            false => crate::wire::codec::unary_buffers(),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! How a call reaches a HERO's server: [`OverNetwork`] (a gRPC request to decode, its reply
+//! encoded) or [`InProcess`] (a stub of this process hands over its request message; the reply
+//! message goes back as it is). Generated code is written once, generic over [`Incoming`]; the
+//! compiler makes one copy per kind, so neither path pays for the other and no state of one can
+//! reach the other.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use http::HeaderValue;
+
+use crate::error::{Error, Result};
+use crate::events::event::Frame;
+use crate::interface::{AnyMessage, AnyStream};
+use crate::wire::codec::{FrameEncoder, ReservingEncoder, ServerCodec};
+use crate::wire::metadata::SESSION;
+
+/// The future of one call's reply, in the form its [`Incoming`] kind answers.
+pub type ReplyFuture<R> = Pin<Box<dyn Future<Output = R> + Send>>;
+
+/// The items of a server stream, as a HERO's server produces them.
+pub trait FrameStream<M>: tokio_stream::Stream<Item = Result<Frame<M>, tonic::Status>> + Send + 'static {}
+
+impl<M, S: tokio_stream::Stream<Item = Result<Frame<M>, tonic::Status>> + Send + 'static> FrameStream<M> for S {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::OverNetwork {}
+    impl Sealed for super::InProcess {}
+}
+
+/// The way a call came in; implemented by [`OverNetwork`] and [`InProcess`] only.
+pub trait Incoming: sealed::Sealed + Send + Sized + 'static {
+    /// What the caller gets back.
+    type Reply: Send + 'static;
+
+    /// The caller's session header, if it sent one.
+    #[doc(hidden)]
+    fn session(&self) -> Option<&HeaderValue>;
+
+    /// Serves a unary rpc: the request in, `method`'s reply or error out.
+    #[doc(hidden)]
+    fn unary<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static;
+
+    /// Serves a server stream of event frames (the request is read and dropped).
+    #[doc(hidden)]
+    fn frames<Req, M, S>(self, request_type: &'static str, frames: S) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        M: prost::Message + Clone + Send + Sync + 'static,
+        S: FrameStream<M>;
+
+    /// The answer to a call that failed before it reached the HERO.
+    #[doc(hidden)]
+    fn refuse(error: Error) -> Self::Reply;
+}
+
+/// A call over gRPC: the HTTP request, and the largest message the server takes.
+pub struct OverNetwork {
+    pub(crate) request: http::Request<tonic::body::Body>,
+    pub(crate) max_message_size: usize,
+}
+
+impl Incoming for OverNetwork {
+    type Reply = http::Response<tonic::body::Body>;
+
+    fn session(&self) -> Option<&HeaderValue> {
+        self.request.headers().get(SESSION)
+    }
+
+    fn unary<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        let OverNetwork { request, max_message_size: size } = self;
+        Box::pin(async move {
+            let codec = ServerCodec::<ReservingEncoder<Rep>, Req>::new(request_type);
+            let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
+            // A request above `size` never gets here: the server's receiving body refuses its
+            // prefix first (RESOURCE_EXHAUSTED, LIMIT_REACHED), so tonic's own check is a backstop.
+            grpc.unary(UnaryFn(Some(method)), request).await
+        })
+    }
+
+    fn frames<Req, M, S>(self, request_type: &'static str, frames: S) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        M: prost::Message + Clone + Send + Sync + 'static,
+        S: FrameStream<M>,
+    {
+        let OverNetwork { request, max_message_size: size } = self;
+        Box::pin(async move {
+            let codec = ServerCodec::<FrameEncoder<M>, Req>::new(request_type);
+            let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
+            grpc.server_streaming(StreamFn(Some(frames)), request).await
+        })
+    }
+
+    fn refuse(error: Error) -> Self::Reply {
+        error.to_status().into_http()
+    }
+}
+
+/// A call from a stub of this process: its request message and its session.
+pub struct InProcess {
+    pub(crate) message: AnyMessage,
+    pub(crate) session: Option<HeaderValue>,
+}
+
+impl Incoming for InProcess {
+    /// The reply message (or, for a stream, an [`AnyStream`]), or the error itself.
+    type Reply = Result<AnyMessage>;
+
+    fn session(&self) -> Option<&HeaderValue> {
+        self.session.as_ref()
+    }
+
+    fn unary<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        Box::pin(async move {
+            let request = request_of::<Req>(self.message, request_type)?;
+            method(request).await.map(|reply| Box::new(reply) as AnyMessage)
+        })
+    }
+
+    fn frames<Req, M, S>(self, request_type: &'static str, frames: S) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        M: prost::Message + Clone + Send + Sync + 'static,
+        S: FrameStream<M>,
+    {
+        Box::pin(async move {
+            request_of::<Req>(self.message, request_type)?;
+            // The emitted message itself, shared between subscribers and cloned only when
+            // another one still holds it: no encoding within the process.
+            let items = tokio_stream::StreamExt::map(frames, |frame| match frame {
+                Ok(frame) => Ok(Box::new((frame.missed, frame.message.map(crate::events::event::Payload::into_owned)))
+                    as AnyMessage),
+                Err(status) => Err(Error::from_status(&status)),
+            });
+            Ok(Box::new(Box::pin(items) as AnyStream) as AnyMessage)
+        })
+    }
+
+    fn refuse(error: Error) -> Self::Reply {
+        Err(error)
+    }
+}
+
+/// The request message of an in-process call. A stub built from another version of the
+/// interface's `.proto` than the HERO's server (two crates in one process) can pass another type.
+fn request_of<Req: 'static>(message: AnyMessage, request_type: &str) -> Result<Req> {
+    message.downcast::<Req>().map(|request| *request).map_err(|_| {
+        Error::invalid_argument(format!(
+            "an in-process call passed a message that is not this server's {request_type} (the stub and the \
+             HERO were generated from different versions of the .proto)"
+        ))
+    })
+}
+
+/// A `FnOnce` as tonic's `UnaryService` (tonic calls it exactly once per request).
+struct UnaryFn<F>(Option<F>);
+
+impl<Req, Rep, F, Fut> tonic::server::UnaryService<Req> for UnaryFn<F>
+where
+    Req: Send + 'static,
+    Rep: Send + 'static,
+    F: FnOnce(Req) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Rep>> + Send + 'static,
+{
+    type Response = Rep;
+    type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<Rep>, tonic::Status>> + Send>>;
+
+    fn call(&mut self, request: tonic::Request<Req>) -> Self::Future {
+        let method = self.0.take();
+        Box::pin(async move {
+            let method = method.ok_or_else(|| tonic::Status::internal("unary method called twice"))?;
+            method(request.into_inner()).await.map(tonic::Response::new).map_err(|e| e.to_status())
+        })
+    }
+}
+
+/// A stream as tonic's `ServerStreamingService` (tonic calls it exactly once per request).
+struct StreamFn<S>(Option<S>);
+
+impl<Req, M, S> tonic::server::ServerStreamingService<Req> for StreamFn<S>
+where
+    Req: Send + 'static,
+    M: Send + 'static,
+    S: tokio_stream::Stream<Item = Result<Frame<M>, tonic::Status>> + Send + 'static,
+{
+    type Response = Frame<M>;
+    type ResponseStream = S;
+    type Future = std::future::Ready<Result<tonic::Response<S>, tonic::Status>>;
+
+    fn call(&mut self, _request: tonic::Request<Req>) -> Self::Future {
+        std::future::ready(
+            self.0.take().map(tonic::Response::new).ok_or_else(|| tonic::Status::internal("subscribed twice")),
+        )
+    }
+}
