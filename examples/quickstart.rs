@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 fn main() -> anyhow::Result<()> {
     // Before any thread exists, so that the runtime's threads and the child inherit it.
     if std::env::var("HEROS_NETNS").as_deref() != Ok("host") && std::env::var_os("QUICKSTART_SHARE").is_none() {
-        heros::netns::enter_private_network()
+        heros_testing::netns::enter_private_network()
             .map_err(|e| anyhow::anyhow!("{e}\n(run as root, or set HEROS_NETNS=host to use the real network)"))?;
         println!("quickstart: in a private network namespace (only lo, multicast stays here)");
     }

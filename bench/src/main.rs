@@ -107,7 +107,7 @@ fn main() -> anyhow::Result<()> {
     let python = options.python.then(python::install);
     // Before any thread exists, so that every thread and child process is inside it.
     if std::env::var("HEROS_NETNS").as_deref() != Ok("host") {
-        heros::netns::enter_private_network()
+        heros_testing::netns::enter_private_network()
             .map_err(|e| anyhow::anyhow!("{e}\n(run as root, or set HEROS_NETNS=host to use the real network)"))?;
     }
     let runtime = tokio::runtime::Runtime::new()?;

@@ -58,7 +58,7 @@ const NUMBERS: &[&str] = &[
 fn the_smallest_run_measures_every_figure() {
     // The benchmark would make its own namespace; making it here lets the test skip cleanly
     // where that is impossible (not root), like every test that uses mDNS.
-    if let Err(error) = heros::netns::enter_private_network() {
+    if let Err(error) = heros_testing::netns::enter_private_network() {
         println!("skipping: cannot enter a private network namespace: {error}");
         return;
     }

@@ -187,7 +187,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs `test` in a private network namespace, or says why not (not root).
 fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
-    if let Err(error) = heros::netns::enter_private_network() {
+    if let Err(error) = heros_testing::netns::enter_private_network() {
         println!("skipping: cannot enter a private network namespace: {error}");
         return;
     }

@@ -42,7 +42,7 @@ where
     // Before any thread exists (a namespace is per thread), so that the runtime's threads and
     // the second process inherit it.
     if !is_second && std::env::var("HEROS_NETNS").as_deref() != Ok("host") {
-        heros::netns::enter_private_network()
+        heros_testing::netns::enter_private_network()
             .map_err(|e| anyhow::anyhow!("{e}\n(run as root, or set HEROS_NETNS=host to use the real network)"))?;
         println!("{example}: in a private network namespace (only lo, multicast stays here)");
     }

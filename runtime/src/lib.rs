@@ -1,24 +1,28 @@
 //! The HEROS runtime. The `heros` crate re-exports everything here; see it for the tour.
 //!
-//! ## Layout
+//! ## Layout (docs/ARCHITECTURE.md draws it)
 //! - `server/`: the one gRPC server of a process (`Server`, `Hero`, `LocalHero`, graceful
-//!   shutdown) and what it serves besides HEROs: `routing` (picks the HERO of each call),
-//!   `registry`, `health`, `reflection` with `descriptor_index`, `panic` (a method's panic as
-//!   its call's error), and `serving/` (connections, limits, bytes in and out).
-//! - `client/`: `Target` (one remote HERO), finding a HERO by name, the process's connection
-//!   and session caches; `connection` (one HTTP/2 connection per server), `local` (calls to a
-//!   HERO of the same process, without a socket).
-//! - `interface`: the generated-code contract (`HeroService`, descriptions, `Call`); `codegen`:
-//!   the hidden module generated code refers to.
-//! - `events/`: `Event<T>` (what a HERO emits through), the subscriber's `EventStream`, the
-//!   `EventObserver` across a realm, attribute watches, callbacks to other HEROs.
-//! - `handles/`: the handle table, client sessions, leases and quotas, `Handle`.
+//!   shutdown); `service` and `incoming` (the server's half of the generated-code contract:
+//!   `HeroService`, `Call`, and the two ways a call comes in), `routing` (picks the HERO of each
+//!   call), `registry`, `health`, `reflection` with `descriptor_index`, `attribute_watch`,
+//!   `callbacks`, `panic` (a method's panic as its call's error), `this_process` (the servers
+//!   in-process stubs can reach), and `serving/` (connections, limits, bytes in and out).
+//! - `client/`: `Target` (one remote HERO) and its `Transport` (`network` or `in_process`),
+//!   `stub` (the client's half of the contract: `Remote`), finding a HERO by name (`lookup`),
+//!   the session cache, `EventStream`, `EventObserver`, attribute streams, `Handle`.
+//! - `interface`: what both sides read of an interface (`Interface`, `Member`); `codegen`: the
+//!   hidden module generated code refers to.
+//! - `events/`: `Event<T>`, what a HERO emits through.
+//! - `handles/`: the handle table, client sessions, leases and quotas.
+//! - `net/`: connections to servers (one HTTP/2 connection per server, shared).
 //! - `discovery/`: mDNS advertisement, the process's browser cache, `Observer`.
 //! - `refs`: references to HEROs passed by value (nested HEROs, callbacks).
 //! - `security/`: TLS and mutual authentication per realm, roles, tokens, the dial policy.
 //! - `wire/`: what travels besides messages: `codec`, `metadata` (request headers), `names`.
 //! - `attribute`: the `Attribute<T>` cell; `error`: `Error` and its one mapping to and from gRPC
 //!   status; `config` and `limits`: the settings and their environment variables.
+//!
+//! `client` imports `server`, never the reverse; `runtime/tests/layout.rs` keeps it so.
 
 mod attribute;
 mod client;
@@ -32,8 +36,6 @@ mod handles;
 mod interface;
 mod limits;
 mod net;
-#[doc(hidden)] // test and demo plumbing (it calls unshare(2)), not part of the API
-pub mod netns;
 pub mod proto;
 mod refs;
 pub mod security;

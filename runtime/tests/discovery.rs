@@ -35,7 +35,7 @@ fn in_private_network<F: Future<Output = ()>>(test: impl FnOnce() -> F) {
         eprintln!("skipping: another test already ran in this process; run with cargo nextest (one process per test)");
         return;
     }
-    if let Err(e) = heros_runtime::netns::enter_private_network() {
+    if let Err(e) = heros_testing::netns::enter_private_network() {
         ENTERED.store(false, Ordering::SeqCst);
         eprintln!("skipping: no private network namespace, and mDNS must not touch the real network: {e}");
         return;
@@ -393,7 +393,7 @@ fn helper_child_process() {
     let Ok(task) = std::env::var(CHILD_ENV) else { return };
     // Inherited from the parent; never create a fresh one (the parent could not see us) and
     // never run outside one.
-    heros_runtime::netns::check_private_network().expect("the child must run in the parent's private namespace");
+    heros_testing::netns::check_private_network().expect("the child must run in the parent's private namespace");
     let words: Vec<&str> = task.split(' ').collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {

@@ -107,7 +107,7 @@ impl Drop for HeroProcess {
 
 /// Runs `test` in a private network namespace with a fresh tokio runtime, or says why not.
 pub fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
-    if let Err(error) = heros::netns::enter_private_network() {
+    if let Err(error) = heros_testing::netns::enter_private_network() {
         println!("skipping: cannot enter a private network namespace: {error}");
         return;
     }

@@ -20,38 +20,35 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::error::{Error, Result};
-
 /// Moves the calling thread into a new network namespace with only `lo`, and brings `lo` up.
 ///
-/// Each call creates a new, empty namespace. Fails with [`Error::Config`] when that is not
+/// Each call creates a new, empty namespace. Fails (an `io::Error` saying why) when that is not
 /// permitted (not root, no `CAP_SYS_ADMIN`) or when the new namespace has any interface but `lo`
 /// up; then the caller must not use mDNS: skip the test or refuse to run the demo.
-pub fn enter_private_network() -> Result<()> {
+pub fn enter_private_network() -> io::Result<()> {
     // SAFETY: unshare only takes flags and changes the calling thread's namespaces; it touches no
     // memory of this process.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
         let why = io::Error::last_os_error();
-        return Err(Error::config(format!(
+        return Err(refused(format!(
             "cannot create a private network namespace (unshare(CLONE_NEWNET): {why}); this needs root or CAP_SYS_ADMIN"
         )));
     }
-    let socket = control_socket().map_err(|e| Error::config(format!("private network namespace: socket: {e}")))?;
-    let flags =
-        interface_flags(&socket, "lo").map_err(|e| Error::config(format!("private network namespace: lo: {e}")))?;
+    let socket = control_socket().map_err(|e| refused(format!("private network namespace: socket: {e}")))?;
+    let flags = interface_flags(&socket, "lo").map_err(|e| refused(format!("private network namespace: lo: {e}")))?;
     set_interface_flags(&socket, "lo", flags | libc::IFF_UP as libc::c_short)
-        .map_err(|e| Error::config(format!("private network namespace: cannot bring lo up: {e}")))?;
+        .map_err(|e| refused(format!("private network namespace: cannot bring lo up: {e}")))?;
     check_private_network()
 }
 
 /// Checks that the calling thread's network namespace has no interface up but `lo`, so that no
 /// multicast sent from it can leave the machine. A child process started by a test that called
 /// [`enter_private_network`] uses this to make sure it did inherit the namespace.
-pub fn check_private_network() -> Result<()> {
+pub fn check_private_network() -> io::Result<()> {
     // /proc/self is the process's main thread; thread-self is the namespace this thread is in.
     let dev = std::fs::read_to_string("/proc/thread-self/net/dev")
-        .map_err(|e| Error::config(format!("cannot list network interfaces (/proc/thread-self/net/dev): {e}")))?;
-    let socket = control_socket().map_err(|e| Error::config(format!("private network namespace: socket: {e}")))?;
+        .map_err(|e| refused(format!("cannot list network interfaces (/proc/thread-self/net/dev): {e}")))?;
+    let socket = control_socket().map_err(|e| refused(format!("private network namespace: socket: {e}")))?;
     let mut open = Vec::new();
     // Fallback devices of loaded tunnel modules (tunl0, sit0, ...) exist in every new namespace;
     // they are down, and a down interface sends nothing.
@@ -62,15 +59,14 @@ pub fn check_private_network() -> Result<()> {
         }
     }
     if !open.is_empty() {
-        return Err(Error::config(format!(
+        return Err(refused(format!(
             "this network namespace has interfaces other than lo up ({}); refusing to use mDNS here, multicast could leave the machine",
             open.join(", ")
         )));
     }
-    let lo =
-        interface_flags(&socket, "lo").map_err(|e| Error::config(format!("private network namespace: lo: {e}")))?;
+    let lo = interface_flags(&socket, "lo").map_err(|e| refused(format!("private network namespace: lo: {e}")))?;
     if lo & libc::IFF_UP as libc::c_short == 0 {
-        return Err(Error::config("private network namespace: lo is down"));
+        return Err(refused("private network namespace: lo is down"));
     }
     Ok(())
 }
@@ -81,6 +77,11 @@ fn interface_names(dev: &str) -> impl Iterator<Item = &str> {
 }
 
 /// A datagram socket in the calling thread's namespace, the handle interface ioctls go through.
+/// An error that says what was refused and why, in words.
+fn refused(message: impl Into<String>) -> io::Error {
+    io::Error::other(message.into())
+}
+
 fn control_socket() -> io::Result<OwnedFd> {
     // SAFETY: socket takes no pointers; its result is checked before use.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
