@@ -11,10 +11,10 @@ use std::any::Any;
 /// side knows the type by the rpc's path and takes it back out with a checked downcast.
 pub type AnyMessage = Box<dyn Any + Send>;
 
-/// A stream of messages passed within the process (an in-process event subscription): each
-/// item an [`AnyMessage`], for events a `(missed, Option<message>)`.
-pub(crate) type AnyStream =
-    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = crate::error::Result<AnyMessage>> + Send>>;
+/// The items of a server stream, typed (for an event subscription `(missed, Option<message>)`
+/// per frame), as either transport hands it to the stub: inside an [`AnyMessage`], so one
+/// downcast per subscription and none per item.
+pub(crate) type ItemStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = crate::error::Result<T>> + Send>>;
 
 /// A HERO interface as the registry describes it (generated as `<SERVICE>_INTERFACE`).
 #[derive(Debug)]

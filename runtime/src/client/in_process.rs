@@ -9,11 +9,11 @@ use std::sync::{Arc, Weak};
 
 use crate::client::handles::ClientSession;
 use crate::client::transport::{
-    Addressee, BoxFuture, Decode, EncodedValues, Outgoing, OutgoingMessage, SessionKey, Transport,
+    Addressee, BoxFuture, Decode, EncodedValues, OpenStream, Outgoing, OutgoingMessage, SessionKey, Transport,
 };
 use crate::error::{Error, Result};
 use crate::handles::table::HandleTable;
-use crate::interface::{AnyMessage, AnyStream};
+use crate::interface::AnyMessage;
 use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats};
 use crate::server::incoming::InProcess;
 use crate::server::panic::{panicked, CatchPanic};
@@ -107,14 +107,10 @@ impl Transport for InProcessTransport {
         &'a self,
         call: Outgoing<'a>,
         request: Box<dyn OutgoingMessage>,
-        _decode: Decode,
-    ) -> BoxFuture<'a, Result<AnyStream>> {
-        let path = call.path;
-        let reply = self.call(call, request);
-        Box::pin(async move {
-            let reply = reply.await?;
-            crate::client::transport::message_of::<AnyStream>(reply, path)
-        })
+        _open: OpenStream,
+    ) -> BoxFuture<'a, Result<AnyMessage>> {
+        // The HERO's server made the typed item stream itself (`server::incoming::InProcess`).
+        self.call(call, request)
     }
 
     fn watch<'a>(

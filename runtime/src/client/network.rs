@@ -9,10 +9,10 @@ use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder
 
 use crate::client::handles::ClientSession;
 use crate::client::transport::{
-    Addressee, BoxFuture, Decode, Decoded, EncodedValues, Outgoing, OutgoingMessage, SessionKey, Transport,
+    Addressee, BoxFuture, Decode, Decoded, EncodedValues, OpenStream, Outgoing, OutgoingMessage, SessionKey, Transport,
 };
 use crate::error::{Error, Result};
-use crate::interface::{AnyMessage, AnyStream};
+use crate::interface::{AnyMessage, ItemStream};
 use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::net::connection::Connection;
 use crate::proto::attributes_client::AttributesClient;
@@ -87,7 +87,7 @@ impl Transport for NetworkTransport {
         Box::pin(async move {
             let reply = async move {
                 grpc.ready().await?;
-                grpc.unary(request, PathAndQuery::from_static(path), ErasedCodec { decode, streaming: false }).await
+                grpc.unary(request, PathAndQuery::from_static(path), ErasedCodec { decode }).await
             };
             let reply = match timeout {
                 None => reply.await,
@@ -106,18 +106,10 @@ impl Transport for NetworkTransport {
         &'a self,
         call: Outgoing<'a>,
         request: Box<dyn OutgoingMessage>,
-        decode: Decode,
-    ) -> BoxFuture<'a, Result<AnyStream>> {
-        let path = call.path;
+        open: OpenStream,
+    ) -> BoxFuture<'a, Result<AnyMessage>> {
         let request = request_of(&call, request);
-        let mut grpc = self.grpc();
-        Box::pin(async move {
-            grpc.ready().await.map_err(failed)?;
-            let codec = ErasedCodec { decode, streaming: true };
-            let items = grpc.server_streaming(request, PathAndQuery::from_static(path), codec).await.map_err(failed)?;
-            Ok(Box::pin(items.into_inner().map(|item| item.map(|item| item as AnyMessage).map_err(failed)))
-                as AnyStream)
-        })
+        open(self.grpc(), request, call.path)
     }
 
     fn watch<'a>(
@@ -173,11 +165,49 @@ impl Transport for NetworkTransport {
     }
 }
 
-/// Encodes an erased request, decodes with the typed caller's [`Decode`].
+/// Opens an event subscription over gRPC, its frames decoded as `(missed, Option<M>)` (an
+/// [`OpenStream`], chosen by the typed caller).
+pub(crate) fn open_frames<M: prost::Message + Default + Send + Sync + 'static>(
+    mut grpc: tonic::client::Grpc<Connection>,
+    request: tonic::Request<Box<dyn OutgoingMessage>>,
+    path: &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>> {
+    Box::pin(async move {
+        grpc.ready().await.map_err(failed)?;
+        let frames = grpc.server_streaming(request, PathAndQuery::from_static(path), FramesCodec::<M>::default());
+        let frames = frames.await.map_err(failed)?.into_inner();
+        let frames = Box::pin(frames.map(|frame| frame.map_err(failed))) as ItemStream<(u64, Option<M>)>;
+        Ok(Box::new(frames) as AnyMessage)
+    })
+}
+
+/// Encodes an erased request, decodes event frames of `M`.
+struct FramesCodec<M>(std::marker::PhantomData<fn() -> M>);
+
+impl<M> Default for FramesCodec<M> {
+    fn default() -> Self {
+        FramesCodec(std::marker::PhantomData)
+    }
+}
+
+impl<M: prost::Message + Default + Send + Sync + 'static> Codec for FramesCodec<M> {
+    type Encode = Box<dyn OutgoingMessage>;
+    type Decode = (u64, Option<M>);
+    type Encoder = ErasedEncoder;
+    type Decoder = crate::wire::codec::FrameDecoder<M>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ErasedEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        crate::wire::codec::FrameDecoder::default()
+    }
+}
+
+/// Encodes an erased request, decodes a unary reply with the typed caller's [`Decode`].
 struct ErasedCodec {
     decode: Decode,
-    /// Event streams keep tonic's buffer sizes; unary calls start small (see `wire::codec`).
-    streaming: bool,
 }
 
 impl Codec for ErasedCodec {
@@ -191,7 +221,7 @@ impl Codec for ErasedCodec {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ErasedDecoder { decode: self.decode, streaming: self.streaming }
+        ErasedDecoder { decode: self.decode }
     }
 }
 
@@ -212,7 +242,6 @@ impl Encoder for ErasedEncoder {
 
 struct ErasedDecoder {
     decode: Decode,
-    streaming: bool,
 }
 
 impl Decoder for ErasedDecoder {
@@ -224,9 +253,6 @@ impl Decoder for ErasedDecoder {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        match self.streaming {
-            true => BufferSettings::default(),
-            false => crate::wire::codec::unary_buffers(),
-        }
+        crate::wire::codec::unary_buffers()
     }
 }

@@ -14,16 +14,17 @@ use crate::client::attribute_stream::{decode_values, AttributeStream};
 use crate::client::event_stream::EventStream;
 use crate::client::handles::{ClientSession, Handle, StubSession};
 use crate::client::in_process::InProcessTransport;
+use crate::client::network::open_frames;
 use crate::client::network::NetworkTransport;
-use crate::client::transport::{decode_frame, decode_reply, message_of, Addressee, Outgoing, Transport};
+use crate::client::transport::{decode_reply, message_of, Addressee, Outgoing, Transport};
 use crate::config::{Config, HeroUrl};
 use crate::discovery::Discovery;
 use crate::error::{Error, HandleProblem, Result};
+use crate::interface::ItemStream;
 use crate::net::{dial_any, forget_connection};
 use crate::proto::{CallbackInfo, ConnectCallbackRequest};
 use crate::proto::{Export, HandleStats, HeroInfo};
 use crate::wire::metadata::encode_header;
-use tokio_stream::StreamExt;
 
 /// How long `connect(name)` waits for discovery by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -231,10 +232,9 @@ impl Target {
     {
         let transport = self.transport().await;
         let call = Outgoing { hero: &self.inner.hero, path, session: None, timeout: None };
-        let items = transport.server_stream(call, Box::new(request), decode_frame::<M>).await;
-        let items = items.map_err(|error| self.went_away(error))?;
-        let frames = items.map(move |item| item.and_then(|frame| message_of::<(u64, Option<M>)>(frame, path)));
-        Ok(EventStream::of(Box::pin(frames)))
+        let frames = transport.server_stream(call, Box::new(request), open_frames::<M>).await;
+        let frames = frames.and_then(|frames| message_of::<ItemStream<(u64, Option<M>)>>(frames, path));
+        Ok(EventStream::of(frames.map_err(|error| self.went_away(error))?))
     }
 
     /// Watches an attribute (`attribute` is its rpc name in `interface`): its current value, then

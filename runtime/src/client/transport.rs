@@ -18,11 +18,21 @@ use tonic::codec::{DecodeBuf, EncodeBuf};
 
 use crate::client::handles::ClientSession;
 use crate::error::{Error, Result};
-use crate::interface::{AnyMessage, AnyStream};
+use crate::interface::AnyMessage;
+use crate::net::connection::Connection;
 use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats};
 
 /// A future a transport returns (boxed: the trait is used as `dyn`).
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Opens a server stream over gRPC and returns its typed `ItemStream` inside an [`AnyMessage`]:
+/// a function the typed caller picks (`network::open_frames::<M>`), so that items are decoded
+/// straight into their type, without a box per item.
+pub(crate) type OpenStream = fn(
+    tonic::client::Grpc<Connection>,
+    tonic::Request<Box<dyn OutgoingMessage>>,
+    &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>>;
 
 /// A message decoded off the network, boxed (tonic wants what it hands over to be `Sync`).
 pub(crate) type Decoded = Box<dyn std::any::Any + Send + Sync>;
@@ -93,13 +103,14 @@ pub(crate) trait Transport: Send + Sync + 'static {
         decode: Decode,
     ) -> BoxFuture<'a, Result<AnyMessage>>;
 
-    /// One request, a stream of replies (event subscriptions); `decode` decodes each item.
+    /// One request, a stream of replies (event subscriptions): an [`crate::interface::ItemStream`]
+    /// inside an [`AnyMessage`]; `open` opens it over gRPC, typed for the caller's items.
     fn server_stream<'a>(
         &'a self,
         call: Outgoing<'a>,
         request: Box<dyn OutgoingMessage>,
-        decode: Decode,
-    ) -> BoxFuture<'a, Result<AnyStream>>;
+        open: OpenStream,
+    ) -> BoxFuture<'a, Result<AnyMessage>>;
 
     /// The encoded values of an attribute, from now on.
     fn watch<'a>(
@@ -152,13 +163,4 @@ pub(crate) fn decode_reply<M: prost::Message + Default + Send + Sync + 'static>(
     use tonic::codec::Decoder;
     let reply = crate::wire::codec::ReplyDecoder::<M>::default().decode(buf)?;
     Ok(reply.map(|reply| Box::new(reply) as Decoded))
-}
-
-/// [`Decode`] for an event frame of `M`: `(missed, Option<M>)`.
-pub(crate) fn decode_frame<M: prost::Message + Default + Send + Sync + 'static>(
-    buf: &mut DecodeBuf<'_>,
-) -> Result<Option<Decoded>, tonic::Status> {
-    use tonic::codec::Decoder;
-    let frame = crate::wire::codec::FrameDecoder::<M>::default().decode(buf)?;
-    Ok(frame.map(|frame| Box::new(frame) as Decoded))
 }

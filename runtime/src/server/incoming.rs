@@ -11,7 +11,7 @@ use http::HeaderValue;
 
 use crate::error::{Error, Result};
 use crate::events::event::Frame;
-use crate::interface::{AnyMessage, AnyStream};
+use crate::interface::{AnyMessage, ItemStream};
 use crate::wire::codec::{FrameEncoder, ReservingEncoder, ServerCodec};
 use crate::wire::metadata::SESSION;
 
@@ -116,7 +116,7 @@ pub struct InProcess {
 }
 
 impl Incoming for InProcess {
-    /// The reply message (or, for a stream, an [`AnyStream`]), or the error itself.
+    /// The reply message (or, for a stream, an [`ItemStream`]), or the error itself.
     type Reply = Result<AnyMessage>;
 
     fn session(&self) -> Option<&HeaderValue> {
@@ -147,11 +147,10 @@ impl Incoming for InProcess {
             // The emitted message itself, shared between subscribers and cloned only when
             // another one still holds it: no encoding within the process.
             let items = tokio_stream::StreamExt::map(frames, |frame| match frame {
-                Ok(frame) => Ok(Box::new((frame.missed, frame.message.map(crate::events::event::Payload::into_owned)))
-                    as AnyMessage),
+                Ok(frame) => Ok((frame.missed, frame.message.map(crate::events::event::Payload::into_owned))),
                 Err(status) => Err(Error::from_status(&status)),
             });
-            Ok(Box::new(Box::pin(items) as AnyStream) as AnyMessage)
+            Ok(Box::new(Box::pin(items) as ItemStream<(u64, Option<M>)>) as AnyMessage)
         })
     }
 
