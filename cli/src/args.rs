@@ -33,6 +33,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "HEROS_CREDENTIALS")]
     pub(crate) credentials: Option<std::path::PathBuf>,
 
+    /// Shared token of a token-secured realm (the weaker mode; see README "Securing a realm"),
+    /// sent with every call. Default: HEROS_TOKEN (better than the flag, which `ps` shows).
+    #[arg(long, global = true, value_name = "TOKEN", env = "HEROS_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

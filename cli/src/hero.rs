@@ -8,6 +8,7 @@ use heros_runtime::proto::HeroInfo;
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::codec::{DynamicCodec, Received};
@@ -21,7 +22,7 @@ pub(crate) struct Hero {
     pub(crate) info: HeroInfo,
     /// The endpoint the channel is connected to.
     pub(crate) endpoint: String,
-    pub(crate) channel: Channel,
+    pub(crate) channel: HeroChannel,
     pub(crate) pool: DescriptorPool,
     pub(crate) members: Vec<Member>,
     timeout: Duration,
@@ -48,7 +49,7 @@ impl Hero {
         request
     }
 
-    fn grpc(&self) -> tonic::client::Grpc<Channel> {
+    fn grpc(&self) -> tonic::client::Grpc<HeroChannel> {
         tonic::client::Grpc::new(self.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE)
@@ -89,6 +90,34 @@ fn path(method: &MethodDescriptor) -> Result<PathAndQuery> {
     PathAndQuery::try_from(path.as_str()).map_err(|e| anyhow!("bad rpc path {path}: {e}"))
 }
 
+/// A connection to a server, every request carrying the realm's shared token if one is set.
+pub(crate) type HeroChannel = InterceptedService<Channel, WithToken>;
+
+/// The shared token of a token-secured realm (`--token`, `HEROS_TOKEN`), set once at start.
+static TOKEN: std::sync::OnceLock<tonic::metadata::AsciiMetadataValue> = std::sync::OnceLock::new();
+
+/// Every call of the tool carries `authorization: Bearer <token>` (docs/PROTOCOL.md, "Security").
+pub(crate) fn use_token(token: &str) -> Result<()> {
+    let value = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| anyhow!("--token / HEROS_TOKEN: not a valid header value (visible ASCII only)"))?;
+    let _ = TOKEN.set(value);
+    Ok(())
+}
+
+/// Adds the token to each request (nothing without one).
+#[derive(Clone, Copy)]
+pub(crate) struct WithToken;
+
+impl tonic::service::Interceptor for WithToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = TOKEN.get() {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
 /// TLS for a secured realm (`--credentials`), set once at start.
 static TLS: std::sync::OnceLock<ClientTlsConfig> = std::sync::OnceLock::new();
 
@@ -108,7 +137,7 @@ pub(crate) fn use_credentials(dir: &std::path::Path) -> Result<()> {
 }
 
 /// The first of `endpoints` (`http://host:port`) that accepts a connection.
-pub(crate) async fn dial(endpoints: &[String], timeout: Duration) -> Result<(String, Channel)> {
+pub(crate) async fn dial(endpoints: &[String], timeout: Duration) -> Result<(String, HeroChannel)> {
     let mut failures = Vec::new();
     for endpoint in endpoints {
         let mut target = Endpoint::from_shared(match TLS.get() {
@@ -126,7 +155,7 @@ pub(crate) async fn dial(endpoints: &[String], timeout: Duration) -> Result<(Str
             .connect()
             .await;
         match connecting {
-            Ok(channel) => return Ok((endpoint.clone(), channel)),
+            Ok(channel) => return Ok((endpoint.clone(), InterceptedService::new(channel, WithToken))),
             Err(error) => failures.push(format!("{endpoint}: {}", source_text(&error))),
         }
     }

@@ -65,6 +65,9 @@ async fn run(cli: &Cli) -> Result<()> {
     if let Some(dir) = &cli.credentials {
         hero::use_credentials(dir)?;
     }
+    if let Some(token) = &cli.token {
+        hero::use_token(token)?;
+    }
     let locator = Locator::new(cli.realm.as_deref(), &cli.peers)?;
     let find_timeout = cli.timeout.unwrap_or(FIND_TIMEOUT);
     let connect = |name: &str| {

@@ -7,13 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use crate::hero::HeroChannel;
 use anyhow::{anyhow, bail, Context, Result};
 use http::uri::PathAndQuery;
 use prost::Message;
 use prost_reflect::DescriptorPool;
 use prost_types::FileDescriptorProto;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
@@ -23,7 +23,7 @@ const V1_PATH: &str = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo
 const V1ALPHA_PATH: &str = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
 
 /// The descriptors of `symbols` (full service or message names) and of every file they import.
-pub(crate) async fn descriptors(channel: Channel, endpoint: &str, symbols: &[String]) -> Result<DescriptorPool> {
+pub(crate) async fn descriptors(channel: HeroChannel, endpoint: &str, symbols: &[String]) -> Result<DescriptorPool> {
     let files = match fetch(channel.clone(), V1_PATH, symbols).await {
         Err(Fetch::Unimplemented) => fetch(channel, V1ALPHA_PATH, symbols).await,
         other => other,
@@ -56,7 +56,7 @@ type Files = BTreeMap<String, Vec<u8>>;
 
 /// Asks for the file of each symbol, then by name for every import not yet seen, one request at a
 /// time on one stream.
-async fn fetch(channel: Channel, path: &'static str, symbols: &[String]) -> Result<Files, Fetch> {
+async fn fetch(channel: HeroChannel, path: &'static str, symbols: &[String]) -> Result<Files, Fetch> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.map_err(|e| anyhow!("cannot reach the server: {e}"))?;
     let (requests, outgoing) = tokio::sync::mpsc::channel::<ServerReflectionRequest>(4);
@@ -163,7 +163,7 @@ mod tests {
     use super::*;
 
     /// A server with no HERO still describes the framework's services.
-    async fn server() -> (heros::Server, Channel) {
+    async fn server() -> (heros::Server, HeroChannel) {
         let server = heros::Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).start().await.unwrap();
         let endpoint = format!("http://{}", server.local_addr());
         let (_, channel) = crate::hero::dial(&[endpoint], std::time::Duration::from_secs(3)).await.unwrap();

@@ -164,7 +164,8 @@ fn spawn(args: &[String], no_mdns: bool) -> std::process::Child {
         .stderr(Stdio::piped())
         .env_remove("HEROS_PEERS")
         .env_remove("HEROS_REALM")
-        .env_remove("HEROS_CREDENTIALS");
+        .env_remove("HEROS_CREDENTIALS")
+        .env_remove("HEROS_TOKEN");
     if no_mdns {
         command.env("HEROS_DISCOVERY", "off");
     } else {
@@ -236,6 +237,30 @@ fn a_realm_made_with_the_tool_is_called_only_with_its_credentials_and_roles() {
         assert!(set.ok, "{set:?}");
         assert_eq!(thing.testme.get(), 10);
         let _ = std::fs::remove_dir_all(&realm);
+    });
+}
+
+#[test]
+fn a_token_realm_is_called_with_the_token_from_the_flag_or_the_environment() {
+    runtime().block_on(async {
+        let server =
+            Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).token("s3cret").start().await.unwrap();
+        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
+        let _hero =
+            server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
+        let peer = server.local_addr().to_string();
+        let run = |args: &[&str]| heros(owned(&[&["--peer", peer.as_str()], args].concat()), true);
+
+        run(&["get", "thing", "testme"]).await.fails_with(&["UNAUTHENTICATED"]);
+        run(&["--token", "wrong", "get", "thing", "testme"]).await.fails_with(&["UNAUTHENTICATED"]);
+        let get = run(&["--token", "s3cret", "get", "thing", "testme"]).await;
+        assert_eq!((get.ok, get.stdout.trim()), (true, "5"), "{get:?}");
+
+        let mut command = Command::new(env!("CARGO_BIN_EXE_heros"));
+        command.args(["--peer", peer.as_str(), "set", "thing", "testme", "10"]).env("HEROS_DISCOVERY", "off");
+        let set = command.env("HEROS_TOKEN", "s3cret").output().unwrap();
+        assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+        assert_eq!(thing.testme.get(), 10);
     });
 }
 
