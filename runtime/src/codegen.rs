@@ -2,6 +2,7 @@
 
 pub use prost;
 pub use prost_types;
+pub use tokio_stream::{Stream, StreamExt};
 
 pub use crate::attribute::Attribute;
 pub use crate::client::handles::StubSession;

@@ -19,7 +19,12 @@ pub(super) fn generate(svc: &Service) -> TokenStream {
         .members
         .iter()
         .map(|code| match &code.member.role {
-            Role::Method { timeout_ms } => method(code, *timeout_ms, rt),
+            Role::Method { timeout_ms, streams_requests, streams_replies, .. }
+                if *streams_requests || *streams_replies =>
+            {
+                super::streaming::stub(code, *streams_requests, *streams_replies, timeout_of(*timeout_ms), rt)
+            }
+            Role::Method { timeout_ms, .. } => method(code, *timeout_ms, rt),
             Role::Event { .. } => event(code, svc, rt),
             Role::Attribute { readonly, value_type } => attribute(code, *readonly, value_type, svc, rt),
         })
@@ -87,11 +92,7 @@ fn method(code: &MemberCode, timeout_ms: u32, rt: &TokenStream) -> TokenStream {
         },
         ReplyShape::Message => quote!(::core::result::Result::Ok(__reply)),
     };
-    let timeout = if timeout_ms == 0 {
-        quote!(::core::option::Option::None)
-    } else {
-        quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#timeout_ms as u64)))
-    };
+    let timeout = timeout_of(timeout_ms);
     let convert_args: Vec<_> = fields.iter().filter_map(|f| stub_convert_arg(f, rt)).collect();
     let reply_binding =
         if member.reply.is_unit || member.reply.fields.is_empty() { quote!(_) } else { quote!(__reply) };
@@ -107,6 +108,15 @@ fn method(code: &MemberCode, timeout_ms: u32, rt: &TokenStream) -> TokenStream {
             #bind_reply
             #unwrap_reply
         }
+    }
+}
+
+/// The stub's deadline for a method's calls, from `(heros.v1.method).timeout_ms`.
+fn timeout_of(timeout_ms: u32) -> TokenStream {
+    if timeout_ms == 0 {
+        quote!(::core::option::Option::None)
+    } else {
+        quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#timeout_ms as u64)))
     }
 }
 

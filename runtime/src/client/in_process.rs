@@ -9,7 +9,8 @@ use std::sync::{Arc, Weak};
 
 use crate::client::handles::ClientSession;
 use crate::client::transport::{
-    Addressee, BoxFuture, Decode, EncodedValues, OpenStream, Outgoing, OutgoingMessage, SessionKey, Transport,
+    Addressee, BoxFuture, Decode, EncodedValues, OpenStream, OpenStreaming, Outgoing, OutgoingMessage, SessionKey,
+    Transport,
 };
 use crate::error::{Error, Result};
 use crate::handles::table::HandleTable;
@@ -54,13 +55,14 @@ impl InProcessTransport {
     }
 
     /// Calls `call.path` of the HERO with `request`: the reply message, or a stream's items.
-    fn call(&self, call: Outgoing<'_>, request: Box<dyn OutgoingMessage>) -> BoxFuture<'static, Result<AnyMessage>> {
+    fn call(&self, call: Outgoing<'_>, request: AnyMessage) -> BoxFuture<'static, Result<AnyMessage>> {
         let dispatched = self.live_table().and_then(|table| {
             let path = call.path;
             let (interface, method) = split_path(path).ok_or_else(|| {
                 Error::invalid_argument(format!("'{path}' is not a gRPC path '/package.Service/Method'"))
             })?;
-            let incoming = InProcess { message: request.into_any(), session: call.session };
+            let deadline = call.timeout.map(|timeout| std::time::Instant::now() + timeout);
+            let incoming = InProcess { message: request, session: call.session, deadline };
             table.dispatch(Some(&call.hero.name), Some(&call.hero.realm), interface, method, incoming)
         });
         let (path, timeout) = (call.path, call.timeout);
@@ -100,7 +102,7 @@ impl Transport for InProcessTransport {
         request: Box<dyn OutgoingMessage>,
         _decode: Decode,
     ) -> BoxFuture<'a, Result<AnyMessage>> {
-        self.call(call, request)
+        self.call(call, request.into_any())
     }
 
     fn server_stream<'a>(
@@ -110,7 +112,17 @@ impl Transport for InProcessTransport {
         _open: OpenStream,
     ) -> BoxFuture<'a, Result<AnyMessage>> {
         // The HERO's server made the typed item stream itself (`server::incoming::InProcess`).
-        self.call(call, request)
+        self.call(call, request.into_any())
+    }
+
+    fn streaming<'a>(
+        &'a self,
+        call: Outgoing<'a>,
+        requests: AnyMessage,
+        _open: OpenStreaming,
+    ) -> BoxFuture<'a, Result<AnyMessage>> {
+        // The HERO's server reads the caller's stream itself: one item at a time, as it asks.
+        self.call(call, requests)
     }
 
     fn watch<'a>(

@@ -9,10 +9,11 @@ use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder
 
 use crate::client::handles::ClientSession;
 use crate::client::transport::{
-    Addressee, BoxFuture, Decode, Decoded, EncodedValues, OpenStream, Outgoing, OutgoingMessage, SessionKey, Transport,
+    Addressee, BoxFuture, Decode, Decoded, EncodedValues, OpenStream, OpenStreaming, Outgoing, OutgoingMessage,
+    SessionKey, Transport,
 };
 use crate::error::{Error, Result};
-use crate::interface::{AnyMessage, ItemStream};
+use crate::interface::{AnyMessage, ItemStream, RequestItems};
 use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::net::connection::Connection;
 use crate::proto::attributes_client::AttributesClient;
@@ -51,7 +52,7 @@ fn named<T>(hero: &Addressee, message: T) -> tonic::Request<T> {
 }
 
 /// The gRPC request of one HERO call: its headers, session and deadline.
-fn request_of(call: &Outgoing<'_>, message: Box<dyn OutgoingMessage>) -> tonic::Request<Box<dyn OutgoingMessage>> {
+fn request_of<T>(call: &Outgoing<'_>, message: T) -> tonic::Request<T> {
     let mut request = named(call.hero, message);
     if let Some(session) = &call.session {
         request.metadata_mut().as_mut().insert(SESSION, session.clone());
@@ -109,6 +110,16 @@ impl Transport for NetworkTransport {
         open: OpenStream,
     ) -> BoxFuture<'a, Result<AnyMessage>> {
         let request = request_of(&call, request);
+        open(self.grpc(), request, call.path)
+    }
+
+    fn streaming<'a>(
+        &'a self,
+        call: Outgoing<'a>,
+        requests: AnyMessage,
+        open: OpenStreaming,
+    ) -> BoxFuture<'a, Result<AnyMessage>> {
+        let request = request_of(&call, requests);
         open(self.grpc(), request, call.path)
     }
 
@@ -181,6 +192,103 @@ pub(crate) fn open_frames<M: prost::Message + Default + Send + Sync + 'static>(
     })
 }
 
+/// Opens a server-streaming method's call over gRPC, its replies decoded as `M` (an
+/// [`OpenStream`], chosen by the typed caller).
+pub(crate) fn open_replies<M: prost::Message + Default + Send + Sync + 'static>(
+    mut grpc: tonic::client::Grpc<Connection>,
+    request: tonic::Request<Box<dyn OutgoingMessage>>,
+    path: &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>> {
+    Box::pin(async move {
+        grpc.ready().await.map_err(failed)?;
+        let codec = TypedCodec::<ErasedEncoder, M>::default();
+        let replies = grpc.server_streaming(request, PathAndQuery::from_static(path), codec);
+        let replies = replies.await.map_err(failed)?.into_inner();
+        Ok(Box::new(Box::pin(replies.map(|reply| reply.map_err(failed))) as ItemStream<M>) as AnyMessage)
+    })
+}
+
+/// Opens a client-streaming method's call over gRPC: the requests `Req` encoded as the caller's
+/// stream yields them (HTTP/2 flow control holds the stream back when the server reads slowly),
+/// the one reply decoded as `Rep` (an [`OpenStreaming`], chosen by the typed caller).
+pub(crate) fn open_upload<Req, Rep>(
+    mut grpc: tonic::client::Grpc<Connection>,
+    request: tonic::Request<AnyMessage>,
+    path: &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>>
+where
+    Req: prost::Message + Send + 'static,
+    Rep: prost::Message + Default + Send + Sync + 'static,
+{
+    Box::pin(async move {
+        let request = typed_requests::<Req>(request, path)?;
+        grpc.ready().await.map_err(failed)?;
+        let codec = TypedCodec::<crate::wire::codec::StreamEncoder<Req>, Rep>::default();
+        let reply = grpc.client_streaming(request, PathAndQuery::from_static(path), codec).await;
+        Ok(Box::new(reply.map_err(failed)?.into_inner()) as AnyMessage)
+    })
+}
+
+/// Opens a bidirectional method's call over gRPC: requests `Req` out as the caller's stream
+/// yields them, replies decoded as `Rep` as they come (an [`OpenStreaming`]).
+pub(crate) fn open_bidi<Req, Rep>(
+    mut grpc: tonic::client::Grpc<Connection>,
+    request: tonic::Request<AnyMessage>,
+    path: &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>>
+where
+    Req: prost::Message + Send + 'static,
+    Rep: prost::Message + Default + Send + Sync + 'static,
+{
+    Box::pin(async move {
+        let request = typed_requests::<Req>(request, path)?;
+        grpc.ready().await.map_err(failed)?;
+        let codec = TypedCodec::<crate::wire::codec::StreamEncoder<Req>, Rep>::default();
+        let replies = grpc.streaming(request, PathAndQuery::from_static(path), codec).await;
+        let replies = replies.map_err(failed)?.into_inner();
+        Ok(Box::new(Box::pin(replies.map(|reply| reply.map_err(failed))) as ItemStream<Rep>) as AnyMessage)
+    })
+}
+
+/// The typed caller's stream of requests, back out of the erased request.
+fn typed_requests<Req: 'static>(
+    request: tonic::Request<AnyMessage>,
+    path: &str,
+) -> Result<tonic::Request<RequestItems<Req>>> {
+    let (metadata, extensions, requests) = request.into_parts();
+    let requests = crate::client::transport::message_of::<RequestItems<Req>>(requests, path)?;
+    Ok(tonic::Request::from_parts(metadata, extensions, requests))
+}
+
+/// Encodes requests with `Enc`, decodes replies `Rep`: the codec of streaming methods.
+struct TypedCodec<Enc, Rep>(std::marker::PhantomData<fn(Enc) -> Rep>);
+
+impl<Enc, Rep> Default for TypedCodec<Enc, Rep> {
+    fn default() -> Self {
+        TypedCodec(std::marker::PhantomData)
+    }
+}
+
+impl<Enc, Rep> Codec for TypedCodec<Enc, Rep>
+where
+    Enc: Encoder<Error = tonic::Status> + Default + Send + 'static,
+    Enc::Item: Send + 'static,
+    Rep: prost::Message + Default + Send + Sync + 'static,
+{
+    type Encode = Enc::Item;
+    type Decode = Rep;
+    type Encoder = Enc;
+    type Decoder = crate::wire::codec::ReplyDecoder<Rep>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        Enc::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        crate::wire::codec::ReplyDecoder::default()
+    }
+}
+
 /// Encodes an erased request, decodes event frames of `M`.
 struct FramesCodec<M>(std::marker::PhantomData<fn() -> M>);
 
@@ -225,6 +333,7 @@ impl Codec for ErasedCodec {
     }
 }
 
+#[derive(Default)]
 struct ErasedEncoder;
 
 impl Encoder for ErasedEncoder {

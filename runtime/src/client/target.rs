@@ -150,6 +150,11 @@ impl Target {
         self.current_transport().is_in_process()
     }
 
+    /// The HERO calls are for, as transports take it.
+    pub(crate) fn addressee(&self) -> &Addressee {
+        &self.inner.hero
+    }
+
     fn current_transport(&self) -> Arc<dyn Transport> {
         self.inner.transport.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -340,7 +345,7 @@ impl Target {
     }
 
     /// Notes a lost server, so that the next call looks for the HERO again.
-    fn went_away(&self, error: Error) -> Error {
+    pub(crate) fn went_away(&self, error: Error) -> Error {
         if matches!(error, Error::Unavailable { .. }) {
             self.mark_stale();
             forget_connection(&self.endpoint());
@@ -349,7 +354,7 @@ impl Target {
     }
 
     /// The transport to use; after a lost server, to the HERO's current endpoint per discovery.
-    async fn transport(&self) -> Arc<dyn Transport> {
+    pub(crate) async fn transport(&self) -> Arc<dyn Transport> {
         if self.inner.stale.swap(false, Ordering::AcqRel) {
             let moved = match self.inner.rediscoverable {
                 true => self.rediscover().await,

@@ -34,6 +34,16 @@ pub(crate) type OpenStream = fn(
     &'static str,
 ) -> BoxFuture<'static, Result<AnyMessage>>;
 
+/// Opens a call whose requests are a stream (a client-streaming or bidirectional method) over
+/// gRPC: the request carries the typed caller's [`crate::interface::RequestItems`] inside an
+/// [`AnyMessage`], and the reply (a message, or an `ItemStream` of them) comes back inside one;
+/// a function the typed caller picks (`network::open_upload::<Req, Rep>`, `open_bidi`).
+pub(crate) type OpenStreaming = fn(
+    tonic::client::Grpc<Connection>,
+    tonic::Request<AnyMessage>,
+    &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>>;
+
 /// A message decoded off the network, boxed (tonic wants what it hands over to be `Sync`).
 pub(crate) type Decoded = Box<dyn std::any::Any + Send + Sync>;
 
@@ -103,13 +113,22 @@ pub(crate) trait Transport: Send + Sync + 'static {
         decode: Decode,
     ) -> BoxFuture<'a, Result<AnyMessage>>;
 
-    /// One request, a stream of replies (event subscriptions): an [`crate::interface::ItemStream`]
+    /// One request, a stream of replies (event subscriptions, server-streaming methods): an [`crate::interface::ItemStream`]
     /// inside an [`AnyMessage`]; `open` opens it over gRPC, typed for the caller's items.
     fn server_stream<'a>(
         &'a self,
         call: Outgoing<'a>,
         request: Box<dyn OutgoingMessage>,
         open: OpenStream,
+    ) -> BoxFuture<'a, Result<AnyMessage>>;
+
+    /// A stream of requests (the typed caller's `RequestItems` inside `requests`), one reply or a
+    /// stream of replies: client-streaming and bidirectional methods; `open` opens it over gRPC.
+    fn streaming<'a>(
+        &'a self,
+        call: Outgoing<'a>,
+        requests: AnyMessage,
+        open: OpenStreaming,
     ) -> BoxFuture<'a, Result<AnyMessage>>;
 
     /// The encoded values of an attribute, from now on.

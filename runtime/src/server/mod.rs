@@ -3,6 +3,7 @@
 
 pub(crate) mod access;
 pub(crate) mod attribute_watch;
+pub(crate) mod call_context;
 pub(crate) mod callbacks;
 pub(crate) mod descriptor_index;
 pub(crate) mod health;

@@ -134,6 +134,11 @@ pub(crate) struct HeroTable {
     pub(crate) handles: Arc<HandleTable>,
     /// Whether errors name the HEROs here (`Limits::list_heros_in_errors`).
     list_heros_in_errors: bool,
+    /// Paths (`/package.Service/Method`) of the client-streaming and bidirectional methods of
+    /// the HEROs here: their requests may stay open, idle, between messages. Empty for most
+    /// servers, which then pay one atomic load per call for the check.
+    streaming_requests: RwLock<std::collections::HashSet<String>>,
+    any_streaming_requests: AtomicBool,
 }
 
 /// A call handed to its HERO: the reply to come, and the call's place among those in flight.
@@ -144,7 +149,14 @@ pub(crate) struct Dispatched<R> {
 
 impl HeroTable {
     pub(crate) fn new(handles: Arc<HandleTable>, list_heros_in_errors: bool) -> Self {
-        HeroTable { heros: RwLock::default(), closed: AtomicBool::new(false), handles, list_heros_in_errors }
+        HeroTable {
+            heros: RwLock::default(),
+            closed: AtomicBool::new(false),
+            handles,
+            list_heros_in_errors,
+            streaming_requests: RwLock::default(),
+            any_streaming_requests: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn close(&self) {
@@ -193,8 +205,23 @@ impl HeroTable {
                 endpoint: existing.info.endpoints.first().cloned().unwrap_or_else(|| "this server".to_owned()),
             });
         }
+        let streaming = entry.services.iter().flat_map(|service| {
+            let interface = service.interface();
+            interface.members.iter().filter(|m| m.streams_requests).map(|m| format!("/{}/{}", interface.name, m.name))
+        });
+        let streaming: Vec<String> = streaming.collect();
+        if !streaming.is_empty() {
+            self.streaming_requests.write().unwrap_or_else(|e| e.into_inner()).extend(streaming);
+            self.any_streaming_requests.store(true, Ordering::Release);
+        }
         heros.insert(entry.name.to_string(), entry);
         Ok(())
+    }
+
+    /// Whether `path` is a method of a HERO here whose requests are a stream.
+    pub(crate) fn streams_requests(&self, path: &str) -> bool {
+        self.any_streaming_requests.load(Ordering::Acquire)
+            && self.streaming_requests.read().unwrap_or_else(|e| e.into_inner()).contains(path)
     }
 
     pub(crate) fn remove(&self, name: &str) -> Option<Arc<HeroEntry>> {

@@ -187,6 +187,45 @@ impl<I: Incoming> Call<I> {
         self.incoming.unary(request_type, method)
     }
 
+    /// Serves a server-streaming method: decode the request, run `method`, send the stream it
+    /// returns as the caller reads it (a slow reader slows the stream: nothing is buffered
+    /// beyond HTTP/2's window and one message).
+    pub fn server_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<I::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: tokio_stream::Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        self.incoming.server_streaming(request_type, method)
+    }
+
+    /// Serves a client-streaming method: `method` reads the caller's requests as they come, and
+    /// its result is the one reply.
+    pub fn client_streaming<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<I::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(crate::interface::Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        self.incoming.client_streaming(request_type, method)
+    }
+
+    /// Serves a bidirectional method: `method` reads the caller's requests and returns the
+    /// stream of replies.
+    pub fn bidi_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<I::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: tokio_stream::Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(crate::interface::Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        self.incoming.bidi_streaming(request_type, method)
+    }
+
     /// Serves an attribute: a request without `value` reads, one with `value` sets (unless
     /// read-only); the reply is the current value.
     pub fn attribute<T, M, V>(self, hero: Arc<T>, access: AttributeAccess<T, M, V>) -> ReplyFuture<I::Reply>
