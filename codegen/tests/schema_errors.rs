@@ -146,8 +146,8 @@ fn an_event_takes_one_request_not_a_stream() {
 fn a_handle_in_a_streamed_request_is_its_only_field() {
     let error = generate_err_with_core(
         "stream_handle_fields",
-        "  rpc Put(stream Crate) returns (Crate);",
-        "message Crate { heros.v1.Handle crate = 1 [(heros.v1.handle).type_name = \"lab.Crate\"]; string label = 2; }",
+        "  rpc Put(stream Crate) returns (Done);",
+        "message Crate { heros.v1.Handle crate = 1 [(heros.v1.handle).type_name = \"lab.Crate\"]; string label = 2; }\nmessage Done {}",
     );
     assert!(matches!(error, Error::Unsupported(_)), "{error:?}");
     assert_mentions(&error, &["rpc t.v1.Svc.Put", "streamed request", "only field"]);
