@@ -309,6 +309,19 @@ async fn watching_what_is_not_an_attribute_names_the_attributes() {
     let status = attributes.watch(request).await.expect_err("refused");
     assert_eq!(status.code(), tonic::Code::Unimplemented);
     assert!(status.message().contains("Testme") && status.message().contains("Firmware"), "{status:?}");
+    // It says what is wrong: the name is there, but not as an attribute.
+    assert!(status.message().contains("'Hello' is not an attribute of examples.v1.TestObject"), "{status:?}");
+    assert!(!status.message().contains("has no method"), "{status:?}");
+    let detail = heros::detail_of(&status).expect("an ErrorDetail");
+    assert_eq!((detail.kind.as_str(), detail.hero.as_str()), ("METHOD_NOT_FOUND", "watched"));
+    assert_eq!(detail.context.get("expected").map(String::as_str), Some("attribute"));
+    assert_eq!(detail.context.get("available").map(String::as_str), Some("Testme,Firmware"));
+    match heros::Error::from_status(&status) {
+        heros::Error::MethodNotFound { expected, method, .. } => {
+            assert_eq!((expected.as_str(), method.as_str()), ("attribute", "Hello"))
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]

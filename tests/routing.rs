@@ -11,6 +11,12 @@ fn detail(status: &tonic::Status) -> heros::proto::ErrorDetail {
     heros::detail_of(status).unwrap_or_else(|| panic!("no heros ErrorDetail in {status:?}"))
 }
 
+/// A thermostat `thermo` and a TestHero `hero_a` on `server`.
+async fn share_thermo_and_hero_a(server: &heros::Server) -> [heros::LocalHero; 2] {
+    let thermostat = Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default()));
+    [server.share(thermostat).await.unwrap(), share_test_hero(server, "hero_a", 1).await]
+}
+
 #[tokio::test]
 async fn calls_reach_the_hero_named_in_the_header() {
     let server = local_server().await;
@@ -30,11 +36,7 @@ async fn calls_reach_the_hero_named_in_the_header() {
 #[tokio::test]
 async fn the_header_is_optional_when_one_hero_implements_the_service() {
     let server = local_server().await;
-    let _t = server
-        .share(Hero::new("thermo").interface(climate::ThermostatServer::new(common::TestThermostat::default())))
-        .await
-        .unwrap();
-    let _a = share_test_hero(&server, "hero_a", 1).await;
+    let _heros = share_thermo_and_hero_a(&server).await;
     let reply =
         raw_call(&server, "/lab.climate.v1.Thermostat/Check", &[], encode(&climate::CheckRequest { celsius: 20.0 }))
             .await
@@ -86,6 +88,7 @@ async fn an_unknown_method_lists_the_methods() {
             hero: "hero_a".into(),
             interface: "examples.v1.TestObject".into(),
             method: "Explode".into(),
+            expected: "method".into(),
             available: vec!["ReadTemp".into(), "Hello".into(), "Testme".into(), "Firmware".into()],
         }
     );
@@ -385,4 +388,55 @@ async fn a_bad_environment_variable_stops_the_server_from_starting() {
     std::env::set_var("HEROS_BIND", "not-an-address");
     let error = heros::Server::builder().start().await.err().expect("refused");
     assert!(error.to_string().contains("HEROS_BIND"), "{error}");
+}
+
+/// One rule for every status message (`<kind>: <text>`, the detail's `message` being the text
+/// or the bare free text), and `ErrorDetail.hero` / `.method` filled: for a HERO's own failure,
+/// a refused argument, a panic, a read-only attribute and an unknown method, each called by name.
+#[tokio::test]
+async fn every_error_of_a_hero_call_names_the_hero_and_the_method_and_starts_with_its_kind() {
+    let server = local_server().await;
+    let _heros = share_thermo_and_hero_a(&server).await;
+    let check = |celsius| encode(&climate::CheckRequest { celsius });
+    let cases = [
+        // An application error (Error::Failed from the method).
+        ("/lab.climate.v1.Thermostat/Check", "thermo", check(95.0), "Overheated", "95 C is above 80 C"),
+        // A panic in the method.
+        ("/lab.climate.v1.Thermostat/Check", "thermo", check(-300.0), "PANIC", "-300 C is below absolute zero"),
+        // A refused argument (Error::invalid_argument from the method).
+        (
+            "/lab.climate.v1.Thermostat/SetMode",
+            "thermo",
+            encode(&climate::SetModeRequest { mode: 99 }),
+            "INVALID_ARGUMENT",
+            "no mode 99",
+        ),
+        // Bytes that do not decode, refused before the method runs.
+        ("/lab.climate.v1.Thermostat/Check", "thermo", vec![0xff, 0xff], "INVALID_ARGUMENT", "do not decode"),
+        // Not a method of the interface: refused by the router.
+        ("/lab.climate.v1.Thermostat/Explode", "thermo", vec![], "METHOD_NOT_FOUND", "has no method 'Explode'"),
+        // A read-only attribute set.
+        (
+            "/examples.v1.TestObject/Firmware",
+            "hero_a",
+            encode(&proto::FirmwareValue { value: Some("9".into()) }),
+            "READ_ONLY",
+            "is read-only",
+        ),
+    ];
+    for (path, hero, body, kind, text) in cases {
+        let status = raw_call(&server, path, &[("heros-name", hero)], body).await.unwrap_err();
+        let detail = detail(&status);
+        assert_eq!(detail.kind, kind, "{path}: {status:?}");
+        assert_eq!(detail.hero, hero, "{path}: ErrorDetail.hero");
+        assert_eq!(detail.method, path.trim_start_matches('/'), "{path}: ErrorDetail.method");
+        assert!(status.message().starts_with(&format!("{kind}: ")), "{path}: {:?}", status.message());
+        assert!(status.message().contains(text), "{path}: {:?}", status.message());
+        assert!(detail.message.contains(text) && !detail.message.starts_with(kind), "{path}: {detail:?}");
+    }
+    // The Rust side reads them back as before: the kind and the bare message.
+    let status = raw_call(&server, "/lab.climate.v1.Thermostat/Check", &[("heros-name", "thermo")], check(95.0))
+        .await
+        .unwrap_err();
+    assert_eq!(Error::from_status(&status), Error::failed("Overheated", "95 C is above 80 C"));
 }

@@ -65,7 +65,7 @@ pub enum Error {
         known: Option<Vec<String>>,
     },
     /// The interface has no method (or attribute, or event) of that name.
-    #[error("{interface} of HERO '{hero}' has no method '{method}'; it has: {}", list(available))]
+    #[error("{}", no_member(interface, hero, method, expected, available))]
     MethodNotFound {
         /// The HERO called.
         hero: String,
@@ -73,7 +73,11 @@ pub enum Error {
         interface: String,
         /// The unknown method.
         method: String,
-        /// The methods, attributes and events the interface does have.
+        /// What the name had to be: `method` for a call (any rpc: method, attribute or event),
+        /// `attribute` for a watch, `event` for a callback.
+        expected: String,
+        /// What the interface does have of that kind (for `method`: its methods, attributes and
+        /// events).
         available: Vec<String>,
     },
     /// More than one HERO on the server implements the interface and the call named none of them.
@@ -305,6 +309,17 @@ fn list(names: &[String]) -> String {
     }
 }
 
+/// The sentence of [`Error::MethodNotFound`]: a watch or a callback names what it needed.
+fn no_member(interface: &str, hero: &str, member: &str, expected: &str, available: &[String]) -> String {
+    match expected {
+        "" | "method" => format!("{interface} of HERO '{hero}' has no method '{member}'; it has: {}", list(available)),
+        _ => format!(
+            "'{member}' is not an {expected} of {interface} (HERO '{hero}'); its {expected}s: {}",
+            list(available)
+        ),
+    }
+}
+
 /// `<label>: <names>`, or that the server keeps its HEROs to itself.
 fn listing(label: &str, known: &Option<Vec<String>>) -> String {
     match known {
@@ -427,10 +442,11 @@ impl Error {
             Error::InterfaceNotServed { interface, known } => {
                 [("interface", interface.clone())].into_iter().chain(known_entry(known)).collect()
             }
-            Error::MethodNotFound { hero, interface, method, available } => vec![
+            Error::MethodNotFound { hero, interface, method, expected, available } => vec![
                 ("hero", hero.clone()),
                 ("interface", interface.clone()),
                 ("method", method.clone()),
+                ("expected", expected.clone()),
                 ("available", available.join(",")),
             ],
             Error::AmbiguousHero { interface, candidates } => {
@@ -456,27 +472,35 @@ impl Error {
     }
 
     /// The one mapping to gRPC: code, human message, and the `ErrorDetail` in the details trailer.
+    ///
+    /// One rule for every kind: the status message is `<kind>: <text>`, where `<text>` is a
+    /// sentence for people. `ErrorDetail.message` is the free text the error carries (what the
+    /// HERO or the runtime said, without the kind) or, for kinds without free text, the sentence;
+    /// `ErrorDetail.hero` and `.method` name the HERO and the method (`package.Service/Method`)
+    /// of the call that failed, when known: from the call being served, else from the error.
     pub fn to_status(&self) -> Status {
-        let message = self.to_string();
+        let (hero, method) = ORIGIN
+            .try_with(|origin| (Some(origin.hero.to_string()), Some(origin.method().to_owned())))
+            .unwrap_or((None, None));
+        self.status_of(hero, method)
+    }
+
+    /// [`Error::to_status`] for a call of `path` (`/package.Service/Method`) to the HERO `hero`
+    /// (the name it was called by), made outside the call's own task (the router's refusals).
+    pub(crate) fn to_status_of_call(&self, hero: Option<&str>, path: &str) -> Status {
+        self.status_of(hero.map(str::to_owned), Some(path.strip_prefix('/').unwrap_or(path).to_owned()))
+    }
+
+    fn status_of(&self, hero: Option<String>, method: Option<String>) -> Status {
+        let (own_hero, own_method) = self.origin();
+        let text = self.text();
+        let message = format!("{}: {text}", self.kind());
         let detail = ErrorDetail {
             kind: self.kind().to_owned(),
             // Variants that wrap a free-text message carry it bare, so it reads back unchanged.
-            message: match self {
-                Error::Failed { message, .. }
-                | Error::InvalidArgument { message }
-                | Error::Unavailable { message }
-                | Error::Timeout { message }
-                | Error::Cancelled { message }
-                | Error::Config { message }
-                | Error::Unauthenticated { message }
-                | Error::Handle { message, .. }
-                | Error::LimitReached { message, .. }
-                | Error::Panic { message, .. }
-                | Error::Rpc { message, .. } => message.clone(),
-                _ => message.clone(),
-            },
-            hero: String::new(),
-            method: String::new(),
+            message: self.free_text().map_or(text, str::to_owned),
+            hero: hero.filter(|h| !h.is_empty()).or(own_hero).unwrap_or_default(),
+            method: method.filter(|m| !m.is_empty()).or(own_method).unwrap_or_default(),
             context: self.context(),
         };
         let rpc_status = RpcStatus {
@@ -488,6 +512,47 @@ impl Error {
             }],
         };
         Status::with_details(self.code(), message, rpc_status.encode_to_vec().into())
+    }
+
+    /// The sentence of the status message, after `<kind>: `: the error's text without a
+    /// prefix that would repeat the kind.
+    fn text(&self) -> String {
+        match self {
+            Error::LimitReached { limit, max, message } => format!("{message} ({limit} is {max})"),
+            Error::Panic { .. } => self.to_string(),
+            _ => self.free_text().map_or_else(|| self.to_string(), str::to_owned),
+        }
+    }
+
+    /// The free text a variant carries (what the HERO or the runtime said), if it has one.
+    fn free_text(&self) -> Option<&str> {
+        match self {
+            Error::Failed { message, .. }
+            | Error::InvalidArgument { message }
+            | Error::Unavailable { message }
+            | Error::Timeout { message }
+            | Error::Cancelled { message }
+            | Error::Config { message }
+            | Error::Unauthenticated { message }
+            | Error::Handle { message, .. }
+            | Error::LimitReached { message, .. }
+            | Error::Panic { message, .. }
+            | Error::Rpc { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The HERO and method (`package.Service/Method`) the error itself names, if any.
+    fn origin(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Error::MethodNotFound { hero, interface, method, .. } => {
+                (Some(hero.clone()), Some(format!("{interface}/{method}")))
+            }
+            Error::Panic { hero, method, .. } => (Some(hero.clone()), Some(method.clone())),
+            Error::InterfaceNotImplemented { hero, .. } | Error::ReadOnly { hero, .. } => (Some(hero.clone()), None),
+            Error::HeroNotFound { name, .. } => (Some(name.clone()), None),
+            _ => (None, None),
+        }
     }
 
     /// The one mapping back: a status from a HEROS server becomes the variant it was made from;
@@ -543,6 +608,8 @@ impl Error {
                 hero: get("hero"),
                 interface: get("interface"),
                 method: get("method"),
+                // Servers before `expected` was sent refused calls only.
+                expected: detail.context.get("expected").cloned().unwrap_or_else(|| "method".to_owned()),
                 available: names("available"),
             },
             "AMBIGUOUS_HERO" => Error::AmbiguousHero { interface: get("interface"), candidates: names("candidates") },
@@ -602,6 +669,32 @@ impl From<Status> for Error {
     }
 }
 
+tokio::task_local! {
+    /// The call being served, while its HERO's code runs: errors turned into statuses there
+    /// name it in their `ErrorDetail`.
+    static ORIGIN: Origin;
+}
+
+/// The HERO a call was routed to, and the call's path.
+#[derive(Clone)]
+pub(crate) struct Origin {
+    pub(crate) hero: std::sync::Arc<str>,
+    /// `/package.Service/Method` (an `http::Uri` clone shares its bytes: no copy per call).
+    pub(crate) path: http::Uri,
+}
+
+impl Origin {
+    fn method(&self) -> &str {
+        let path = self.path.path();
+        path.strip_prefix('/').unwrap_or(path)
+    }
+
+    /// Runs `future` (a call of this HERO) with this origin for the errors it turns into statuses.
+    pub(crate) fn scope<F: std::future::Future>(self, future: F) -> impl std::future::Future<Output = F::Output> {
+        ORIGIN.scope(self, future)
+    }
+}
+
 const ERROR_DETAIL_TYPE_URL: &str = "type.googleapis.com/heros.v1.ErrorDetail";
 
 /// `google.rpc.Status`, declared here because protox ships no `google/rpc` files; the wire format is
@@ -650,7 +743,15 @@ mod tests {
             hero: "h".into(),
             interface: "x.Y".into(),
             method: "Nope".into(),
+            expected: "method".into(),
             available: vec!["A".into(), "B".into()],
+        });
+        round_trip(Error::MethodNotFound {
+            hero: "h".into(),
+            interface: "x.Y".into(),
+            method: "ReadTemp".into(),
+            expected: "attribute".into(),
+            available: vec!["Testme".into()],
         });
         round_trip(Error::InterfaceNotServed { interface: "x.Y".into(), known: Some(vec!["h".into()]) });
         round_trip(Error::InterfaceNotServed { interface: "x.Y".into(), known: None });

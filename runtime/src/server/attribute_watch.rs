@@ -71,7 +71,7 @@ impl HeroTable {
         let values = service.watch(attribute).ok_or_else(|| {
             let attributes =
                 service.interface().members.iter().filter(|m| matches!(m.kind, MemberKind::Attribute { .. }));
-            entry.no_member(service, attribute, attributes.map(|m| m.name.to_owned()).collect())
+            entry.no_member_of_kind(service, attribute, "attribute", attributes.map(|m| m.name.to_owned()).collect())
         })?;
         Ok(Box::pin(UntilLeft { values, left: Box::pin(entry.leaving()) }))
     }

@@ -89,9 +89,11 @@ impl HeroEntry {
                 Error::invalid_argument(format!("'{method}' is not a gRPC path '/package.Service/Method'"))
             })?;
         let service = self.implementation(&interface)?;
-        let messages = service
-            .subscribe_encoded(&event)
-            .ok_or_else(|| self.no_member(service, &event, service.interface().member_names()))?;
+        let messages = service.subscribe_encoded(&event).ok_or_else(|| {
+            let events = service.interface().members.iter();
+            let events = events.filter(|m| matches!(m.kind, crate::interface::MemberKind::Event { .. }));
+            self.no_member_of_kind(service, &event, "event", events.map(|m| m.name.to_owned()).collect())
+        })?;
         // Over the network even within one process: the message is already encoded.
         // Only where the dial policy allows: the caller names the target (no pivoting).
         let endpoints = crate::security::dial_policy::permitted(&target.endpoints)?;

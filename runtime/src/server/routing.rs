@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
 
-use crate::error::Error;
+use crate::error::{Error, Origin};
 use crate::handles::service::{HandleService, HANDLES_SERVICE, SESSIONS_SERVICE};
 use crate::handles::table::HandleTable;
 use crate::proto::attributes_server::AttributesServer;
@@ -56,10 +56,23 @@ impl HeroEntry {
     /// The error for a method, attribute or event `member` that `service` does not have;
     /// `available` names what it does have.
     pub(crate) fn no_member(&self, service: &dyn Served, member: &str, available: Vec<String>) -> Error {
+        self.no_member_of_kind(service, member, "method", available)
+    }
+
+    /// [`HeroEntry::no_member`] for a name that had to be an `attribute` or an `event`;
+    /// `available` names those the interface has.
+    pub(crate) fn no_member_of_kind(
+        &self,
+        service: &dyn Served,
+        member: &str,
+        expected: &str,
+        available: Vec<String>,
+    ) -> Error {
         Error::MethodNotFound {
             hero: self.name.to_string(),
             interface: service.interface().name.to_owned(),
             method: member.to_owned(),
+            expected: expected.to_owned(),
             available,
         }
     }
@@ -392,14 +405,18 @@ impl Router {
         let incoming = OverNetwork { request, max_message_size: self.max_message_size };
         match self.table.dispatch(name.as_deref(), caller_realm.as_deref(), interface, method, incoming) {
             Ok(Dispatched { reply, in_flight }) => Box::pin(async move {
-                let response = match CatchPanic(reply).await {
+                let origin = Origin { hero: in_flight.0.name.clone(), path: uri.clone() };
+                let response = match origin.scope(CatchPanic(reply)).await {
                     Ok(reply) => reply,
                     Err(payload) => panicked(in_flight.hero(), uri.path(), payload).to_status().into_http(),
                 };
                 drop(in_flight);
                 Ok(response)
             }),
-            Err(error) => answer(error),
+            Err(error) => {
+                let status = error.to_status_of_call(name.as_deref(), uri.path());
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
         }
     }
 }
