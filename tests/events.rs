@@ -190,19 +190,72 @@ async fn a_subscription_survives_the_hero_leaving_and_coming_back_and_reports_th
     }
 }
 
+/// Subscribes to `Readings` of the furnace `hero` at `address` as any gRPC client would (an
+/// empty request, raw bytes back); returns once the response headers have arrived.
+async fn plain_subscription(address: &str, hero: &str) -> tonic::codec::Streaming<bytes::Bytes> {
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(bytes::Bytes::new());
+    request.metadata_mut().insert("heros-name", hero.parse().unwrap());
+    let path = http::uri::PathAndQuery::from_static("/examples.v1.Furnace/Readings");
+    // tonic's `server_streaming` resolves when the response headers arrive.
+    grpc.server_streaming(request, path, common::RawCodec).await.unwrap().into_inner()
+}
+
+/// PROTOCOL.md, Events, "Subscribing": once the response headers have arrived, the subscription
+/// is registered, so a message emitted right then reaches the subscriber; no other signal needed.
+#[tokio::test]
+async fn an_event_emitted_once_the_response_headers_arrived_is_received() {
+    use prost::Message;
+    let server = server(false).await;
+    let (furnace, _hero, _stub) = share_furnace(&server).await;
+    for round in 0..20_u32 {
+        let mut stream = plain_subscription(&server.local_addr().to_string(), "furnace").await;
+        // Emitted by the HERO itself, with nothing in between to wait for the subscription.
+        let reached =
+            furnace.readings.emit(proto::FurnaceReading { celsius: f64::from(round), ..Default::default() }).await;
+        assert_eq!(reached, 1, "round {round}: the subscriber was registered before its headers were sent");
+        let bytes = within(10, stream.message()).await.unwrap().expect("the event");
+        assert_eq!(proto::FurnaceReading::decode(bytes).unwrap().celsius, f64::from(round));
+    }
+}
+
+/// Not a test by itself: the HERO process of
+/// [`a_process_exiting_right_after_shutdown_still_ends_its_event_streams_with_their_status`].
+#[test]
+fn hero_process() {
+    common::process::hero_process_role();
+}
+
+/// PROTOCOL.md, "Leaving and shutdown": a HERO process that exits at once after
+/// `LocalHero::shutdown()` (as `main` returning would) has sent the `UNAVAILABLE` status, with
+/// its `ErrorDetail`, to its event subscribers first. Several runs: a lost status was a race.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_exiting_right_after_shutdown_still_ends_its_event_streams_with_their_status() {
+    for run in 0..5 {
+        let env = [("HEROS_DISCOVERY", "off"), ("HEROS_BIND", "127.0.0.1:0"), ("HEROS_IN_PROCESS", "off")];
+        let process = common::process::HeroProcess::start(&format!("leaving-{run}"), &env);
+        assert!(process.ready(), "{}", process.first_line);
+        let url = process.first_line.trim_start_matches("READY heros://").to_owned();
+        let address = url.split('/').next().unwrap().to_owned();
+        let mut stream = plain_subscription(&address, &format!("leaving-{run}")).await;
+        common::interop::in_blocking_thread(move || process.leave()).await;
+        let status = within(10, stream.message()).await.expect_err("the stream ends with a status");
+        let detail = heros::detail_of(&status)
+            .unwrap_or_else(|| panic!("run {run}: a bare status, without its ErrorDetail: {status:?}"));
+        assert_eq!((status.code(), detail.kind.as_str()), (tonic::Code::Unavailable, "UNAVAILABLE"), "run {run}");
+        assert!(detail.message.contains("left; its events stopped"), "run {run}: {detail:?}");
+    }
+}
+
 #[tokio::test]
 async fn any_grpc_client_subscribes_with_a_plain_server_stream() {
     use prost::Message;
     let server = server(false).await;
     let (_furnace, _hero, stub) = share_furnace(&server).await;
-    let endpoint = format!("http://{}", server.local_addr());
-    let channel = tonic::transport::Endpoint::from_shared(endpoint).unwrap().connect().await.unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let mut request = tonic::Request::new(bytes::Bytes::new());
-    request.metadata_mut().insert("heros-name", "furnace".parse().unwrap());
-    let path = http::uri::PathAndQuery::from_static("/examples.v1.Furnace/Readings");
-    let mut stream = grpc.server_streaming(request, path, common::RawCodec).await.unwrap().into_inner();
+    let mut stream = plain_subscription(&server.local_addr().to_string(), "furnace").await;
     stub.burst(3, 0, false).await.unwrap();
     for expected in 0..3 {
         let bytes = within(10, stream.message()).await.unwrap().expect("a message");

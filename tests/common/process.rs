@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// Not a test by itself: the HERO process the other tests start. It shares a TestHero (and a
-/// furnace, for events) called `$HEROS_TEST_HERO`, prints `READY <url>` (or `ERROR <error>`), and
-/// serves until its stdin closes.
+/// furnace, for events) called `$HEROS_TEST_HERO`, prints `READY <url>` (or `ERROR <error>`),
+/// serves until its stdin closes, then shuts the HERO down and exits at once.
 pub fn hero_process_role() {
     let Ok(name) = std::env::var("HEROS_TEST_HERO") else { return };
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -30,6 +30,9 @@ pub fn hero_process_role() {
                 }
                 tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await.unwrap();
                 hero.shutdown().await;
+                // At once, as a program whose `main` ends after `shutdown()`: what the HERO sends
+                // on leaving must be out by now (tests/events.rs checks its event streams).
+                std::process::exit(0);
             }
             Err(error) => println!("ERROR {error}"),
         }

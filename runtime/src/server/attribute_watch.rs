@@ -86,7 +86,9 @@ impl Attributes for AttributeService {
         let name = decode_value(headers.get(NAME_HEADER), NAME_HEADER)?;
         let realm = decode_value(headers.get(REALM_HEADER), REALM_HEADER)?;
         let WatchRequest { interface, attribute } = request.into_inner();
-        let values = self.table.watch(name.as_deref(), realm.as_deref(), &interface, &attribute)?;
+        let values = crate::server::routing::from_network(|| {
+            self.table.watch(name.as_deref(), realm.as_deref(), &interface, &attribute)
+        })?;
         Ok(Response::new(Box::pin(values.map(|message| Ok(AttributeValue { message })))))
     }
 }

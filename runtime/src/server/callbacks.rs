@@ -106,7 +106,8 @@ impl HeroEntry {
             realm: encode_header(&target.realm),
         };
         let (delivered, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let task = tokio::spawn(forward(messages, call, delivered.clone(), failed.clone(), Box::pin(self.leaving())));
+        let task =
+            tokio::spawn(forward(messages, call, delivered.clone(), failed.clone(), Box::pin(self.left_signal())));
         let id = self.callbacks.next_id.fetch_add(1, Ordering::AcqRel) + 1;
         let info = CallbackInfo { id, interface, event, target: Some(target), method, delivered: 0, failed: 0 };
         let connected = Connected { info, delivered, failed, task: task.abort_handle() };

@@ -47,6 +47,10 @@ const NAME_PROBE_WINDOW: Duration = Duration::from_millis(1200);
 
 /// How long a HERO leaving waits for its calls in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a HERO leaving waits for its event streams and attribute watches to end.
+const STREAMS_END_TIMEOUT: Duration = Duration::from_secs(2);
+/// After its streams ended, for their connections to write the last status out.
+const STREAMS_FLUSH_TIME: Duration = Duration::from_millis(20);
 
 /// A HERO to be shared: a name and the interfaces its object implements.
 pub struct Hero {
@@ -136,13 +140,27 @@ impl LocalHero {
             advertisement.withdraw().await;
         }
         self.table.remove(&self.entry.name);
+        let had_streams = self.entry.streams.any();
         self.entry.leave();
         for interface in self.no_longer_served() {
             self.health.set(&interface, false).await;
         }
-        if tokio::time::timeout(DRAIN_TIMEOUT, self.entry.in_flight.drained()).await.is_err() {
-            tracing::warn!(hero = %self.entry.name, "calls still in flight after {DRAIN_TIMEOUT:?}; leaving anyway");
-        }
+        let calls = async {
+            if tokio::time::timeout(DRAIN_TIMEOUT, self.entry.in_flight.drained()).await.is_err() {
+                tracing::warn!(hero = %self.entry.name, "calls still in flight after {DRAIN_TIMEOUT:?}; leaving anyway");
+            }
+        };
+        // Each open stream ends as soon as it is polled (a subscriber that does not read may
+        // hold it back, hence the bound); then its connection needs a moment to write the
+        // status out, which a process exiting right after this would otherwise cut off.
+        let streams = async {
+            if tokio::time::timeout(STREAMS_END_TIMEOUT, self.entry.streams.drained()).await.is_err() {
+                tracing::warn!(hero = %self.entry.name, "event streams still open after {STREAMS_END_TIMEOUT:?}");
+            } else if had_streams {
+                tokio::time::sleep(STREAMS_FLUSH_TIME).await;
+            }
+        };
+        tokio::join!(calls, streams);
     }
 }
 
@@ -432,6 +450,7 @@ impl Server {
             info,
             services,
             in_flight: InFlight::default(),
+            streams: InFlight::default(),
             handles: self.inner.table.handles.clone(),
             discover: self.inner.config.mdns || !self.inner.config.peers.is_empty(),
             left: tokio::sync::watch::Sender::new(false),

@@ -29,6 +29,10 @@ pub(crate) struct HeroEntry {
     pub(crate) info: HeroInfo,
     pub(crate) services: Vec<Box<dyn Served>>,
     pub(crate) in_flight: InFlight,
+    /// Event streams and attribute watches open now: a HERO shutting down waits until each has
+    /// ended (handed its last status to the connection), so that a process exiting right after
+    /// `shutdown()` still sends them.
+    pub(crate) streams: InFlight,
     /// The server's handle table, for calls that pass or return handles.
     pub(crate) handles: Arc<HandleTable>,
     /// Whether references this HERO receives may be looked up by name (the server uses mDNS).
@@ -86,8 +90,21 @@ impl HeroEntry {
         self.left.send_replace(true);
     }
 
+    /// Resolves when the HERO has left; for the event streams and attribute watches that end
+    /// then. The stream counts among the HERO's open [`HeroEntry::streams`] until this resolves
+    /// (the stream is ending) or is dropped.
+    /// Only streams to the network count: one to a stub of this process has nothing to flush.
+    pub(crate) fn leaving(self: &Arc<Self>) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let open = DISPATCHING_FROM_NETWORK.get().then(|| OpenStream::enter(self));
+        let left = self.left_signal();
+        async move {
+            left.await;
+            drop(open);
+        }
+    }
+
     /// Resolves when the HERO has left.
-    pub(crate) fn leaving(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub(crate) fn left_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut left = self.left.subscribe();
         async move {
             let _ = left.wait_for(|left| *left).await;
@@ -106,6 +123,17 @@ impl InFlight {
     fn enter(entry: &Arc<HeroEntry>) -> InFlightGuard {
         entry.in_flight.count.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(entry.clone())
+    }
+
+    fn exit(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Whether anything is counted now.
+    pub(crate) fn any(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
     }
 
     /// Resolves when no call is in progress.
@@ -132,9 +160,44 @@ impl InFlightGuard {
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if self.0.in_flight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.in_flight.idle.notify_waiters();
+        self.0.in_flight.exit();
+    }
+}
+
+std::thread_local! {
+    /// Set while the router dispatches a call that came over the network (dispatch is
+    /// synchronous up to the reply future), so that [`HeroEntry::leaving`] knows its stream
+    /// goes to a connection.
+    static DISPATCHING_FROM_NETWORK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `dispatch` as the dispatch of a call that came over the network.
+pub(crate) fn from_network<R>(dispatch: impl FnOnce() -> R) -> R {
+    /// Clears the flag however `dispatch` ends.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DISPATCHING_FROM_NETWORK.set(false);
         }
+    }
+    DISPATCHING_FROM_NETWORK.set(true);
+    let _reset = Reset;
+    dispatch()
+}
+
+/// One open event stream or attribute watch of a HERO, counted in [`HeroEntry::streams`].
+struct OpenStream(Arc<HeroEntry>);
+
+impl OpenStream {
+    fn enter(entry: &Arc<HeroEntry>) -> OpenStream {
+        entry.streams.count.fetch_add(1, Ordering::AcqRel);
+        OpenStream(entry.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.streams.exit();
     }
 }
 
@@ -403,7 +466,9 @@ impl Router {
                 (Err(error), _) | (_, Err(error)) => return answer(error),
             };
         let incoming = OverNetwork { request, max_message_size: self.max_message_size };
-        match self.table.dispatch(name.as_deref(), caller_realm.as_deref(), interface, method, incoming) {
+        let dispatched =
+            from_network(|| self.table.dispatch(name.as_deref(), caller_realm.as_deref(), interface, method, incoming));
+        match dispatched {
             Ok(Dispatched { reply, in_flight }) => Box::pin(async move {
                 let origin = Origin { hero: in_flight.0.name.clone(), path: uri.clone() };
                 let response = match origin.scope(CatchPanic(reply)).await {
