@@ -3,26 +3,16 @@
 //! demo; the two-process examples of issue #4 (nested HEROs, handles, callbacks) and of issue #5
 //! (events) must end by themselves, printing the values that only the working feature produces.
 
+mod common;
+
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::example;
+
 /// Longer than any example needs (about 2 s each), short enough to catch one that hangs.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// The executable of example `name`, built first if this test run has not built it.
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(|deps| deps.parent()).unwrap().join("examples").join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "--example", name]).status().unwrap();
-        assert!(status.success(), "building example {name}");
-    }
-    path
-}
 
 /// Runs example `name` and returns its stdout, after checking that it ended by itself within
 /// [`DEADLINE`] and succeeded; `None` when it cannot make a network namespace (not root).

@@ -142,3 +142,60 @@ fn python_client_finds_a_rust_hero_over_mdns() {
 fn python_client_reads_records_as_the_rust_side_writes_them() {
     run_scenario("client-records", "-");
 }
+
+/// `cargo run --example serve_examples` (docs/PROTOCOL.md, "Serving the example HEROs"), as an
+/// outside client meets it: started with stdin closed, it says where it listens; Python drives
+/// its events, handles and references, and runs the worked example of docs/PROTOCOL.md exactly
+/// as written there; SIGTERM stops it, its HEROs leaving first.
+#[test]
+fn python_drives_the_served_examples_and_the_worked_example_until_sigterm() {
+    use std::io::{BufRead, BufReader};
+    install("python");
+    let mut server = Command::new(common::process::example("serve_examples"))
+        .env_remove("HEROS_BIND")
+        .env_remove("HEROS_DISCOVERY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve_examples starts");
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let first = lines.next().expect("a first line");
+    let target = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("{first:?}")).to_owned();
+    let urls: Vec<String> = lines.by_ref().take(6).collect();
+    assert!(urls.iter().any(|url| url.ends_with(&format!("{target}/my_hero?realm=heros"))), "{urls:?}");
+
+    for scenario in ["events", "handles", "references"] {
+        run_scenario(scenario, &target);
+    }
+    let output = run_worked_example(&target);
+    for expected in ["5.0\n", "world\n", "StatusCode.PERMISSION_DENIED READ_ONLY"] {
+        assert!(output.contains(expected), "the worked example prints {expected:?}:\n{output}");
+    }
+
+    rustix::process::kill_process(rustix::process::Pid::from_child(&server), rustix::process::Signal::TERM)
+        .expect("SIGTERM sent");
+    let status = server.wait().unwrap();
+    assert!(status.success(), "serve_examples after SIGTERM: {status}");
+    assert_eq!(lines.collect::<Vec<_>>(), ["stopped"], "it says so, after its HEROs left");
+}
+
+/// Runs the Python worked example of docs/PROTOCOL.md, taken from the document as it is, against
+/// `target` (the example reads `HERO_ADDRESS`), with the stubs on `PYTHONPATH` as it says.
+fn run_worked_example(target: &str) -> String {
+    let installed = install("python");
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let protocol = std::fs::read_to_string(repository.join("docs/PROTOCOL.md")).unwrap();
+    let section = &protocol[protocol.find("## Worked example: calling `my_hero`").expect("the worked example")..];
+    let code = section.split("```python\n").nth(1).and_then(|rest| rest.split("\n```").next()).expect("its Python");
+    let script = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("worked_example_{}.py", std::process::id()));
+    std::fs::write(&script, code).unwrap();
+    let mut command = Command::new(installed.join("venv/bin/python"));
+    command
+        .arg(&script)
+        .env("PYTHONPATH", installed.join("gen"))
+        .env("HERO_ADDRESS", target)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let output = run_client(command, "the worked example of docs/PROTOCOL.md");
+    let _ = std::fs::remove_file(&script);
+    output
+}

@@ -3,13 +3,18 @@
 //! need a second process or host.
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use heros::{Attribute, Hero, LocalHero, Server};
-use tokio::sync::Notify;
+
+pub use lab::TestHero;
 
 pub mod interop;
+/// The HEROs of the interop suites, shared with `examples/serve_examples.rs`.
+#[path = "../../examples/support/interop_heros.rs"]
+pub mod interop_heros;
+/// Implementations of the example interfaces, shared with `examples/serve_examples.rs`.
+#[path = "../../examples/support/lab.rs"]
 pub mod lab;
 pub mod process;
 pub mod raw_h2;
@@ -25,52 +30,6 @@ pub mod climate {
 /// Handles and references in streamed messages (tests/streaming.rs).
 pub mod stock {
     heros::include_proto!("lab.stock.v1");
-}
-
-/// The usage guide's TestObject, plus a way to hold a call in flight.
-pub struct TestHero {
-    pub testme: Attribute<i64>,
-    pub firmware: Attribute<String>,
-    /// `read_temp(-1, -1)` waits on this, so a test can keep a call in flight.
-    pub gate: Arc<Notify>,
-    pub entered: Arc<Notify>,
-}
-
-impl TestHero {
-    pub fn new(start: i64) -> Self {
-        TestHero {
-            testme: Attribute::new(start),
-            firmware: Attribute::new("1.0.0".into()),
-            gate: Arc::new(Notify::new()),
-            entered: Arc::new(Notify::new()),
-        }
-    }
-}
-
-impl proto::TestObject for TestHero {
-    async fn read_temp(&self, min: i32, max: i32) -> heros::Result<f64> {
-        if (min, max) == (-1, -1) {
-            self.entered.notify_one();
-            self.gate.notified().await;
-        }
-        if min > max {
-            return Err(heros::Error::invalid_argument(format!("min {min} is above max {max}")));
-        }
-        Ok((f64::from(max) + f64::from(min)) / 2.0)
-    }
-
-    async fn hello(&self) -> heros::Result<String> {
-        self.testme.update(|n| *n += 1);
-        Ok("world".into())
-    }
-
-    fn testme(&self) -> &Attribute<i64> {
-        &self.testme
-    }
-
-    fn firmware(&self) -> &Attribute<String> {
-        &self.firmware
-    }
 }
 
 /// The test-only thermostat. `check` panics below absolute zero, so that tests see a HERO method

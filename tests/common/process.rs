@@ -2,6 +2,7 @@
 //! does nothing unless `HEROS_TEST_HERO` is set), inheriting the caller's network namespace.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// Not a test by itself: the HERO process the other tests start. It shares a TestHero (and a
@@ -47,6 +48,19 @@ fn use_all_files() {
         held.push(file);
     }
     std::mem::forget(held);
+}
+
+/// The executable of example `name`, built first if this test run has not built it.
+pub fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(|deps| deps.parent()).unwrap().join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo).args(["build", "--example", name]).status().unwrap();
+        assert!(status.success(), "building example {name}");
+    }
+    path
 }
 
 /// A HERO process; closing its stdin makes it leave gracefully, dropping it kills it.

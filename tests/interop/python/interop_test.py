@@ -590,7 +590,17 @@ def scenario_reflection(server: Server) -> None:
                                       response_deserializer=reply_class.FromString)
     reply = call(request_class(min=2, max=8), metadata=headers(TEST_HERO, DEFAULT_REALM), timeout=TIMEOUT)
     equal(reply.value, 5.0, "ReadTemp(2, 8) through reflected descriptors")
-    print(f"  reflection: {len(services)} services listed; ReadTemp called with descriptors from the server")
+    # grpcio-reflection has client stubs for v1alpha only; v1 takes the same messages on its own
+    # path (docs/PROTOCOL.md, "Reflection from Python").
+    from grpc_reflection.v1alpha import reflection_pb2
+    v1 = server.channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                      request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                      response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+    answers = list(v1(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=TIMEOUT))
+    v1_services = {s.name for s in answers[0].list_services_response.service}
+    check("examples.v1.TestObject" in v1_services, f"v1 with v1alpha messages lists TestObject: {sorted(v1_services)}")
+    print(f"  reflection: {len(services)} services listed (v1alpha; v1 too, with the same messages); "
+          "ReadTemp called with descriptors from the server")
 
 
 def scenario_bench(server: Server) -> None:

@@ -1,12 +1,63 @@
-//! Implementations of the example interfaces that pass handles and HERO references: an
-//! instrument whose sessions stay on the server, tree nodes, and a listener with its notifier.
+//! Implementations of the example interfaces that the tests and `serve_examples` share: the
+//! usage guide's TestObject, an instrument whose sessions stay on the server (handles), tree
+//! nodes (HERO references), a listener with its notifier, and a furnace (events).
+//!
+//! Not an example of its own: included with `#[path = "support/lab.rs"] mod lab;` next to a
+//! `mod proto { heros::include_proto!("examples.v1"); }` (by `tests/common/mod.rs` too).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use heros::{AsHeroRef, Attribute, Error, Result};
+use tokio::sync::Notify;
 
 use super::proto::{self, ListenerRemote, NodeRemote, Settings};
+
+/// The usage guide's TestObject, plus a way to hold a call in flight.
+pub struct TestHero {
+    pub testme: Attribute<i64>,
+    pub firmware: Attribute<String>,
+    /// `read_temp(-1, -1)` waits on this, so a test can keep a call in flight.
+    pub gate: Arc<Notify>,
+    pub entered: Arc<Notify>,
+}
+
+impl TestHero {
+    pub fn new(start: i64) -> Self {
+        TestHero {
+            testme: Attribute::new(start),
+            firmware: Attribute::new("1.0.0".into()),
+            gate: Arc::new(Notify::new()),
+            entered: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl proto::TestObject for TestHero {
+    async fn read_temp(&self, min: i32, max: i32) -> heros::Result<f64> {
+        if (min, max) == (-1, -1) {
+            self.entered.notify_one();
+            self.gate.notified().await;
+        }
+        if min > max {
+            return Err(heros::Error::invalid_argument(format!("min {min} is above max {max}")));
+        }
+        Ok((f64::from(max) + f64::from(min)) / 2.0)
+    }
+
+    async fn hello(&self) -> heros::Result<String> {
+        self.testme.update(|n| *n += 1);
+        Ok("world".into())
+    }
+
+    fn testme(&self) -> &Attribute<i64> {
+        &self.testme
+    }
+
+    fn firmware(&self) -> &Attribute<String> {
+        &self.firmware
+    }
+}
 
 /// An instrument. `live` counts the sessions that exist (dropped ones leave), so tests see
 /// values really go; each session carries `ballast` bytes so memory tests see them too.
