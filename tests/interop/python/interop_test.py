@@ -90,6 +90,8 @@ def heros_error(call, code: grpc.StatusCode, kind: str, **context: str) -> core_
         equal(len(details), 1, "ErrorDetail entries in google.rpc.Status.details")
         detail = core_pb2.ErrorDetail.FromString(details[0].value)
         equal(detail.kind, kind, "ErrorDetail.kind")
+        # One rule for every kind (docs/PROTOCOL.md, Errors): the status message starts with the kind.
+        check(error.details().startswith(f"{kind}: "), f"status message {error.details()!r} starts with '{kind}: '")
         for key, value in context.items():
             equal(detail.context.get(key), value, f"ErrorDetail.context[{key!r}] of {kind}")
         print(f"  {code.name} {detail.kind}: {detail.message} {dict(detail.context)}")
@@ -195,6 +197,8 @@ def scenario_errors(server: Server) -> None:
                                                                timeout=TIMEOUT),
                          grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
     equal(detail.message, "min 5 is above max 1", "the HERO's own message, bare")
+    equal((detail.hero, detail.method), (TEST_HERO, "examples.v1.TestObject/ReadTemp"),
+          "ErrorDetail.hero and .method of a HERO method's error")
 
     detail = heros_error(lambda: server.test_object.Hello(t.HelloRequest(), metadata=headers("nobody", DEFAULT_REALM),
                                                             timeout=TIMEOUT),
@@ -213,6 +217,8 @@ def scenario_errors(server: Server) -> None:
     detail = heros_error(lambda: server.raw("/examples.v1.TestObject/Goodbye")(b"", metadata=md, timeout=TIMEOUT),
                          grpc.StatusCode.UNIMPLEMENTED, "METHOD_NOT_FOUND", hero=TEST_HERO,
                          interface="examples.v1.TestObject", method="Goodbye")
+    equal((detail.hero, detail.method), (TEST_HERO, "examples.v1.TestObject/Goodbye"),
+          "ErrorDetail.hero and .method of an unknown method")
     for member in ["ReadTemp", "Hello", "Testme", "Firmware"]:
         check(member in detail.context["available"], f"METHOD_NOT_FOUND lists {member}: {detail.context['available']}")
     # Bytes that are not a ReadTempRequest (field 1 as a length-delimited string of 5 bytes, cut short).
