@@ -3,6 +3,9 @@
 
 mod common;
 
+#[path = "../examples/support/stage_hero.rs"]
+mod stage_hero;
+
 use common::{climate, encode, local_server, proto, raw_call, raw_call_on, raw_channel, share_test_hero, within};
 use heros::{Error, Hero};
 use tonic::Code;
@@ -439,4 +442,28 @@ async fn every_error_of_a_hero_call_names_the_hero_and_the_method_and_starts_wit
         .await
         .unwrap_err();
     assert_eq!(Error::from_status(&status), Error::failed("Overheated", "95 C is above 80 C"));
+}
+
+/// An operation that failed keeps the status its call would have ended with, under the same rule:
+/// `<kind>: <text>`, and the HERO and method in its `ErrorDetail`.
+#[tokio::test]
+async fn a_failed_operation_names_the_hero_and_the_method_in_its_error_detail() {
+    use prost::Message;
+    let server = local_server().await;
+    let stage = Hero::new("stage").interface(proto::StageServer::new(stage_hero::StageHero::default()));
+    let _stage = server.share(stage).await.unwrap();
+    let request = proto::MoveRequest { target: 1.0, speed: -1.0 };
+    let start = heros::proto::StartOperationRequest {
+        interface: "examples.v1.Stage".into(),
+        method: "Move".into(),
+        request: encode(&request).into(),
+    };
+    let name = [("heros-name", "stage")];
+    let started = raw_call(&server, "/heros.v1.Operations/Start", &name, encode(&start)).await.unwrap();
+    let id = heros::proto::OperationId { id: heros::proto::Operation::decode(started).unwrap().id };
+    let ended = raw_call(&server, "/heros.v1.Operations/Wait", &name, encode(&id)).await.unwrap();
+    let ended = heros::proto::Operation::decode(ended).unwrap();
+    assert!(ended.error_message.starts_with("INVALID_ARGUMENT: cannot move to 1"), "{ended:?}");
+    let detail = ended.error_detail.expect("the error's detail");
+    assert_eq!((detail.hero.as_str(), detail.method.as_str()), ("stage", "examples.v1.Stage/Move"));
 }

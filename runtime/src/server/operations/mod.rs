@@ -218,7 +218,7 @@ impl OperationEntry {
     fn describe_snapshot(&self, snapshot: &Snapshot) -> Operation {
         let (error_code, error_message, error_detail) = match &snapshot.error {
             Some(error) => {
-                let status = error.to_status();
+                let status = error.to_status_of_call(Some(&self.hero), &format!("{}/{}", self.interface, self.method));
                 (status.code() as i32, status.message().to_owned(), crate::error::detail_of(&status))
             }
             None => (0, String::new(), None),
