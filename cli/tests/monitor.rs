@@ -1,0 +1,325 @@
+//! `heros monitor`'s HTTP API and live stream, without a browser: the built binary against
+//! HEROs served by this test process, found through `--peer` (no mDNS). The browser test is
+//! `monitor_browser.rs`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::monitor::{Events, Monitor};
+use common::proto::{Furnace, FurnaceServer, TestObjectServer};
+use common::*;
+use heros::{Hero, Server};
+use serde_json::{json, Value};
+
+/// A monitor of the fixture's server, once it lists `thing` and `oven` as serving.
+async fn monitor_of(fixture: &Fixture) -> Monitor {
+    let monitor = Monitor::start(&["--peer", &fixture.peer()], true, &[]);
+    within(15, async {
+        loop {
+            let (_, heros) = monitor.get("/api/heros").await;
+            let serving = |name: &str| {
+                heros.as_array().into_iter().flatten().any(|h| h["name"] == name && h["health"] == "serving")
+            };
+            if serving("thing") && serving("oven") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    monitor
+}
+
+#[test]
+fn the_roster_and_a_description_come_from_the_heros() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let monitor = monitor_of(&fixture).await;
+        assert!(
+            monitor.first_line.starts_with("monitor of realm 'heros' at http://127.0.0.1:"),
+            "{}",
+            monitor.first_line
+        );
+        let (status, heros) = monitor.get("/api/heros").await;
+        assert_eq!(status, 200);
+        let thing = heros.as_array().unwrap().iter().find(|h| h["name"] == "thing").unwrap();
+        assert_eq!(thing["interfaces"], json!(["examples.v1.TestObject"]));
+        assert_eq!((&thing["tags"], &thing["metadata"]), (&json!(["lab"]), &json!({"room": "3.14"})));
+        assert_eq!(thing["endpoint"], format!("http://{}", fixture.peer()));
+
+        let (status, thing) = monitor.get("/api/heros/thing").await;
+        assert_eq!(status, 200);
+        let interface = &thing["interfaces"][0];
+        let read_temp = &interface["methods"][0];
+        assert_eq!(read_temp["name"], "ReadTemp");
+        assert_eq!(read_temp["form"][1]["name"], "max");
+        assert_eq!(
+            (&read_temp["form"][1]["input"], &read_temp["form"][1]["max"]),
+            (&json!("integer"), &json!("2147483647"))
+        );
+        let testme = &interface["attributes"][0];
+        assert_eq!((&testme["name"], &testme["form"]["input"]), (&json!("testme"), &json!("integer")));
+
+        let (status, page) = monitor.raw("GET", "/", &[], "").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<title>HEROS monitor</title>") && page.contains("/app.js"), "{page}");
+        let (status, script) = monitor.raw("GET", "/app.js", &[], "").await;
+        assert!(status == 200 && script.contains("new EventSource('/api/stream'"), "{status}");
+    });
+}
+
+#[test]
+fn methods_are_called_and_attributes_set_through_the_api() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let monitor = monitor_of(&fixture).await;
+        let (status, reply) =
+            monitor.post("/api/heros/thing/methods/examples.v1.TestObject.ReadTemp", r#"{"min": 0, "max": 10}"#).await;
+        assert_eq!((status, reply), (200, json!({"reply": {"value": 5.0}})));
+        // An empty body is the empty request; names are found as on the command line.
+        let (status, reply) = monitor.post("/api/heros/thing/methods/hello", "").await;
+        assert_eq!((status, reply), (200, json!({"reply": {"value": "world"}})));
+        assert_eq!(fixture.thing.testme.get(), 6);
+        let (status, reply) = monitor.post("/api/heros/thing/attributes/examples.v1.TestObject.testme", "10").await;
+        assert_eq!((status, reply), (200, json!({"value": 10})));
+        assert_eq!(fixture.thing.testme.get(), 10);
+    });
+}
+
+#[test]
+fn bad_requests_get_4xx_with_a_message_that_says_what_to_fix() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let monitor = monitor_of(&fixture).await;
+        let expect = |answer: (u16, Value), status: u16, parts: &[&str]| {
+            assert_eq!(answer.0, status, "{}", answer.1);
+            let message = answer.1["error"]["message"].as_str().unwrap_or_else(|| panic!("no message: {}", answer.1));
+            for part in parts {
+                assert!(message.contains(part), "{part:?} not in {message:?}");
+            }
+            answer.1["error"].clone()
+        };
+        expect(
+            monitor.get("/api/heros/nobody").await,
+            404,
+            &["no HERO 'nobody' in realm 'heros'", "known: oven, thing"],
+        );
+        expect(monitor.post("/api/heros/nobody/methods/hello", "{}").await, 404, &["no HERO 'nobody'"]);
+        expect(
+            monitor.post("/api/heros/thing/methods/Fly", "{}").await,
+            404,
+            &["has no method 'Fly'; its methods: ReadTemp, Hello"],
+        );
+        expect(
+            monitor.post("/api/heros/thing/methods/ReadTemp", r#"{"min": }"#).await,
+            400,
+            &["bad JSON", "line 1 column 9"],
+        );
+        expect(
+            monitor.post("/api/heros/thing/methods/ReadTemp", r#"{"min": "abc"}"#).await,
+            400,
+            &[r#"field "min" of examples.v1.ReadTempRequest expects int32, got "abc""#],
+        );
+        expect(
+            monitor.post("/api/heros/thing/attributes/testme", "ten").await,
+            400,
+            &["bad JSON", "a string needs quotes"],
+        );
+        expect(monitor.post("/api/heros/thing/attributes/colour", "1").await, 404, &["has no attribute 'colour'"]);
+        // The HERO's own refusals keep their gRPC code and ErrorDetail kind.
+        let read_only =
+            expect(monitor.post("/api/heros/thing/attributes/firmware", r#""9""#).await, 403, &["firmware"]);
+        assert_eq!((&read_only["code"], &read_only["kind"]), (&json!("PERMISSION_DENIED"), &json!("READ_ONLY")));
+        let failed = expect(
+            monitor.post("/api/heros/thing/methods/ReadTemp", r#"{"min": 9, "max": 1}"#).await,
+            422,
+            &["min 9 is above max 1"],
+        );
+        assert_eq!((&failed["code"], &failed["kind"]), (&json!("UNKNOWN"), &json!("BadRange")));
+        // Not JSON, another host name (DNS rebinding), a route that does not exist.
+        let plain =
+            monitor.request("POST", "/api/heros/thing/methods/hello", &[("Content-Type", "text/plain")], "{}").await;
+        expect(plain, 415, &["application/json"]);
+        let rebound = monitor.request("GET", "/api/heros", &[("Host", "evil.example:80")], "").await;
+        expect(rebound, 421, &["answers requests for 127.0.0.1:"]);
+        expect(monitor.get("/api/nothing").await, 404, &["no such page"]);
+        let (status, stream) = monitor.stream(Some("nobody")).await;
+        assert_eq!((status, stream.is_none()), (404, true));
+        // None of it hurt the monitor.
+        assert_eq!(monitor.get("/api/heros").await.0, 200);
+        assert_eq!(fixture.thing.firmware.get(), "1.0.0");
+    });
+}
+
+#[test]
+fn many_pages_share_one_subscription_per_hero_member() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let monitor = monitor_of(&fixture).await;
+        let mut pages: Vec<Events> = Vec::new();
+        for _ in 0..5 {
+            let (status, page) = monitor.stream(Some("oven")).await;
+            assert_eq!(status, 200);
+            let mut page = page.unwrap();
+            let roster = page.next(10).await;
+            assert_eq!(roster["type"], "roster");
+            pages.push(page);
+        }
+        within(10, async {
+            while fixture.oven.readings.subscriber_count() == 0 || fixture.oven.overheated.subscriber_count() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        // Five pages, two events: the HERO has one subscriber per event, the monitor two feeds.
+        assert_eq!((fixture.oven.readings.subscriber_count(), fixture.oven.overheated.subscriber_count()), (1, 1));
+        let (_, stats) = monitor.get("/api/stats").await;
+        assert_eq!(stats, json!({"upstream_opened": 2, "feeds_live": 2, "pages_live": 5}));
+        fixture.oven.heat(21.5).await.unwrap();
+        for page in &mut pages {
+            let event = page.next_where(10, |item| item["type"] == "event").await;
+            assert_eq!((&event["hero"], &event["member"]), (&json!("oven"), &json!("Readings")));
+            assert_eq!(event["event"]["celsius"], 21.5);
+        }
+        // The last page gone, the feeds close and the HERO loses its subscribers.
+        drop(pages);
+        within(10, async {
+            loop {
+                let (_, stats) = monitor.get("/api/stats").await;
+                if stats["feeds_live"] == 0 && stats["pages_live"] == 0 && fixture.oven.readings.subscriber_count() == 0
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+    });
+}
+
+#[test]
+fn attribute_values_reach_every_page_and_late_pages_get_the_current_one() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let monitor = monitor_of(&fixture).await;
+        let is_testme = |item: &Value| item["type"] == "attribute" && item["member"] == "testme";
+        let (_, first) = monitor.stream(Some("thing")).await;
+        let mut first = first.unwrap();
+        assert_eq!(first.next_where(10, is_testme).await["value"], 5);
+        let (_, late) = monitor.stream(Some("thing")).await;
+        let mut late = late.unwrap();
+        // The watch sent the value once, to the first page; the late page gets it from the feed.
+        // Items of different members come in any order.
+        let mut values = std::collections::BTreeMap::new();
+        while values.len() < 2 {
+            let item = late.next_where(10, |item| item["type"] == "attribute").await;
+            values.insert(item["member"].as_str().unwrap().to_owned(), item["value"].clone());
+        }
+        assert_eq!(values["testme"], 5);
+        assert_eq!(values["firmware"], "1.0.0");
+        fixture.thing.testme.set(42);
+        for page in [&mut first, &mut late] {
+            assert_eq!(page.next_where(10, is_testme).await["value"], 42);
+        }
+        let (_, stats) = monitor.get("/api/stats").await;
+        assert_eq!((&stats["upstream_opened"], &stats["feeds_live"]), (&json!(2), &json!(2)), "{stats}");
+    });
+}
+
+#[test]
+fn a_hero_dying_mid_subscription_is_reported_and_the_monitor_goes_on() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let other = Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).start().await.unwrap();
+        let oven = Arc::new(Oven::default());
+        let visitor = other.share(Hero::new("visitor").interface(FurnaceServer::from_arc(oven.clone()))).await.unwrap();
+        let monitor =
+            Monitor::start(&["--peer", &fixture.peer(), "--peer", &other.local_addr().to_string()], true, &[]);
+        let (_, roster) = monitor.stream(None).await;
+        let mut roster = roster.unwrap();
+        let names = |item: &Value| -> Vec<String> {
+            item["heros"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap().to_owned()).collect()
+        };
+        roster.next_where(15, |item| names(item) == ["oven", "thing", "visitor"]).await;
+        let (status, page) = monitor.stream(Some("visitor")).await;
+        assert_eq!(status, 200);
+        let mut page = page.unwrap();
+        within(10, async {
+            while oven.readings.subscriber_count() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        oven.heat(30.0).await.unwrap();
+        page.next_where(10, |item| item["type"] == "event").await;
+
+        // The HERO's whole server goes away (as if its process died): the page is told, the
+        // roster drops it, the other peer's HEROs stay, and the monitor still answers.
+        drop(visitor);
+        other.shutdown().await;
+        drop(other);
+        let error = page.next_where(10, |item| item["type"] == "feed_error").await;
+        assert_eq!(error["hero"], "visitor");
+        roster.next_where(15, |item| names(item) == ["oven", "thing"]).await;
+        let (status, reply) = monitor.post("/api/heros/thing/methods/ReadTemp", r#"{"max": 4}"#).await;
+        assert_eq!((status, reply), (200, json!({"reply": {"value": 2.0}})));
+        let (status, _) = monitor.post("/api/heros/visitor/methods/Heat", r#"{"celsius": 1}"#).await;
+        assert_eq!(status, 404);
+    });
+}
+
+#[test]
+fn the_monitor_listens_beyond_loopback_only_when_allowed() {
+    runtime().block_on(async {
+        let refused = heros(owned(&["monitor", "--listen", "0.0.0.0:0"]), true).await;
+        refused.fails_with(&["refusing to listen on 0.0.0.0:0", "--allow-remote"]);
+        let refused = heros(owned(&["monitor", "--listen", "198.18.0.1:8080"]), true).await;
+        refused.fails_with(&["refusing to listen on 198.18.0.1:8080"]);
+        // Allowed: it starts (on every address; nothing connects from outside in this test).
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_heros"));
+        command.args(["--peer", "127.0.0.1:9", "monitor", "--listen", "0.0.0.0:0", "--allow-remote"]);
+        let mut child = command
+            .env("HEROS_DISCOVERY", "off")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        assert!(line.starts_with("monitor of realm 'heros' at http://0.0.0.0:"), "{line}");
+        child.kill().unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("beyond this machine (--allow-remote)"), "{stderr}");
+    });
+}
+
+#[test]
+fn a_token_realm_is_monitored_with_the_token() {
+    runtime().block_on(async {
+        let server =
+            Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).token("s3cret").start().await.unwrap();
+        let thing = Arc::new(Thing { testme: heros::Attribute::new(5), firmware: heros::Attribute::new("1".into()) });
+        let _hero =
+            server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
+        let peer = server.local_addr().to_string();
+        let monitor = Monitor::start(&["--peer", &peer, "--token", "s3cret"], true, &[]);
+        let answer = within(15, async {
+            loop {
+                let answer = monitor.post("/api/heros/thing/attributes/testme", "7").await;
+                if answer.0 != 404 {
+                    break answer;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert_eq!(answer, (200, json!({"value": 7})));
+        assert_eq!(thing.testme.get(), 7);
+        let without = Monitor::start(&["--peer", &peer], true, &[]);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(without.get("/api/heros").await, (200, json!([])), "a realm it cannot read shows no HERO");
+    });
+}
