@@ -370,9 +370,9 @@ async function errorText(response) {
   }
 }
 
+/** The monitor's message: for a HERO's refusal it starts with the gRPC code and the kind. */
 function errorLine(error) {
-  const kind = [error.code, error.kind].filter(Boolean).join(' ');
-  return kind ? `${kind}: ${error.message}` : error.message;
+  return error.message;
 }
 
 function showResult(node, answer) {
@@ -443,14 +443,25 @@ function plotEvent(item) {
   }
   for (const [field, value] of Object.entries(event)) {
     const number = numeric(value);
-    if (number !== null && typeof value === 'number') addPoint(`${item.member}.${field}`, item.at, number);
+    // Measurements are mostly floating point; integer fields (sequence numbers, counters) start
+    // hidden, a click on the legend shows them.
+    if (number !== null && typeof value === 'number') {
+      addPoint(`${item.member}.${field}`, item.at, number, !/int|fixed/.test(eventFieldType(item, field)));
+    }
   }
 }
 
-function addPoint(name, at, value) {
+/** The type `describe` gives for a field of an event's message ('' if unknown). */
+function eventFieldType(item, field) {
+  const iface = state.description?.interfaces.find((i) => i.name === item.interface);
+  const event = iface?.events.find((e) => e.name === item.member);
+  return event?.message.fields.find((f) => f.name === field)?.type || '';
+}
+
+function addPoint(name, at, value, on = true) {
   let series = state.series.get(name);
   if (!series) {
-    series = { points: [], color: PALETTE[state.series.size % PALETTE.length], on: true };
+    series = { points: [], color: PALETTE[state.series.size % PALETTE.length], on };
     state.series.set(name, series);
     showLegend();
   }
@@ -484,12 +495,17 @@ function draw() {
   const pad = { left: 52, right: 8, top: 8, bottom: 20 };
   context.clearRect(0, 0, width, height);
   const now = Date.now();
-  const from = now - state.windowMs;
+  // Until there is a window's worth of data, the axis spans what there is (at least 10 s), so
+  // the first seconds are not squeezed against the right edge.
+  let earliest = now;
+  for (const series of state.series.values()) if (series.points.length) earliest = Math.min(earliest, series.points[0][0]);
+  const span = Math.min(state.windowMs, Math.max(now - earliest, 10000));
+  const from = now - span;
   let min = Infinity;
   let max = -Infinity;
   for (const series of state.series.values()) {
     // Keep one point before the window, so a line enters from the left edge.
-    while (series.points.length > 1 && series.points[1][0] < from) series.points.shift();
+    while (series.points.length > 1 && series.points[1][0] < now - state.windowMs) series.points.shift();
     if (!series.on) continue;
     for (const [, v] of series.points) { min = Math.min(min, v); max = Math.max(max, v); }
   }
@@ -497,11 +513,11 @@ function draw() {
   context.fillStyle = '#68737d';
   context.font = '11px system-ui, sans-serif';
   context.strokeRect(pad.left, pad.top, width - pad.left - pad.right, height - pad.top - pad.bottom);
-  context.fillText(`-${Math.round(state.windowMs / 60000)} min`, pad.left, height - 5);
+  context.fillText(span >= 60000 ? `-${Math.round(span / 60000)} min` : `-${Math.round(span / 1000)} s`, pad.left, height - 5);
   context.fillText('now', width - pad.right - 22, height - 5);
   if (min === Infinity) return;
   if (min === max) { min -= 1; max += 1; }
-  const x = (t) => pad.left + ((t - from) / state.windowMs) * (width - pad.left - pad.right);
+  const x = (t) => pad.left + ((t - from) / span) * (width - pad.left - pad.right);
   const y = (v) => pad.top + (1 - (v - min) / (max - min)) * (height - pad.top - pad.bottom);
   context.fillText(format(max), 4, pad.top + 10);
   context.fillText(format(min), 4, height - pad.bottom);
