@@ -6,13 +6,12 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::proto::Furnace;
 use common::proto::{Alarm, TestObjectServer};
 use common::*;
-use heros::{Attribute, Hero, Server};
+use heros::{Hero, Server};
 use serde_json::{json, Value};
 
 #[test]
@@ -30,17 +29,8 @@ fn a_realm_made_with_the_tool_is_called_only_with_its_credentials_and_roles() {
         }
         heros(owned(&["realm", "issue", dir, "bad", "--role", "admin"]), true).await.fails_with(&["admin"]);
 
-        let server = Server::builder()
-            .bind("127.0.0.1:0".parse().unwrap())
-            .mdns(false)
-            .credentials(realm.join("oven"))
-            .start()
-            .await
-            .unwrap();
-        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
-        let _hero =
-            server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
-        let peer = server.local_addr().to_string();
+        let lone = LoneThing::start(Server::builder().credentials(realm.join("oven"))).await;
+        let (thing, peer) = (lone.thing.clone(), lone.peer());
         let run = |args: &[&str]| heros(owned(&[&["--peer", peer.as_str()], args].concat()), true);
 
         run(&["get", "thing", "testme"]).await.fails_with(&["HEROS_CREDENTIALS"]);
@@ -63,12 +53,8 @@ fn a_realm_made_with_the_tool_is_called_only_with_its_credentials_and_roles() {
 #[test]
 fn a_token_realm_is_called_with_the_token_from_the_flag_or_the_environment() {
     runtime().block_on(async {
-        let server =
-            Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).token("s3cret").start().await.unwrap();
-        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
-        let _hero =
-            server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
-        let peer = server.local_addr().to_string();
+        let lone = LoneThing::start(Server::builder().token("s3cret")).await;
+        let (thing, peer) = (lone.thing.clone(), lone.peer());
         let run = |args: &[&str]| heros(owned(&[&["--peer", peer.as_str()], args].concat()), true);
 
         run(&["get", "thing", "testme"]).await.fails_with(&["UNAUTHENTICATED"]);

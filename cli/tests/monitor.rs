@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::monitor::{Events, Monitor};
-use common::proto::{Furnace, FurnaceServer, TestObjectServer};
+use common::proto::{Furnace, FurnaceServer};
 use common::*;
 use heros::{Hero, Server};
 use serde_json::{json, Value};
@@ -16,20 +16,25 @@ use serde_json::{json, Value};
 /// A monitor of the fixture's server, once it lists `thing` and `oven` as serving.
 async fn monitor_of(fixture: &Fixture) -> Monitor {
     let monitor = Monitor::start(&["--peer", &fixture.peer()], true, &[]);
+    serving(&monitor, &["thing", "oven"]).await;
+    monitor
+}
+
+/// Waits until the monitor's roster has each of `names`, serving.
+async fn serving(monitor: &Monitor, names: &[&str]) {
     within(15, async {
         loop {
             let (_, heros) = monitor.get("/api/heros").await;
-            let serving = |name: &str| {
-                heros.as_array().into_iter().flatten().any(|h| h["name"] == name && h["health"] == "serving")
+            let serving = |name: &&str| {
+                heros.as_array().into_iter().flatten().any(|h| h["name"] == *name && h["health"] == "serving")
             };
-            if serving("thing") && serving("oven") {
+            if names.iter().all(serving) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await;
-    monitor
 }
 
 #[test]
@@ -299,27 +304,80 @@ fn the_monitor_listens_beyond_loopback_only_when_allowed() {
 #[test]
 fn a_token_realm_is_monitored_with_the_token() {
     runtime().block_on(async {
-        let server =
-            Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).token("s3cret").start().await.unwrap();
-        let thing = Arc::new(Thing { testme: heros::Attribute::new(5), firmware: heros::Attribute::new("1".into()) });
-        let _hero =
-            server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
-        let peer = server.local_addr().to_string();
+        let lone = LoneThing::start(Server::builder().token("s3cret")).await;
+        let (thing, peer) = (lone.thing.clone(), lone.peer());
         let monitor = Monitor::start(&["--peer", &peer, "--token", "s3cret"], true, &[]);
-        let answer = within(15, async {
-            loop {
-                let answer = monitor.post("/api/heros/thing/attributes/testme", "7").await;
-                if answer.0 != 404 {
-                    break answer;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
+        serving(&monitor, &["thing"]).await;
+        let answer = monitor.post("/api/heros/thing/attributes/testme", "7").await;
         assert_eq!(answer, (200, json!({"value": 7})));
         assert_eq!(thing.testme.get(), 7);
         let without = Monitor::start(&["--peer", &peer], true, &[]);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(without.get("/api/heros").await, (200, json!([])), "a realm it cannot read shows no HERO");
+    });
+}
+
+#[test]
+fn a_hero_that_leaves_and_comes_back_is_followed_again() {
+    runtime().block_on(async {
+        let fixture = Fixture::start(false).await;
+        let share = || async {
+            let oven = Arc::new(Oven::default());
+            let hero = Hero::new("visitor").interface(FurnaceServer::from_arc(oven.clone()));
+            (oven, fixture.server.share(hero).await.unwrap())
+        };
+        let (oven, visitor) = share().await;
+        let monitor = monitor_of(&fixture).await;
+        let (_, page) = monitor.stream(Some("visitor")).await;
+        let mut page = page.unwrap();
+        let names = |item: &Value| -> Vec<String> {
+            item["heros"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap().to_owned()).collect()
+        };
+        visitor.shutdown().await;
+        drop(oven);
+        page.next_where(10, |item| item["type"] == "feed_error").await;
+        page.next_where(15, |item| item["type"] == "roster" && !names(item).contains(&"visitor".to_owned())).await;
+        // Back, as a new object with the same name: the page's feeds subscribe to it by themselves.
+        let (oven, _visitor) = share().await;
+        within(15, async {
+            while oven.readings.subscriber_count() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        oven.heat(55.0).await.unwrap();
+        let event = page.next_where(10, |item| item["type"] == "event").await;
+        assert_eq!((&event["hero"], &event["event"]["celsius"]), (&json!("visitor"), &json!(55.0)));
+    });
+}
+
+#[test]
+fn a_secured_realm_is_monitored_with_the_credentials_and_their_role() {
+    runtime().block_on(async {
+        let realm = std::env::temp_dir().join(format!("heros-monitor-realm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&realm);
+        heros::security::realm::init(&realm).unwrap();
+        for (name, role) in [("oven", heros::Role::Operate), ("ada", heros::Role::Observe)] {
+            heros::security::realm::issue(&realm, name, role, None).unwrap();
+        }
+        let lone = LoneThing::start(Server::builder().credentials(realm.join("oven"))).await;
+        let (thing, peer) = (lone.thing.clone(), lone.peer());
+        // An operator sets; an observer sees the value, and is refused with the role named.
+        let operator = realm.join("oven");
+        let operating = Monitor::start(&["--peer", &peer, "--credentials", operator.to_str().unwrap()], true, &[]);
+        serving(&operating, &["thing"]).await;
+        assert_eq!(operating.post("/api/heros/thing/attributes/testme", "8").await, (200, json!({"value": 8})));
+        assert_eq!(thing.testme.get(), 8);
+        let observer = realm.join("ada");
+        let observing = Monitor::start(&["--peer", &peer, "--credentials", observer.to_str().unwrap()], true, &[]);
+        serving(&observing, &["thing"]).await;
+        let (_, page) = observing.stream(Some("thing")).await;
+        let value = page.unwrap().next_where(10, |item| item["member"] == "testme").await;
+        assert_eq!(value["value"], 8);
+        let (status, refused) = observing.post("/api/heros/thing/attributes/testme", "9").await;
+        assert_eq!((status, &refused["error"]["code"]), (403, &json!("PERMISSION_DENIED")), "{refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("operate"), "{refused}");
+        assert_eq!(thing.testme.get(), 8);
+        let _ = std::fs::remove_dir_all(&realm);
     });
 }

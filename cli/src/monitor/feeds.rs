@@ -136,24 +136,31 @@ impl Publisher {
     }
 }
 
-/// Subscribes, forwards, and subscribes again after a failure, until the feed is dropped.
+/// Subscribes, forwards, and subscribes again after a failure, until the feed is dropped. A
+/// failure is told to the pages once, not at every attempt; a HERO that left the roster is
+/// waited for (it may come back, restarted) instead of being asked again and again.
 async fn pump(hub: Weak<Hub>, publisher: Publisher) {
     let mut retry = FIRST_RETRY;
+    let mut told: Option<String> = None;
     loop {
-        let Some(hub) = hub.upgrade() else { return };
-        let delivered = match forward(&hub, &publisher).await {
-            Ok(delivered) => {
-                publisher.send("feed_error", json!({ "message": "the HERO ended the subscription" }), false);
-                delivered
-            }
-            Err((delivered, error)) => {
-                publisher.send("feed_error", json!({ "message": format!("{error:#}") }), false);
-                delivered
-            }
+        let Some(strong) = hub.upgrade() else { return };
+        let (delivered, problem) = match forward(&strong, &publisher).await {
+            Ok(delivered) => (delivered, "the HERO ended the subscription".to_owned()),
+            Err((delivered, error)) => (delivered, format!("{error:#}")),
         };
-        drop(hub);
+        if delivered || told.as_ref() != Some(&problem) {
+            publisher.send("feed_error", json!({ "message": problem }), false);
+            told = Some(problem);
+        }
         retry = if delivered { FIRST_RETRY } else { (retry * 2).min(LAST_RETRY) };
+        let mut roster = strong.roster.subscribe();
+        drop(strong);
         tokio::time::sleep(retry).await;
+        // Gone from the roster: wait until it is back (the feed's task is aborted if no page
+        // wants it any more, and a closed roster means the monitor is stopping).
+        if roster.wait_for(|heros| heros.contains_key(&publisher.hero)).await.is_err() {
+            return;
+        }
     }
 }
 

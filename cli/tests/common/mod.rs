@@ -120,6 +120,27 @@ impl Fixture {
     }
 }
 
+/// One `thing` (testme 5, firmware 1.0.0) on a loopback server of its own, built from
+/// `server` (a builder with credentials or a token, for the secured-realm tests).
+pub struct LoneThing {
+    pub server: Server,
+    pub thing: Arc<Thing>,
+    pub _hero: LocalHero,
+}
+
+impl LoneThing {
+    pub async fn start(server: heros::ServerBuilder) -> LoneThing {
+        let server = server.bind("127.0.0.1:0".parse().unwrap()).mdns(false).start().await.expect("server starts");
+        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
+        let hero = server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
+        LoneThing { server, thing, _hero: hero }
+    }
+
+    pub fn peer(&self) -> String {
+        self.server.local_addr().to_string()
+    }
+}
+
 /// What one run of the tool printed, and how it ended.
 #[derive(Debug)]
 pub struct Run {
