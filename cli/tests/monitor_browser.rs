@@ -19,25 +19,41 @@ use std::time::{Duration, Instant};
 use common::monitor::Monitor;
 use common::proto::{FurnaceServer, TestObjectServer};
 use common::*;
+use heros::datasource::{Boundaries, DataValue, DatasourceServer, PolledDatasource};
 
 /// The whole browser script may take this long.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(180);
 /// The name of the HERO the script kills.
 const HERO: &str = "lab-oven";
 
-/// Not a test by itself: the HERO process of the browser test (a TestObject and a Furnace),
+/// Not a test by itself: the HERO process of the browser test (a TestObject, a Furnace and a
+/// Datasource),
 /// when `HEROS_MONITOR_TEST_HERO` names it. Prints `READY`, serves until killed.
 #[test]
 fn hero_process() {
     let Ok(name) = std::env::var("HEROS_MONITOR_TEST_HERO") else { return };
     runtime().block_on(async {
         let thing = Thing { testme: heros::Attribute::new(5), firmware: heros::Attribute::new("1.0.0".to_owned()) };
+        // A datasource too, for the plot: a temperature that swings, four readings a second.
+        let source = PolledDatasource::new(Boundaries::new().range("temperature", "ok", 18.0, 24.0));
+        let mut tick = 0.0_f64;
+        let _polling = source.start(Duration::from_millis(250), move || {
+            tick += 1.0;
+            let celsius = 21.0 + 3.0 * (tick / 3.0).sin();
+            std::future::ready(vec![DataValue {
+                id: "temperature".into(),
+                value: celsius,
+                unit: "°C".into(),
+                ..Default::default()
+            }])
+        });
         let hero = heros::Hero::new(&name)
             .tag("lab")
             .tag("furnace")
             .metadata("room", "B1.04")
             .interface(TestObjectServer::new(thing))
-            .interface(FurnaceServer::new(Oven::default()));
+            .interface(FurnaceServer::new(Oven::default()))
+            .interface(DatasourceServer::from_arc(source.clone()));
         let server = heros::Server::global().await.expect("the HERO process's server starts");
         let hero = server.share(hero).await.expect("shared");
         println!("READY {}", hero.url());

@@ -48,8 +48,11 @@ async function main() {
   const watch = (page) => {
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     page.on('console', (message) => {
-      // The browser logs the 400 and 422 answers the error steps ask for; anything else counts.
-      const expected = /Failed to load resource: .* status of (400|422) /.test(message.text());
+      // The browser logs the answers the error steps ask for (400, 422, and 404 for the HERO
+      // 'nobody'); anything else counts.
+      const text = message.text();
+      const expected = /Failed to load resource: .* status of (400|422) /.test(text) ||
+        (/status of 404 /.test(text) && /nobody/.test(message.location().url || ''));
       if (message.type() === 'error' && !expected) problems.push(`console error: ${message.text()}`);
     });
   };
@@ -162,6 +165,7 @@ async function main() {
     await page.waitForSelector('[data-series="testme"]');
     await page.waitForSelector('[data-series="Readings.celsius"]');
     await page.waitForSelector('[data-series="Readings.sequence"].off'); // an integer field starts hidden
+    await page.waitForSelector('[data-series="ObservableData.temperature"]'); // a datasource's value, by id
 
     step('a second tab shares the subscriptions');
     const second = await context.newPage();
@@ -172,14 +176,20 @@ async function main() {
       return cell && cell.textContent === '119';
     }, TESTME, { timeout: 10000 });
     const stats = await (await page.request.get(new URL('/api/stats', options.url).href)).json();
-    // testme, firmware, Overheated, Readings: one feed and one subscription each, two pages.
-    if (stats.feeds_live !== 4 || stats.upstream_opened !== 4 || stats.pages_live !== 2) {
-      throw new Error(`two tabs should share 4 feeds: ${JSON.stringify(stats)}`);
+    // testme, firmware, Overheated, Readings, ObservableData: one feed and one subscription
+    // each, two pages.
+    if (stats.feeds_live !== 5 || stats.upstream_opened !== 5 || stats.pages_live !== 2) {
+      throw new Error(`two tabs should share 5 feeds: ${JSON.stringify(stats)}`);
     }
+
+    step('an unknown HERO in the address: the page says so');
+    await second.goto(`${options.url}#hero=nobody`);
+    await second.waitForSelector('#hero-error:has-text("no HERO \'nobody\' in realm")', { timeout: 10000 });
     await second.close();
 
     step('screenshot with the HERO chosen');
     await page.click(`${readTemp} details summary`); // folded again, as a person would leave it
+    await page.waitForTimeout(2500); // a few more datasource readings: a wave on the plot
     await page.fill(`${readTemp} input[name="min"]`, '2');
     await page.fill(`${readTemp} input[name="max"]`, '8');
     await page.click(`${readTemp} > button[type="submit"]`);

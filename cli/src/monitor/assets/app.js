@@ -17,6 +17,7 @@ const state = {
   counts: new Map(), // event member -> count
   series: new Map(), // plot series name -> { points: [[t, v]], color, on }
   windowMs: 300000,
+  sharedScale: false, // one value axis for every line, or each line its own
 };
 
 const $ = (id) => document.getElementById(id);
@@ -474,7 +475,7 @@ function showLegend() {
   $('no-plot').hidden = state.series.size > 0;
   $('legend').replaceChildren(...[...state.series].map(([name, series]) => {
     const entry = el('span', { className: series.on ? '' : 'off', title: 'show or hide', dataset: { series: name } },
-      el('i', { style: `background:${series.color}` }), name);
+      el('i', { style: `background:${series.color}` }), name, el('b', { className: 'range' }));
     entry.onclick = () => { series.on = !series.on; showLegend(); draw(); };
     return entry;
   }));
@@ -487,7 +488,11 @@ function scheduleDraw() {
   requestAnimationFrame(() => { drawing = false; draw(); });
 }
 
-/** Every visible series on one time axis (the last windowMs), one value axis. */
+/**
+ * Every visible series on one time axis (the last windowMs). Values: one axis for all, or (the
+ * default) each line scaled to its own range, so that a temperature near 21 and a counter at
+ * 10000 both show their shape; the legend then gives each line's range.
+ */
 function draw() {
   const canvas = $('plot');
   const context = canvas.getContext('2d');
@@ -501,13 +506,13 @@ function draw() {
   for (const series of state.series.values()) if (series.points.length) earliest = Math.min(earliest, series.points[0][0]);
   const span = Math.min(state.windowMs, Math.max(now - earliest, 10000));
   const from = now - span;
-  let min = Infinity;
-  let max = -Infinity;
+  const visible = [];
   for (const series of state.series.values()) {
     // Keep one point before the window, so a line enters from the left edge.
     while (series.points.length > 1 && series.points[1][0] < now - state.windowMs) series.points.shift();
-    if (!series.on) continue;
-    for (const [, v] of series.points) { min = Math.min(min, v); max = Math.max(max, v); }
+    series.min = Math.min(...series.points.map(([, v]) => v));
+    series.max = Math.max(...series.points.map(([, v]) => v));
+    if (series.on && series.points.length) visible.push(series);
   }
   context.strokeStyle = '#dde1e6';
   context.fillStyle = '#68737d';
@@ -515,14 +520,28 @@ function draw() {
   context.strokeRect(pad.left, pad.top, width - pad.left - pad.right, height - pad.top - pad.bottom);
   context.fillText(span >= 60000 ? `-${Math.round(span / 60000)} min` : `-${Math.round(span / 1000)} s`, pad.left, height - 5);
   context.fillText('now', width - pad.right - 22, height - 5);
-  if (min === Infinity) return;
-  if (min === max) { min -= 1; max += 1; }
+  showRanges();
+  if (!visible.length) return;
+  const shared = state.sharedScale || visible.length === 1;
+  const range = (series) => {
+    let [min, max] = shared
+      ? [Math.min(...visible.map((s) => s.min)), Math.max(...visible.map((s) => s.max))]
+      : [series.min, series.max];
+    if (min === max) { min -= 1; max += 1; }
+    return [min, max];
+  };
+  if (shared) {
+    const [min, max] = range(visible[0]);
+    context.fillText(format(max), 4, pad.top + 10);
+    context.fillText(format(min), 4, height - pad.bottom);
+  } else {
+    context.fillText('own', 4, pad.top + 10);
+    context.fillText('scales', 4, pad.top + 23);
+  }
   const x = (t) => pad.left + ((t - from) / span) * (width - pad.left - pad.right);
-  const y = (v) => pad.top + (1 - (v - min) / (max - min)) * (height - pad.top - pad.bottom);
-  context.fillText(format(max), 4, pad.top + 10);
-  context.fillText(format(min), 4, height - pad.bottom);
-  for (const series of state.series.values()) {
-    if (!series.on || series.points.length === 0) continue;
+  for (const series of visible) {
+    const [min, max] = range(series);
+    const y = (v) => pad.top + 2 + (1 - (v - min) / (max - min)) * (height - pad.top - pad.bottom - 4);
     context.strokeStyle = series.color;
     context.lineWidth = 1.5;
     context.beginPath();
@@ -534,6 +553,16 @@ function draw() {
     });
     context.lineTo(x(now), y(series.points[series.points.length - 1][1]));
     context.stroke();
+  }
+}
+
+/** Each legend entry's latest value and range, as text beside its name. */
+function showRanges() {
+  for (const entry of $('legend').children) {
+    const series = state.series.get(entry.dataset.series);
+    if (!series || !series.points.length) continue;
+    const range = series.min === series.max ? '' : ` (${format(series.min)} … ${format(series.max)})`;
+    entry.querySelector('b').textContent = ` ${format(series.last)}${range}`;
   }
 }
 
@@ -550,6 +579,7 @@ $('pause').onclick = () => {
 };
 $('clear').onclick = () => $('event-log').replaceChildren();
 $('plot-window').onchange = (event) => { state.windowMs = Number(event.target.value); draw(); };
+$('plot-scale').onchange = (event) => { state.sharedScale = event.target.value === 'shared'; draw(); };
 window.addEventListener('hashchange', () => choose(chosenFromHash()));
 setInterval(draw, 1000); // the time axis moves even when no value does
 choose(chosenFromHash());
