@@ -381,3 +381,46 @@ fn a_secured_realm_is_monitored_with_the_credentials_and_their_role() {
         let _ = std::fs::remove_dir_all(&realm);
     });
 }
+
+// Generated code and a shared example, linted where they live.
+#[allow(clippy::map_identity, clippy::type_complexity)]
+#[path = "../../examples/support/route_guide_hero.rs"]
+mod route_guide_hero;
+
+#[test]
+fn streaming_methods_are_listed_as_methods_and_never_subscribed_to() {
+    runtime().block_on(async {
+        use route_guide_hero::routeguide::RouteGuideServer;
+        let fixture = Fixture::start(false).await;
+        let guide = route_guide_hero::RouteGuideHero::new(route_guide_hero::features(3));
+        let sent = guide.features_sent.clone();
+        let _guide = fixture.server.share(Hero::new("guide").interface(RouteGuideServer::new(guide))).await.unwrap();
+        let monitor = monitor_of(&fixture).await;
+        serving(&monitor, &["guide"]).await;
+        let (_, guide) = monitor.get("/api/heros/guide").await;
+        let interface = &guide["interfaces"][0];
+        assert_eq!(interface["events"], json!([]), "{interface}");
+        let methods: Vec<(String, bool)> = interface["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap().to_owned(), m["streaming"].as_bool().unwrap()))
+            .collect();
+        let names: Vec<(&str, bool)> = methods.iter().map(|(name, streaming)| (name.as_str(), *streaming)).collect();
+        assert_eq!(names, [("GetFeature", false), ("RecordRoute", true), ("ListFeatures", true), ("RouteChat", true)]);
+        // A page on the HERO opens no feed (nothing of it is an event or an attribute).
+        let (status, page) = monitor.stream(Some("guide")).await;
+        assert_eq!(status, 200);
+        page.unwrap().next(10).await;
+        let (_, stats) = monitor.get("/api/stats").await;
+        assert_eq!((&stats["feeds_live"], &stats["upstream_opened"]), (&json!(0), &json!(0)), "{stats}");
+        assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 0, "ListFeatures was never called");
+        let (status, refused) = monitor.post("/api/heros/guide/methods/RecordRoute", "{}").await;
+        assert_eq!(status, 400);
+        assert!(refused["error"]["message"].as_str().unwrap().contains("is a streaming method"), "{refused}");
+        let (status, reply) = monitor
+            .post("/api/heros/guide/methods/GetFeature", r#"{"latitude": 400000000, "longitude": -740000000}"#)
+            .await;
+        assert_eq!((status, &reply["reply"]["name"]), (200, &json!("feature-0")), "{reply}");
+    });
+}

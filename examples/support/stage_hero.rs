@@ -70,9 +70,7 @@ impl Stage for StageHero {
             tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(interval)),
             count as usize,
         );
-        Ok(Box::pin(tokio_stream::StreamExt::map(ticks, move |_| {
-            Ok(*position.lock().unwrap())
-        })))
+        Ok(Box::pin(tokio_stream::StreamExt::map(ticks, move |_| Ok(*position.lock().unwrap()))))
     }
 
     async fn position(&self) -> heros::Result<f64> {

@@ -12,6 +12,13 @@ use crate::json::{parse_message, to_json, to_message};
 /// Calls `method` with `request` (a JSON object; empty means `{}`); gives the reply as JSON.
 pub(crate) async fn call(hero: &Hero, method: &str, request: &str) -> Result<Value, Failure> {
     let member = find(&hero.members, &hero.info.name, method, Wanted::Method).map_err(not_found)?;
+    if member.method.is_client_streaming() || member.method.is_server_streaming() {
+        return Err(Failure::bad_request(format!(
+            "{} of HERO '{}' is a streaming method; the monitor calls methods with one request and one reply",
+            member.method.name(),
+            hero.info.name
+        )));
+    }
     let request = if request.trim().is_empty() { "{}" } else { request };
     let request = parse_message(&member.method.input(), request).map_err(bad_request)?;
     let reply = hero.unary(&member.method, request).await.map_err(Failure::of_call)?;

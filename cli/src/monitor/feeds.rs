@@ -105,6 +105,17 @@ impl Feeds {
     }
 }
 
+/// Whether pages get a feed of `member`: attributes, and events, which carry the
+/// `heros.v1.event` option. A server stream without it is a streaming method (its stream is
+/// the answer to one call with a request of the caller's), not something to subscribe to.
+pub(crate) fn has_feed(member: &Member) -> bool {
+    match member.kind {
+        Kind::Attribute { .. } => true,
+        Kind::Event { delivery } => delivery != crate::interface::NO_EVENT_OPTION,
+        Kind::Method => false,
+    }
+}
+
 /// `/<package>.<Service>/<Method>`: the member's identity across reconnections.
 fn rpc_path(member: &Member) -> String {
     format!("/{}/{}", member.interface(), member.method.name())

@@ -35,7 +35,6 @@ use tokio_stream::{Stream, StreamExt, StreamMap};
 use super::failure::Failure;
 use super::feeds::{Item, Subscription};
 use super::hub::Hub;
-use crate::interface::Kind;
 
 pub(crate) fn router(hub: Arc<Hub>, listen: SocketAddr, allow_remote: bool) -> Router {
     Router::new()
@@ -121,7 +120,7 @@ async fn stream(
     items.insert(0, Box::pin(roster));
     if let Some(name) = query.get("hero") {
         let hero = hub.hero(name).await?;
-        for member in hero.members.iter().filter(|member| member.kind != Kind::Method) {
+        for member in hero.members.iter().filter(|member| super::feeds::has_feed(member)) {
             let Subscription { _feed: feed, last, items: receiver } = hub.feeds.subscribe(name, member);
             let later = BroadcastStream::new(receiver).map(move |item| {
                 // The page's share keeps the feed open for as long as this stream lives.

@@ -234,6 +234,11 @@ function showAttribute(item) {
 
 function methodForm(method) {
   const key = `${method.interface}.${method.name}`;
+  if (method.streaming) {
+    return el('form', { className: 'member', dataset: { method: key } },
+      el('div', {}, el('span', { className: 'name' }, method.name), el('span', { className: 'doc' }, method.doc || '')),
+      el('p', { className: 'small' }, 'A streaming method: the monitor calls methods with one request and one reply.'));
+  }
   const inputs = (method.form || []).map((field) => inputFor(field, false));
   const reply = el('pre', { className: 'reply', hidden: true });
   const raw = el('textarea', { spellcheck: false, placeholder: '{}' });
