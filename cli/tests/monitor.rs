@@ -172,15 +172,22 @@ fn many_pages_share_one_subscription_per_hero_member() {
             assert_eq!(roster["type"], "roster");
             pages.push(page);
         }
-        within(10, async {
-            while fixture.oven.readings.subscriber_count() == 0 || fixture.oven.overheated.subscriber_count() == 0 {
+        // Both subscriptions opened: the HERO counts its subscriber before the monitor counts
+        // the subscription it opened, so wait for both.
+        let stats = within(10, async {
+            loop {
+                let (_, stats) = monitor.get("/api/stats").await;
+                let subscribed =
+                    fixture.oven.readings.subscriber_count() > 0 && fixture.oven.overheated.subscriber_count() > 0;
+                if subscribed && stats["upstream_opened"].as_u64() >= Some(2) {
+                    break stats;
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await;
         // Five pages, two events: the HERO has one subscriber per event, the monitor two feeds.
         assert_eq!((fixture.oven.readings.subscriber_count(), fixture.oven.overheated.subscriber_count()), (1, 1));
-        let (_, stats) = monitor.get("/api/stats").await;
         assert_eq!(stats, json!({"upstream_opened": 2, "feeds_live": 2, "pages_live": 5}));
         fixture.oven.heat(21.5).await.unwrap();
         for page in &mut pages {
@@ -383,7 +390,7 @@ fn a_secured_realm_is_monitored_with_the_credentials_and_their_role() {
 }
 
 // Generated code and a shared example, linted where they live.
-#[allow(clippy::map_identity, clippy::type_complexity)]
+#[allow(clippy::type_complexity)]
 #[path = "../../examples/support/route_guide_hero.rs"]
 mod route_guide_hero;
 
