@@ -14,7 +14,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::monitor::Monitor;
 use common::proto::{FurnaceServer, TestObjectServer};
@@ -140,26 +140,9 @@ fn the_monitor_page_shows_a_hero_live_in_a_real_browser() {
 
 /// Runs the script to its end (or [`SCRIPT_LIMIT`]); its output, or a panic with it.
 fn run_script(mut command: Command) -> String {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("node runs");
-    let drain = |pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || std::io::read_to_string(pipe).unwrap_or_default())
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > SCRIPT_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = format!("{}{}", stdout.join().unwrap(), stderr.join().unwrap());
-    match status {
+    let finished = heros_testing::process::run_to_end(&mut command, SCRIPT_LIMIT).expect("node runs");
+    let output = format!("{}{}", finished.stdout, finished.stderr);
+    match finished.status {
         Some(status) if status.success() => output,
         Some(status) => panic!("the browser script failed ({status}):\n{output}"),
         None => panic!("the browser script did not finish within {SCRIPT_LIMIT:?}:\n{output}"),
