@@ -1,7 +1,8 @@
 //! `heros monitor` in a real browser: Debian's headless Chromium driven by playwright-core
 //! (`browser/monitor_test.js`), against a HERO in a process of its own and the monitor, all in
 //! a private network namespace with real mDNS. The script does what a person would (see the
-//! HERO appear, set an attribute, call methods, see events, kill the HERO and see it go), takes
+//! HERO appear, set an attribute, call methods, see events, kill the HERO and see it go, start
+//! it again and see the page follow it), takes
 //! the screenshot of docs/monitor.png, and measures the page's load time and how long an
 //! attribute change takes to show (printed as `MEASURE` lines).
 //!
@@ -124,6 +125,8 @@ fn the_monitor_page_shows_a_hero_live_in_a_real_browser() {
             .arg(&profile)
             .arg("--screenshot")
             .arg(&screenshot)
+            .arg("--restart")
+            .arg(std::env::current_exe().unwrap())
             .env("NODE_PATH", &node_modules);
         let output = tokio::task::spawn_blocking(move || run_script(command)).await.unwrap();
         let _ = std::fs::remove_dir_all(&profile);

@@ -4,17 +4,21 @@
 // them), opens a second tab, takes a screenshot, kills the HERO's process and sees it go.
 //
 //   node monitor_test.js --url http://127.0.0.1:PORT/ --hero NAME --pid PID
-//                        --profile DIR --screenshot FILE
+//                        --profile DIR --screenshot FILE --restart EXECUTABLE
+//
+// EXECUTABLE is the test binary: run as `EXECUTABLE hero_process --exact` with
+// HEROS_MONITOR_TEST_HERO=NAME it serves the HERO again (a new process, a new port).
 //
 // Run by cli/tests/monitor_browser.rs, which starts the HERO and the monitor in a private
 // network namespace. Prints `MEASURE name=value` lines; exits non-zero on the first failure.
 'use strict';
 
+const { spawn } = require('node:child_process');
 const { chromium } = require('playwright-core');
 
 const options = {};
 for (let i = 2; i < process.argv.length; i += 2) options[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-for (const key of ['url', 'hero', 'pid', 'profile', 'screenshot']) {
+for (const key of ['url', 'hero', 'pid', 'profile', 'screenshot', 'restart']) {
   if (!options[key]) throw new Error(`missing --${key}`);
 }
 
@@ -205,6 +209,24 @@ async function main() {
     measure('killed_hero_gone_ms', Date.now() - killed);
     await page.waitForSelector('#hero-state:has-text("gone")');
     await page.waitForSelector('#event-log li.problem', { timeout: 10000 });
+
+    step('the HERO starts again elsewhere: the page follows it without a reload');
+    const again = spawn(options.restart, ['hero_process', '--exact', '--nocapture'], {
+      env: { ...process.env, HEROS_MONITOR_TEST_HERO: options.hero },
+      stdio: 'ignore',
+    });
+    try {
+      await page.waitForSelector(`${row}[data-health="serving"]`, { timeout: 20000 });
+      await page.waitForSelector('#hero-state:has-text("serving")');
+      // A new object: its counter starts at 5 again, through the feed that subscribed again.
+      await page.waitForFunction((key) => document.querySelector(`[data-attr="${key}"]`)?.textContent === '5', TESTME,
+        { timeout: 15000 });
+      await page.fill(`${heat} input[name="celsius"]`, '77');
+      await page.click(`${heat} > button[type="submit"]`);
+      await page.waitForSelector('[data-count="Readings"]:has-text("Readings: 6")', { timeout: 10000 });
+    } finally {
+      again.kill('SIGKILL');
+    }
 
     if (problems.length) throw new Error(problems.join('\n'));
     console.log('monitor_test: all steps passed');

@@ -15,6 +15,8 @@ const state = {
   retry: null,
   paused: false,
   counts: new Map(), // event member -> count
+  values: new Map(), // attribute key -> its latest value, to draw rows again with it
+  signature: null, // the chosen HERO's interfaces and endpoint, to notice a restart elsewhere
   series: new Map(), // plot series name -> { points: [[t, v]], color, on }
   windowMs: 300000,
   sharedScale: false, // one value axis for every line, or each line its own
@@ -104,6 +106,26 @@ function showRoster(item) {
     return row;
   }));
   showHeroState();
+  describeAgainIfChanged();
+}
+
+/**
+ * The chosen HERO back with other interfaces or at another address (restarted, upgraded): its
+ * forms are built again from its new description. Counts, log and plot go on.
+ */
+async function describeAgainIfChanged() {
+  const hero = state.roster.find((h) => h.name === state.selected);
+  if (!hero) return;
+  const signature = `${hero.interfaces.join(',')}|${hero.endpoint}`;
+  const before = state.signature;
+  state.signature = signature;
+  if (before === null || before === signature || !state.description) return;
+  const name = state.selected;
+  const response = await fetch('/api/heros/' + encodeURIComponent(name));
+  if (response.ok && state.selected === name) {
+    state.description = await response.json();
+    showDescription(state.description);
+  }
 }
 
 /** The chosen HERO's badge: its health, or "gone" once it left the roster. */
@@ -129,6 +151,8 @@ async function choose(name) {
   state.description = null;
   state.counts.clear();
   state.series.clear();
+  state.values.clear();
+  state.signature = null;
   $('event-log').replaceChildren();
   $('event-counts').replaceChildren();
   $('attributes').tBodies[0].replaceChildren();
@@ -179,7 +203,7 @@ function showDescription(hero) {
   $('no-methods').hidden = methods.length > 0;
   $('methods').replaceChildren(...methods.map(methodForm));
 
-  for (const i of hero.interfaces) for (const e of i.events) state.counts.set(e.name, 0);
+  for (const i of hero.interfaces) for (const e of i.events) if (!state.counts.has(e.name)) state.counts.set(e.name, 0);
   showCounts();
 }
 
@@ -189,7 +213,8 @@ function attributeKey(item) {
 
 function attributeRow(attribute) {
   const key = attributeKey(attribute);
-  const value = el('td', { className: 'value', dataset: { attr: key } }, '…');
+  const known = state.values.has(key) ? JSON.stringify(state.values.get(key)) : '…';
+  const value = el('td', { className: 'value', dataset: { attr: key } }, known);
   const cells = [
     el('td', { title: attribute.doc }, attribute.name),
     value,
@@ -220,6 +245,7 @@ function attributeRow(attribute) {
 }
 
 function showAttribute(item) {
+  state.values.set(attributeKey(item), item.value);
   const cell = document.querySelector(`[data-attr="${CSS.escape(attributeKey(item))}"]`);
   if (cell) {
     cell.textContent = JSON.stringify(item.value);
