@@ -45,6 +45,7 @@ async function main() {
     headless: true,
     // Nothing leaves the machine: no update checks, no sync, no QUIC probing.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-dev-shm-usage', // a small /dev/shm (containers) would crash the renderer
       '--disable-component-update', '--disable-sync'],
     viewport: { width: 1400, height: 1050 },
   });
