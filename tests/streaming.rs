@@ -171,6 +171,51 @@ mod warehouse {
         async fn name(&self) -> heros::Result<String> {
             Ok(self.name.clone())
         }
+
+        async fn tally(&self, mut requests: Streaming<String>) -> heros::Result<f64> {
+            let mut count = 0.0;
+            if let Some(first) = requests.next().await {
+                first?;
+                count += 1.0;
+                tokio::time::sleep(PAUSE).await;
+            }
+            while let Some(label) = requests.next().await {
+                label?;
+                count += 1.0;
+            }
+            Ok(count)
+        }
+    }
+
+    /// How long `Tally` stops reading after the first label.
+    const PAUSE: Duration = Duration::from_millis(600);
+
+    /// A HERO that stops reading holds the caller's stream back: labels are made as the HERO
+    /// takes them, so only what fits in HTTP/2's windows is made ahead over the network, and
+    /// nothing within the process.
+    #[tokio::test]
+    async fn a_slow_reader_holds_back_a_client_stream() {
+        const COUNT: usize = 20_000;
+        for in_process in [false, true] {
+            let server = server(in_process).await;
+            let (_hero, stub) = depot(&server, "slow", Vec::new()).await;
+            let made = Arc::new(AtomicU64::new(0));
+            let counter = made.clone();
+            // 4 KiB a label: 80 MiB in all, five times the stream's window.
+            let labels = tokio_stream::iter(0..COUNT).map(move |n| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                format!("{n}{}", ".".repeat(4096))
+            });
+            let tally = tokio::spawn(async move { stub.tally(labels).await });
+            tokio::time::sleep(PAUSE / 2).await;
+            let ahead = made.load(Ordering::Relaxed);
+            let bound = if in_process { 3 } else { COUNT as u64 / 4 };
+            assert!(
+                ahead <= bound,
+                "{ahead} of {COUNT} labels made while the HERO read one (in process: {in_process})"
+            );
+            assert_eq!(within(60, tally).await.unwrap().unwrap(), COUNT as f64);
+        }
     }
 
     async fn depot(
