@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each includer uses its part
 
+// The generated server maps streamed replies with an identity closure for messages returned
+// whole; until heros-codegen's lints cover it, it is allowed here.
+#[allow(clippy::map_identity)]
 pub(crate) mod routeguide {
     heros::include_proto!("routeguide");
 }
@@ -17,11 +20,14 @@ use heros::Streaming;
 use routeguide::{Feature, Point, RouteGuide, RouteNote, RouteSummary};
 use tokio_stream::StreamExt;
 
+/// The notes left at each place (latitude, longitude).
+type NotesByPlace = HashMap<(i32, i32), Vec<RouteNote>>;
+
 /// The route guide: its features, the notes left at each point, and counters the tests read.
 pub(crate) struct RouteGuideHero {
     features: Vec<Feature>,
     /// Notes left at each place, by every caller of `RouteChat`.
-    notes: Arc<Mutex<HashMap<(i32, i32), Vec<RouteNote>>>>,
+    notes: Arc<Mutex<NotesByPlace>>,
     /// Features sent by `ListFeatures` so far (a slow reader holds this back).
     pub(crate) features_sent: Arc<AtomicU64>,
 }
