@@ -215,9 +215,10 @@ fn member(
             let long_running = method_options.as_ref().is_some_and(|o| bool_field(o, "long_running"));
             let intermediate_type =
                 method_options.as_ref().map(|o| string_field(o, "intermediate_type")).unwrap_or_default();
-            if long_running && (streams_requests || streams_replies || uses_session) {
+            let special_reply = reply.fields.iter().any(|f| !matches!(f.special, Special::None));
+            if long_running && (streams_requests || streams_replies || uses_session || special_reply) {
                 return Err(Error::Unsupported(format!(
-                    "{where_}: a long-running method must be a unary rpc without handles (its result outlives the caller's connection and session)"
+                    "{where_}: a long-running method must be a unary rpc without handles or HERO references in its reply (its result outlives the caller's connection and session)"
                 )));
             }
             if !intermediate_type.is_empty() && !long_running {

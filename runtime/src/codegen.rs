@@ -13,5 +13,5 @@ pub use crate::interface::{AnyMessage, Interface, Member, MemberKind};
 pub use crate::refs::{hero_ref_for, resolve_ref};
 pub use crate::server::attribute_watch::{watch_attribute, AttributeWatch};
 pub use crate::server::callbacks::{encoded_events, EncodedEvents};
-pub use crate::server::incoming::{InProcess, Incoming, OverNetwork, ReplyFuture};
+pub use crate::server::incoming::{AsOperation, InProcess, Incoming, OverNetwork, ReplyFuture};
 pub use crate::server::service::{AttributeAccess, Call, EventAccess, HeroService, RefScope};

@@ -47,6 +47,7 @@ pub use client::attribute_stream::AttributeStream;
 pub use client::event_observer::{EventObserver, HeroFilter, Observed};
 pub use client::event_stream::{Connected, EventStream, Received};
 pub use client::handles::Handle;
+pub use client::operation::{Operation, OperationPhase, OperationStatus};
 pub use client::stub::Remote;
 pub use client::{connect, connect_timeout, use_security, Target, DEFAULT_CONNECT_TIMEOUT};
 pub use config::{Config, HeroUrl};

@@ -9,13 +9,13 @@ use std::sync::{Arc, Weak};
 
 use crate::client::handles::ClientSession;
 use crate::client::transport::{
-    Addressee, BoxFuture, Decode, EncodedValues, OpenStream, OpenStreaming, Outgoing, OutgoingMessage, SessionKey,
-    Transport,
+    Addressee, BoxFuture, Decode, EncodedValues, OpenStream, OpenStreaming, OperationCall, Outgoing, OutgoingMessage,
+    SessionKey, Transport,
 };
 use crate::error::{Error, Result};
 use crate::handles::table::HandleTable;
 use crate::interface::AnyMessage;
-use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats};
+use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats, Operation};
 use crate::server::incoming::InProcess;
 use crate::server::panic::{panicked, CatchPanic};
 use crate::server::routing::{split_path, Dispatched, HeroEntry, HeroTable};
@@ -152,6 +152,40 @@ impl Transport for InProcessTransport {
 
     fn disconnect_callback<'a>(&'a self, hero: &'a Addressee, id: u64) -> BoxFuture<'a, Result<()>> {
         ready(self.entry(hero).and_then(|entry| entry.disconnect_callback(id)))
+    }
+
+    fn operation<'a>(&'a self, hero: &'a Addressee, call: OperationCall) -> BoxFuture<'a, Result<Operation>> {
+        Box::pin(async move {
+            let table = self.live_table()?;
+            let entry = table.entry(&hero.name, Some(&hero.realm))?;
+            let operations = &table.operations;
+            Ok(match call {
+                OperationCall::Start(request) => {
+                    operations.start(&entry, &request.interface, &request.method, request.request)?.describe()
+                }
+                OperationCall::Get(id) => operations.get(&entry.name, &id)?.describe(),
+                OperationCall::Wait(id) => operations.get(&entry.name, &id)?.ended().await,
+                OperationCall::Cancel(id) => {
+                    let operation = operations.get(&entry.name, &id)?;
+                    operation.cancel("cancelled by a caller");
+                    operation.describe()
+                }
+            })
+        })
+    }
+
+    fn watch_operation<'a>(
+        &'a self,
+        hero: &'a Addressee,
+        id: String,
+    ) -> BoxFuture<'a, Result<crate::interface::ItemStream<Operation>>> {
+        let changes = self.live_table().and_then(|table| {
+            let entry = table.entry(&hero.name, Some(&hero.realm))?;
+            table.operations.get(&entry.name, &id)
+        });
+        ready(changes.map(|operation| {
+            Box::pin(tokio_stream::StreamExt::map(operation.changes(), Ok)) as crate::interface::ItemStream<Operation>
+        }))
     }
 
     fn session_key(&self) -> SessionKey {

@@ -9,8 +9,8 @@ use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder
 
 use crate::client::handles::ClientSession;
 use crate::client::transport::{
-    Addressee, BoxFuture, Decode, Decoded, EncodedValues, OpenStream, OpenStreaming, Outgoing, OutgoingMessage,
-    SessionKey, Transport,
+    Addressee, BoxFuture, Decode, Decoded, EncodedValues, OpenStream, OpenStreaming, OperationCall, Outgoing,
+    OutgoingMessage, SessionKey, Transport,
 };
 use crate::error::{Error, Result};
 use crate::interface::{AnyMessage, ItemStream, RequestItems};
@@ -18,8 +18,12 @@ use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::net::connection::Connection;
 use crate::proto::attributes_client::AttributesClient;
 use crate::proto::callbacks_client::CallbacksClient;
+use crate::proto::operations_client::OperationsClient;
 use crate::proto::registry_client::RegistryClient;
-use crate::proto::{CallbackId, CallbackInfo, ConnectCallbackRequest, HandleStats, HandleStatsRequest, WatchRequest};
+use crate::proto::{
+    CallbackId, CallbackInfo, ConnectCallbackRequest, HandleStats, HandleStatsRequest, Operation, OperationId,
+    WatchRequest,
+};
 use crate::wire::metadata::{NAME, REALM, SESSION};
 
 /// Calls over one shared gRPC connection to the HERO's server.
@@ -157,6 +161,30 @@ impl Transport for NetworkTransport {
     fn disconnect_callback<'a>(&'a self, hero: &'a Addressee, id: u64) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.callbacks().disconnect_callback(named(hero, CallbackId { id })).await.map(drop).map_err(failed)
+        })
+    }
+
+    fn operation<'a>(&'a self, hero: &'a Addressee, call: OperationCall) -> BoxFuture<'a, Result<Operation>> {
+        let mut operations = OperationsClient::with_origin(self.connection.clone(), self.connection.origin())
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
+        Box::pin(async move {
+            let reply = match call {
+                OperationCall::Start(request) => operations.start(named(hero, request)).await,
+                OperationCall::Get(id) => operations.get(named(hero, OperationId { id })).await,
+                OperationCall::Wait(id) => operations.wait(named(hero, OperationId { id })).await,
+                OperationCall::Cancel(id) => operations.cancel(named(hero, OperationId { id })).await,
+            };
+            Ok(reply.map_err(failed)?.into_inner())
+        })
+    }
+
+    fn watch_operation<'a>(&'a self, hero: &'a Addressee, id: String) -> BoxFuture<'a, Result<ItemStream<Operation>>> {
+        let mut operations = OperationsClient::with_origin(self.connection.clone(), self.connection.origin())
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
+        Box::pin(async move {
+            let states = operations.watch(named(hero, OperationId { id })).await.map_err(failed)?.into_inner();
+            Ok(Box::pin(states.map(|state| state.map_err(failed))) as ItemStream<Operation>)
         })
     }
 

@@ -339,6 +339,21 @@ impl Target {
         self.transport().await.handle_stats().await
     }
 
+    /// One call of `heros.v1.Operations` about the HERO's operations.
+    pub(crate) async fn operation_call(
+        &self,
+        call: crate::client::transport::OperationCall,
+    ) -> Result<crate::proto::Operation> {
+        let transport = self.transport().await;
+        transport.operation(&self.inner.hero, call).await.map_err(|error| self.went_away(error))
+    }
+
+    /// The states of the HERO's operation `id`, until it has ended.
+    pub(crate) async fn watch_operation(&self, id: String) -> Result<ItemStream<crate::proto::Operation>> {
+        let transport = self.transport().await;
+        transport.watch_operation(&self.inner.hero, id).await.map_err(|error| self.went_away(error))
+    }
+
     /// Makes the next call look for the HERO again (by discovery, or by dialling anew).
     fn mark_stale(&self) {
         self.inner.stale.store(true, Ordering::Release);

@@ -20,7 +20,7 @@ use crate::client::handles::ClientSession;
 use crate::error::{Error, Result};
 use crate::interface::AnyMessage;
 use crate::net::connection::Connection;
-use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats};
+use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats, Operation, StartOperationRequest};
 
 /// A future a transport returns (boxed: the trait is used as `dyn`).
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -152,6 +152,16 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Stops one of the HERO's callbacks.
     fn disconnect_callback<'a>(&'a self, hero: &'a Addressee, id: u64) -> BoxFuture<'a, Result<()>>;
 
+    /// One call of `heros.v1.Operations` about the HERO's long-running operations.
+    fn operation<'a>(&'a self, hero: &'a Addressee, call: OperationCall) -> BoxFuture<'a, Result<Operation>>;
+
+    /// The operation `id` now, then at every change until it has ended.
+    fn watch_operation<'a>(
+        &'a self,
+        hero: &'a Addressee,
+        id: String,
+    ) -> BoxFuture<'a, Result<crate::interface::ItemStream<Operation>>>;
+
     /// Where this process's session with the server is cached.
     fn session_key(&self) -> SessionKey;
 
@@ -160,6 +170,14 @@ pub(crate) trait Transport: Send + Sync + 'static {
 
     /// The server's handle table, as its registry reports it.
     fn handle_stats(&self) -> BoxFuture<'_, Result<HandleStats>>;
+}
+
+/// A call of `heros.v1.Operations` (but `Watch` and `List`).
+pub(crate) enum OperationCall {
+    Start(StartOperationRequest),
+    Get(String),
+    Wait(String),
+    Cancel(String),
 }
 
 /// A reply or stream item of the type the typed caller expects. Over the network the caller's

@@ -32,6 +32,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::OverNetwork {}
     impl Sealed for super::InProcess {}
+    impl Sealed for super::AsOperation {}
 }
 
 /// The way a call came in; implemented by [`OverNetwork`] and [`InProcess`] only.
@@ -288,6 +289,90 @@ impl Incoming for InProcess {
             });
             Ok(Box::new(Box::pin(items) as ItemStream<(u64, Option<M>)>) as AnyMessage)
         })
+    }
+
+    fn refuse(error: Error) -> Self::Reply {
+        Err(error)
+    }
+}
+
+/// A call started as a long-running operation (`heros.v1.Operations/Start`, from the network or
+/// from a stub of this process): its request encoded, its reply encoded to be kept with the
+/// operation, and the context its progress reports go through. Only unary methods run so.
+pub struct AsOperation {
+    pub(crate) request: bytes::Bytes,
+    pub(crate) context: CallContext,
+}
+
+/// The answer of an [`AsOperation`] call to a method that is not unary.
+fn not_unary<T: Send + 'static>() -> ReplyFuture<Result<T>> {
+    Box::pin(std::future::ready(Err(Error::invalid_argument("only unary methods can run as operations"))))
+}
+
+impl Incoming for AsOperation {
+    /// The reply message encoded, or the error.
+    type Reply = Result<bytes::Bytes>;
+
+    fn session(&self) -> Option<&HeaderValue> {
+        None
+    }
+
+    fn unary<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        let AsOperation { request, context } = self;
+        Box::pin(Scoped::new(context, async move {
+            let request = Req::decode(request).map_err(|error| {
+                Error::invalid_argument(format!("the operation's request is not a valid {request_type}: {error}"))
+            })?;
+            let reply = method(request).await?;
+            Ok(reply.encode_to_vec().into())
+        }))
+    }
+
+    fn server_streaming<Req, Rep, S, F, Fut>(self, _: &'static str, _: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        not_unary()
+    }
+
+    fn client_streaming<Req, Rep, F, Fut>(self, _: &'static str, _: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        not_unary()
+    }
+
+    fn bidi_streaming<Req, Rep, S, F, Fut>(self, _: &'static str, _: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        not_unary()
+    }
+
+    fn frames<Req, M, S>(self, _: &'static str, _: S) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        M: prost::Message + Clone + Send + Sync + 'static,
+        S: FrameStream<M>,
+    {
+        not_unary()
     }
 
     fn refuse(error: Error) -> Self::Reply {

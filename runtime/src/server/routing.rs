@@ -132,6 +132,8 @@ pub(crate) struct HeroTable {
     closed: AtomicBool,
     /// Values handed out as handles by any HERO of the server.
     pub(crate) handles: Arc<HandleTable>,
+    /// Long-running operations of the server's HEROs.
+    pub(crate) operations: crate::server::operations::OperationTable,
     /// Whether errors name the HEROs here (`Limits::list_heros_in_errors`).
     list_heros_in_errors: bool,
     /// Paths (`/package.Service/Method`) of the client-streaming and bidirectional methods of
@@ -148,11 +150,16 @@ pub(crate) struct Dispatched<R> {
 }
 
 impl HeroTable {
-    pub(crate) fn new(handles: Arc<HandleTable>, list_heros_in_errors: bool) -> Self {
+    pub(crate) fn new(
+        handles: Arc<HandleTable>,
+        operations: crate::server::operations::OperationTable,
+        list_heros_in_errors: bool,
+    ) -> Self {
         HeroTable {
             heros: RwLock::default(),
             closed: AtomicBool::new(false),
             handles,
+            operations,
             list_heros_in_errors,
             streaming_requests: RwLock::default(),
             any_streaming_requests: AtomicBool::new(false),
@@ -162,6 +169,7 @@ impl HeroTable {
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.handles.close();
+        self.operations.close();
         for entry in self.all() {
             entry.leave();
         }
@@ -315,6 +323,8 @@ pub(crate) struct Router {
     pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::server::callbacks::CallbackService>,
     pub(crate) sessions: SessionsServer<HandleService>,
     pub(crate) handles: HandlesServer<HandleService>,
+    pub(crate) operations:
+        crate::proto::operations_server::OperationsServer<crate::server::operations::service::OperationService>,
     pub(crate) reflection_v1: crate::server::reflection::V1Server,
     pub(crate) reflection_v1alpha: crate::server::reflection::V1AlphaServer,
     pub(crate) max_message_size: usize,
@@ -364,6 +374,7 @@ impl Router {
             crate::server::health::SERVICE_NAME => return forward(&self.health, request),
             crate::server::callbacks::SERVICE_NAME => return forward(&self.callbacks, request),
             crate::server::attribute_watch::SERVICE_NAME => return forward(&self.attributes, request),
+            crate::server::operations::service::SERVICE_NAME => return forward(&self.operations, request),
             SESSIONS_SERVICE => return forward(&self.sessions, request),
             HANDLES_SERVICE => return forward(&self.handles, request),
             crate::server::reflection::V1_SERVICE => return forward(&self.reflection_v1, request),

@@ -14,7 +14,7 @@ use crate::handles::HandleScope;
 use crate::interface::Interface;
 use crate::server::attribute_watch::AttributeWatch;
 use crate::server::callbacks::EncodedEvents;
-use crate::server::incoming::{InProcess, Incoming, OverNetwork, ReplyFuture};
+use crate::server::incoming::{AsOperation, InProcess, Incoming, OverNetwork, ReplyFuture};
 use crate::server::routing::HeroEntry;
 
 /// One interface of one HERO, callable by method name. Generated as `<Service>Server<T>`.
@@ -54,6 +54,7 @@ pub(crate) trait Served: Send + Sync + 'static {
         method: &str,
         call: Call<InProcess>,
     ) -> Option<ReplyFuture<Result<crate::interface::AnyMessage>>>;
+    fn call_as_operation(&self, method: &str, call: Call<AsOperation>) -> Option<ReplyFuture<Result<bytes::Bytes>>>;
     fn watch(&self, attribute: &str) -> Option<AttributeWatch>;
     fn subscribe_encoded(&self, event: &str) -> Option<EncodedEvents>;
 }
@@ -76,6 +77,10 @@ impl<S: HeroService> Served for S {
         method: &str,
         call: Call<InProcess>,
     ) -> Option<ReplyFuture<Result<crate::interface::AnyMessage>>> {
+        self.call(method, call)
+    }
+
+    fn call_as_operation(&self, method: &str, call: Call<AsOperation>) -> Option<ReplyFuture<Result<bytes::Bytes>>> {
         self.call(method, call)
     }
 
@@ -102,6 +107,12 @@ impl Dispatch for OverNetwork {
 impl Dispatch for InProcess {
     fn dispatch(service: &dyn Served, method: &str, call: Call<Self>) -> Option<ReplyFuture<Self::Reply>> {
         service.call_in_process(method, call)
+    }
+}
+
+impl Dispatch for AsOperation {
+    fn dispatch(service: &dyn Served, method: &str, call: Call<Self>) -> Option<ReplyFuture<Self::Reply>> {
+        service.call_as_operation(method, call)
     }
 }
 
