@@ -154,8 +154,7 @@ async fn only_long_running_methods_start_as_operations() {
 /// goes after `HEROS_OPERATION_LIFETIME_MS`.
 #[tokio::test]
 async fn operations_are_bounded_in_number_and_lifetime() {
-    let limits =
-        Limits { max_operations: 2, operation_lifetime: Duration::from_millis(300), ..Limits::default() };
+    let limits = Limits { max_operations: 2, operation_lifetime: Duration::from_millis(300), ..Limits::default() };
     let stage = stage_on(common::limited_server(limits).await).await;
     let slow = stage.stub.start_move(1_000.0, 1.0).await.unwrap();
     let quick = stage.stub.start_move(0.0, 1_000.0).await.unwrap();

@@ -1,7 +1,7 @@
 //! The HEROs that clients in other languages drive (`tests/interop_python.rs`,
 //! `tests/interop_node.rs`): one of each kind of thing a HERO can do, on one server, so that a
 //! Python or Node client with nothing but the `.proto` files exercises methods, attributes, remote
-//! errors, events, handles, references and realms against real Rust HEROs.
+//! errors, events, handles, references, realms and streaming methods against real Rust HEROs.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,9 +26,27 @@ pub const INTEROP_ROOT: &str = "interop-root";
 pub const INTEROP_CHILD: &str = "interop-child";
 /// A TestObject (counter at 7) in realm [`INTEROP_REALM`].
 pub const INTEROP_REALM_HERO: &str = "interop-realm-test";
+/// gRPC's route guide (streaming methods) with [`INTEROP_GUIDE_FEATURES`] features:
+/// `feature-<n>` at latitude 400000000, longitude -740000000 + n * 10000, each name followed by
+/// [`INTEROP_GUIDE_PADDING`] dots. The test file makes it ([`interop_guide`]): the route guide's
+/// code (`examples/support/route_guide_hero.rs`) stays out of this module, since
+/// tests/streaming.rs includes it beside `common` and a file may be loaded once per crate.
+pub const INTEROP_GUIDE: &str = "interop-guide";
+/// Enough features that listing them all takes far more than the HTTP/2 windows between a HERO
+/// and a client hold (32 MiB): a client that reads slowly makes the stream slow.
+pub const INTEROP_GUIDE_FEATURES: usize = 8192;
+/// Dots after each feature's name: 4 KiB messages.
+pub const INTEROP_GUIDE_PADDING: usize = 4096;
 
-/// Shares every interop HERO on `server` and returns them; they leave when dropped or shut down.
-pub async fn share_interop_heros(server: &Server) -> Vec<LocalHero> {
+/// [`INTEROP_GUIDE`], serving `route_guide` (a `RouteGuideServer` of the route guide HERO with
+/// `long_features(INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING)`).
+pub fn interop_guide(route_guide: impl heros::HeroService) -> Hero {
+    Hero::new(INTEROP_GUIDE).interface(route_guide)
+}
+
+/// Shares every interop HERO on `server`, `guide` (see [`interop_guide`]) among them, and returns
+/// them; they leave when dropped or shut down.
+pub async fn share_interop_heros(server: &Server, guide: Hero) -> Vec<LocalHero> {
     let test = Hero::new(INTEROP_TEST_HERO)
         .tag("interop")
         .interface(proto::TestObjectServer::new(TestHero::new(5)))
@@ -46,7 +64,7 @@ pub async fn share_interop_heros(server: &Server) -> Vec<LocalHero> {
         Hero::new(INTEROP_REALM_HERO).realm(INTEROP_REALM).interface(proto::TestObjectServer::new(TestHero::new(7)));
 
     let mut heros = vec![child];
-    for hero in [test, instrument, root, realm] {
+    for hero in [test, instrument, root, realm, guide] {
         heros.push(server.share(hero).await.expect("interop HERO shared"));
     }
     heros
@@ -114,11 +132,15 @@ pub fn run_client(mut command: Command, what: &str) -> String {
     }
 }
 
-/// Serves the interop HEROs on a loopback server of their own (no mDNS) while `client` runs, on
-/// a blocking thread, with the server's `host:port`; returns what `client` returns.
-pub async fn against_interop_heros<T: Send + 'static>(client: impl FnOnce(String) -> T + Send + 'static) -> T {
+/// Serves the interop HEROs (`guide` among them) on a loopback server of their own (no mDNS)
+/// while `client` runs, on a blocking thread, with the server's `host:port`; returns what
+/// `client` returns.
+pub async fn against_interop_heros<T: Send + 'static>(
+    guide: Hero,
+    client: impl FnOnce(String) -> T + Send + 'static,
+) -> T {
     let server = super::local_server().await;
-    let _heros = share_interop_heros(&server).await;
+    let _heros = share_interop_heros(&server, guide).await;
     let target = server.local_addr().to_string();
     let output = in_blocking_thread(move || client(target)).await;
     server.shutdown().await;
@@ -130,6 +152,7 @@ pub async fn against_interop_heros<T: Send + 'static>(client: impl FnOnce(String
 /// credentials folder (`ca.pem`, `cert.pem`, `key.pem`, role operate) issued for `language`.
 pub async fn against_secured_interop_heros<T: Send + 'static>(
     language: &str,
+    guide: Hero,
     client: impl FnOnce(String, PathBuf) -> T + Send + 'static,
 ) -> T {
     use heros::security::realm;
@@ -146,7 +169,7 @@ pub async fn against_secured_interop_heros<T: Send + 'static>(
         .start()
         .await
         .expect("secured server starts");
-    let _heros = share_interop_heros(&server).await;
+    let _heros = share_interop_heros(&server, guide).await;
     let target = server.local_addr().to_string();
     let output = in_blocking_thread(move || client(target, client_credentials)).await;
     server.shutdown().await;
