@@ -4,9 +4,6 @@
 
 #![allow(dead_code)] // each includer uses its part
 
-// The generated server maps streamed replies with an identity closure for messages returned
-// whole; until heros-codegen's lints cover it, it is allowed here.
-#[allow(clippy::map_identity)]
 pub(crate) mod routeguide {
     heros::include_proto!("routeguide");
 }
@@ -20,7 +17,7 @@ use heros::Streaming;
 use routeguide::{Feature, Point, RouteGuide, RouteNote, RouteSummary};
 use tokio_stream::StreamExt;
 
-/// The notes left at each place (latitude, longitude).
+/// Notes by (latitude, longitude).
 type NotesByPlace = HashMap<(i32, i32), Vec<RouteNote>>;
 
 /// The route guide: its features, the notes left at each point, and counters the tests read.

@@ -41,7 +41,7 @@ const STEP: Duration = Duration::from_millis(10);
 
 impl Stage for StageHero {
     async fn r#move(&self, target: f64, speed: f64) -> heros::Result<f64> {
-        if !(speed > 0.0) || !target.is_finite() {
+        if speed.is_nan() || speed <= 0.0 || !target.is_finite() {
             return Err(heros::Error::invalid_argument(format!("cannot move to {target} at {speed} mm/s")));
         }
         let context = CallContext::current();
@@ -70,9 +70,7 @@ impl Stage for StageHero {
             tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(interval)),
             count as usize,
         );
-        Ok(Box::pin(tokio_stream::StreamExt::map(ticks, move |_| {
-            Ok(*position.lock().unwrap())
-        })))
+        Ok(Box::pin(tokio_stream::StreamExt::map(ticks, move |_| Ok(*position.lock().unwrap()))))
     }
 
     async fn position(&self) -> heros::Result<f64> {

@@ -19,23 +19,32 @@ struct Item {
     wrap: TokenStream,
     /// `__message` -> the item.
     unwrap: TokenStream,
+    /// The item is the message: no conversion to write.
+    identity: bool,
 }
 
 fn item(message: &Message, message_ty: &TokenStream) -> Item {
     let shape = reply(message, message_ty);
     match shape.shape {
-        ReplyShape::Unit => Item { ty: quote!(()), wrap: quote!(()), unwrap: quote!(()) },
+        // `()` is `google.protobuf.Empty` itself, which prost declares as `()`.
+        ReplyShape::Unit => Item { ty: quote!(()), wrap: quote!(()), unwrap: quote!(()), identity: true },
         ReplyShape::EmptyMessage => Item {
             ty: quote!(()),
             wrap: quote!(#message_ty {}),
             unwrap: quote!({
                 let _ = __message;
             }),
+            identity: false,
         },
-        ReplyShape::Field { ident } => {
-            Item { ty: shape.returns, wrap: quote!(#message_ty { #ident: __value }), unwrap: quote!(__message.#ident) }
+        ReplyShape::Field { ident } => Item {
+            ty: shape.returns,
+            wrap: quote!(#message_ty { #ident: __value }),
+            unwrap: quote!(__message.#ident),
+            identity: false,
+        },
+        ReplyShape::Message => {
+            Item { ty: message_ty.clone(), wrap: quote!(__value), unwrap: quote!(__message), identity: true }
         }
-        ReplyShape::Message => Item { ty: message_ty.clone(), wrap: quote!(__value), unwrap: quote!(__message) },
     }
 }
 
@@ -91,16 +100,15 @@ pub(super) fn server_arm(
     // What the skeleton is called with.
     let (closure_input, prepare, call_args) = if streams_requests {
         let unwrap = &requests.unwrap;
-        (
-            quote!(__requests: #rt::Streaming<#request_ty>),
+        let prepare = (!requests.identity).then(|| {
             quote! {
                 let __requests = ::std::boxed::Box::pin(#rt::codegen::StreamExt::map(
                     __requests,
                     |__request| __request.map(|__message: #request_ty| #unwrap),
                 ));
-            },
-            quote!(__requests),
-        )
+            }
+        });
+        (quote!(__requests: #rt::Streaming<#request_ty>), quote!(#prepare), quote!(__requests))
     } else {
         let unpack = if member.request.is_unit {
             quote!(let () = __request;)
@@ -110,7 +118,9 @@ pub(super) fn server_arm(
         (quote!(__request: #request_ty), unpack, quote!(#(#arg_idents),*))
     };
     // What the call answers with.
-    let answer = if streams_replies {
+    let answer = if streams_replies && replies.identity {
+        quote!(__hero.#rust_name(#call_args).await)
+    } else if streams_replies {
         let wrap = &replies.wrap;
         quote! {
             let __replies = __hero.#rust_name(#call_args).await?;
@@ -162,10 +172,11 @@ pub(super) fn stub(
     let (arg_idents, arg_types) = arguments(code);
     let (inputs, request) = if streams_requests {
         let (ty, wrap) = (&requests.ty, &requests.wrap);
-        (
-            quote!(requests: impl #rt::codegen::Stream<Item = #ty> + ::core::marker::Send + 'static),
-            quote!(#rt::codegen::StreamExt::map(requests, |__value: #ty| -> #request_ty { #wrap })),
-        )
+        let request = match requests.identity {
+            true => quote!(requests),
+            false => quote!(#rt::codegen::StreamExt::map(requests, |__value: #ty| -> #request_ty { #wrap })),
+        };
+        (quote!(requests: impl #rt::codegen::Stream<Item = #ty> + ::core::marker::Send + 'static), request)
     } else {
         let pack = if member.request.is_unit { quote!(()) } else { quote!(#request_ty { #(#arg_idents),* }) };
         (quote!(#(#arg_idents: #arg_types),*), pack)
@@ -175,7 +186,15 @@ pub(super) fn stub(
         (true, false) => quote!(client_streaming),
         _ => quote!(bidi_streaming),
     };
-    if streams_replies {
+    if streams_replies && replies.identity {
+        let ty = &replies.ty;
+        quote! {
+            #docs
+            pub async fn #rust_name(&self, #inputs) -> #rt::Result<#rt::Streaming<#ty>> {
+                self.target.#call(#rpc_path, #request, #timeout).await
+            }
+        }
+    } else if streams_replies {
         let (ty, unwrap) = (&replies.ty, &replies.unwrap);
         quote! {
             #docs

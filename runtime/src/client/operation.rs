@@ -106,7 +106,12 @@ impl<T: Send + 'static, I: prost::Message + Default + 'static> Operation<T, I> {
                 message: format!("the operation's result does not decode: {error}"),
             })
         };
-        Operation { target: target.clone(), id: id.to_owned(), decode: Arc::new(decode), _intermediate: Default::default() }
+        Operation {
+            target: target.clone(),
+            id: id.to_owned(),
+            decode: Arc::new(decode),
+            _intermediate: Default::default(),
+        }
     }
 
     /// The operation's id: give it to another process to follow the same operation.
