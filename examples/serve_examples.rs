@@ -18,6 +18,7 @@
 //! | `interop-instrument` | `heros` | an Instrument: `Open` returns a handle, `Read` and `Configure` take it back |
 //! | `interop-root`, `interop-child` | `heros` | Nodes: `Child(0)` of the root is a reference to the child |
 //! | `interop-realm-test` | `interop-lab` | a TestObject (`testme` at 7) in another realm |
+//! | `interop-guide` | `heros` | gRPC's route guide (all four rpc kinds), 8192 features of 4 KiB |
 //!
 //! These are the HEROs the interop suites drive (`tests/interop_python.rs`), plus `my_hero`. No
 //! mDNS unless `HEROS_DISCOVERY=on` (then run it where multicast may go, e.g. in a private
@@ -33,6 +34,8 @@ mod interop_heros;
 #[allow(dead_code, unreachable_pub)]
 #[path = "support/lab.rs"]
 mod lab;
+#[path = "support/route_guide_hero.rs"]
+mod route_guide_hero;
 
 use std::io::Write;
 
@@ -46,7 +49,11 @@ async fn main() -> anyhow::Result<()> {
         builder = builder.bind("127.0.0.1:0".parse()?);
     }
     let server = builder.start().await?;
-    let mut heros = interop_heros::share_interop_heros(&server).await;
+    let features = route_guide_hero::long_features(interop_heros::INTEROP_GUIDE_FEATURES, interop_heros::INTEROP_GUIDE_PADDING);
+    let guide = interop_heros::interop_guide(route_guide_hero::routeguide::RouteGuideServer::new(
+        route_guide_hero::RouteGuideHero::new(features),
+    ));
+    let mut heros = interop_heros::share_interop_heros(&server, guide).await;
     let my_hero = Hero::new("my_hero").interface(proto::TestObjectServer::new(lab::TestHero::new(5)));
     heros.push(server.share(my_hero).await?);
 

@@ -1,7 +1,8 @@
 //! The examples, run as a user runs them: each moves into its own private network namespace,
 //! starts its second process and calls it by name over mDNS. `quickstart` is the README's main
-//! demo; the two-process examples of issue #4 (nested HEROs, handles, callbacks) and of issue #5
-//! (events) must end by themselves, printing the values that only the working feature produces.
+//! demo; the two-process examples of issue #4 (nested HEROs, handles, callbacks), of issue #5
+//! (events) and of issue #15 (the route guide's streaming methods) must end by themselves,
+//! printing the values that only the working feature produces.
 
 mod common;
 
@@ -181,4 +182,41 @@ fn datasource_shows_a_live_table_of_every_datasource_and_stops_when_asked() {
         stdout.lines().filter(|l| l.starts_with("thermometer") || l.starts_with("hygrometer")).collect();
     assert!(rows.len() >= 4, "{stdout}");
     assert!(rows.iter().all(|r| ["ok", "warning", "OUT"].iter().any(|w| r.trim_end().ends_with(w))), "{rows:?}");
+}
+
+#[test]
+fn route_guide_calls_all_four_kinds_of_rpc_in_another_process() {
+    let Some(stdout) = run("route_guide") else { return };
+    assert_lines(
+        &stdout,
+        &[
+            "[guide process] READY: 'route-guide' knows 300 places, at heros://",
+            "connected to 'route-guide' at http://",
+            "GetFeature(place 42) -> 'feature-42'\n",
+            "GetFeature(0, 0) -> '' (no place there)\n",
+            "ListFeatures: 'feature-100' at (400000000, -739000000)\n",
+            "ListFeatures: 'feature-104' at (400000000, -738960000)\n",
+            "ListFeatures over every place -> 300 features streamed\n",
+            "RecordRoute: sending (1, 1)\n",
+            // Ten known places 0.001° apart (about 85 m each at 40°N), then a point far away.
+            "RecordRoute(11 points) -> 11 points, 10 features, ",
+            "RouteChat -> 4 notes heard\n",
+            "[guide process] 'route-guide' has left",
+        ],
+    );
+    assert_eq!(stdout.matches("ListFeatures: 'feature-").count(), 5, "{stdout}");
+    // A conversation: the guide's answer to the third note arrives while notes are still being sent.
+    let heard = stdout.find("RouteChat: heard 'first at 1'").expect("an answer");
+    let last_sent = stdout.find("RouteChat: sending 'second at 2'").expect("the last note");
+    assert!(heard < last_sent, "{stdout}");
+    let heard: Vec<&str> = stdout.lines().filter(|l| l.starts_with("RouteChat: heard")).collect();
+    assert_eq!(
+        heard,
+        [
+            "RouteChat: heard 'first at 1'",
+            "RouteChat: heard 'first at 1'",
+            "RouteChat: heard 'second at 1'",
+            "RouteChat: heard 'first at 2'"
+        ]
+    );
 }

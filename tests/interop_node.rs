@@ -10,13 +10,21 @@
 
 mod common;
 
+#[path = "../examples/support/route_guide_hero.rs"]
+mod route_guide_hero;
+
 use std::path::Path;
 use std::process::Command;
 
-use common::interop::{against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, run_client};
+use common::interop::{
+    against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, interop_guide, run_client,
+    INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING,
+};
 use common::process::in_private_network;
 use common::{proto, TestHero};
 use heros::Hero;
+use route_guide_hero::routeguide::RouteGuideServer;
+use route_guide_hero::{long_features, RouteGuideHero};
 
 /// Runs `interop_test.js <args>` with the packages setup.sh installed and returns its output;
 /// fails the test with that output unless Node exits 0. Blocking.
@@ -30,14 +38,14 @@ fn node(args: &[&str]) -> String {
 
 /// Runs one scenario against the interop HEROs on a fresh loopback server.
 async fn scenario(name: &'static str) -> String {
-    against_interop_heros(move |target| node(&[name, "--target", &target])).await
+    against_interop_heros(guide(), move |target| node(&[name, "--target", &target])).await
 }
 
 /// A secured realm: TLS with the issued files (grpc-js `createSsl`, target name `heros`) calls,
 /// sets and lists; a plaintext client is refused with UNAUTHENTICATED.
 #[tokio::test(flavor = "multi_thread")]
 async fn node_calls_a_secured_realm_over_tls_and_plaintext_is_refused() {
-    against_secured_interop_heros("node", |target, credentials| {
+    against_secured_interop_heros("node", guide(), |target, credentials| {
         node(&["secured", "--target", &target, "--credentials", credentials.to_str().unwrap()])
     })
     .await;
@@ -144,4 +152,24 @@ fn node_finds_a_hero_by_name_over_mdns() {
         in_blocking_thread(move || node(&args)).await;
         server.shutdown().await;
     });
+}
+
+/// gRPC's route guide from grpc-js with the `.proto` alone: unary, server-streaming,
+/// client-streaming and bidirectional rpcs, the answers of a conversation arriving while its
+/// requests are still sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_calls_the_four_kinds_of_rpc_of_the_route_guide() {
+    scenario("streams").await;
+}
+
+/// A server stream read slowly ends with DEADLINE_EXCEEDED at grpc-js's deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_slow_server_stream_ends_at_its_deadline() {
+    scenario("stream-deadline").await;
+}
+
+/// The interop HEROs' route guide (see `common::interop::interop_guide`).
+fn guide() -> heros::Hero {
+    let features = long_features(INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING);
+    interop_guide(RouteGuideServer::new(RouteGuideHero::new(features)))
 }

@@ -15,14 +15,20 @@
 
 mod common;
 
+#[path = "../examples/support/route_guide_hero.rs"]
+mod route_guide_hero;
+
 use std::path::Path;
 use std::process::Command;
 
 use common::interop::{
-    against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, run_client, share_interop_heros,
+    against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, interop_guide, run_client,
+    share_interop_heros, INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING,
 };
 use common::process::in_private_network;
 use heros::Server;
+use route_guide_hero::routeguide::RouteGuideServer;
+use route_guide_hero::{long_features, RouteGuideHero};
 
 /// Runs `interop_test.py <scenario> --target <target>` with the venv and stubs that setup.sh made,
 /// and returns its output; fails the test with that output unless Python exits 0.
@@ -49,12 +55,12 @@ fn run_scenario_with(scenario: &str, target: &str, more: &[&str]) -> String {
 
 /// Serves the interop HEROs on loopback (no mDNS) while `scenario` runs against them.
 async fn python_against_interop_heros(scenario: &'static str) -> String {
-    against_interop_heros(move |target| run_scenario(scenario, &target)).await
+    against_interop_heros(guide(), move |target| run_scenario(scenario, &target)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_calls_a_secured_realm_over_tls_and_plaintext_is_refused() {
-    against_secured_interop_heros("python", |target, credentials| {
+    against_secured_interop_heros("python", guide(), |target, credentials| {
         run_scenario_with("secured", &target, &["--credentials", credentials.to_str().unwrap()])
     })
     .await;
@@ -105,6 +111,19 @@ async fn python_call_into_another_realm_is_refused() {
     python_against_interop_heros("realm").await;
 }
 
+/// gRPC's route guide from grpcio's generated stubs: unary, server-streaming, client-streaming and
+/// bidirectional rpcs, the answers of a conversation arriving while its requests are still sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_calls_the_four_kinds_of_rpc_of_the_route_guide() {
+    python_against_interop_heros("streams").await;
+}
+
+/// A server stream read slowly ends with DEADLINE_EXCEEDED at grpcio's deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_slow_server_stream_ends_at_its_deadline() {
+    python_against_interop_heros("stream-deadline").await;
+}
+
 /// No stubs at all: grpcio-reflection learns the interfaces (with their heros.v1 options) from the
 /// server's reflection service, and ReadTemp is called with message classes built from them.
 #[tokio::test(flavor = "multi_thread")]
@@ -129,7 +148,7 @@ fn python_client_finds_a_rust_hero_over_mdns() {
     install("python");
     in_private_network(|| async {
         let server = Server::builder().start().await.expect("a server with mDNS on");
-        let _heros = share_interop_heros(&server).await;
+        let _heros = share_interop_heros(&server, guide()).await;
         let target = server.local_addr().to_string();
         in_blocking_thread(move || run_scenario("discover", &target)).await;
         server.shutdown().await;
@@ -161,10 +180,10 @@ fn python_drives_the_served_examples_and_the_worked_example_until_sigterm() {
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines().map_while(Result::ok);
     let first = lines.next().expect("a first line");
     let target = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("{first:?}")).to_owned();
-    let urls: Vec<String> = lines.by_ref().take(6).collect();
+    let urls: Vec<String> = lines.by_ref().take(7).collect();
     assert!(urls.iter().any(|url| url.ends_with(&format!("{target}/my_hero?realm=heros"))), "{urls:?}");
 
-    for scenario in ["events", "handles", "references"] {
+    for scenario in ["events", "handles", "references", "streams"] {
         run_scenario(scenario, &target);
     }
     let output = run_worked_example(&target);
@@ -198,4 +217,10 @@ fn run_worked_example(target: &str) -> String {
     let output = run_client(command, "the worked example of docs/PROTOCOL.md");
     let _ = std::fs::remove_file(&script);
     output
+}
+
+/// The interop HEROs' route guide (see `common::interop::interop_guide`).
+fn guide() -> heros::Hero {
+    let features = long_features(INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING);
+    interop_guide(RouteGuideServer::new(RouteGuideHero::new(features)))
 }

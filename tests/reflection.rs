@@ -3,6 +3,9 @@
 
 mod common;
 
+#[path = "../examples/support/route_guide_hero.rs"]
+mod route_guide_hero;
+
 use prost::Message;
 use prost_reflect::{DescriptorPool, Value};
 use tokio_stream::StreamExt;
@@ -236,4 +239,55 @@ async fn a_request_without_a_question_is_an_invalid_argument_on_an_open_stream()
     let MessageResponse::ErrorResponse(error) = &replies[0] else { panic!("{:?}", replies[0]) };
     assert_eq!(error.error_code, tonic::Code::InvalidArgument as i32);
     assert!(matches!(replies[1], MessageResponse::ListServicesResponse(_)), "the stream goes on");
+}
+
+/// Streaming methods (gRPC's route guide, issue 15): each rpc's file comes with the streaming
+/// flags of its `MethodDescriptorProto` as the `.proto` declares them, so a dynamic client (the
+/// CLI, grpcurl) knows how to call it, and without the event option, which would make a stream
+/// an event.
+#[tokio::test]
+async fn reflection_reports_which_side_of_each_route_guide_rpc_streams() {
+    use route_guide_hero::routeguide::RouteGuideServer;
+    let server = common::local_server().await;
+    let guide = route_guide_hero::RouteGuideHero::new(route_guide_hero::features(3));
+    let _guide = server.share(heros::Hero::new("guide").interface(RouteGuideServer::new(guide))).await.unwrap();
+    let mut client = v1_client(&server).await;
+    assert!(services(&mut client).await.iter().any(|s| s == "routeguide.RouteGuide"));
+
+    // The raw MethodDescriptorProtos, as the server sends them (here asked by a method's name).
+    let MessageResponse::FileDescriptorResponse(response) =
+        ask(&mut client, MessageRequest::FileContainingSymbol("routeguide.RouteGuide.RouteChat".into())).await
+    else {
+        panic!("no file for the route guide");
+    };
+    let file = response
+        .file_descriptor_proto
+        .iter()
+        .map(|bytes| prost_types::FileDescriptorProto::decode(bytes.as_slice()).unwrap())
+        .find(|file| file.package() == "routeguide")
+        .expect("the route guide's file comes first");
+    assert_eq!(file.name(), "examples/route_guide.proto");
+    let service = file.service.iter().find(|s| s.name() == "RouteGuide").expect("the service");
+    let flags: Vec<(&str, bool, bool)> =
+        service.method.iter().map(|m| (m.name(), m.client_streaming(), m.server_streaming())).collect();
+    assert_eq!(
+        flags,
+        [
+            ("GetFeature", false, false),
+            ("ListFeatures", false, true),
+            ("RecordRoute", true, false),
+            ("RouteChat", true, true)
+        ]
+    );
+
+    // Read through a pool as a tool would: the same flags, and no event option on the streams.
+    let pool = pool_for(&mut client, "routeguide.RouteGuide").await;
+    let service = pool.get_service_by_name("routeguide.RouteGuide").unwrap();
+    let event = pool.get_extension_by_name("heros.v1.event");
+    for method in service.methods() {
+        let declared = flags.iter().find(|(name, ..)| *name == method.name()).unwrap();
+        assert_eq!((method.is_client_streaming(), method.is_server_streaming()), (declared.1, declared.2));
+        assert!(event.as_ref().is_none_or(|event| !method.options().has_extension(event)), "{}", method.name());
+    }
+    assert_eq!(service.methods().find(|m| m.name() == "RecordRoute").unwrap().output().name(), "RouteSummary");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use heros::{AsHeroRef, Attribute};
 
-use crate::proto::{Bench, BenchServer, Tick};
+use crate::proto::{Bench, BenchServer, Ping, Place, Tick, UploadReply};
 
 /// Implements `bench.v1.Bench` with no work beyond what each method says.
 pub(crate) struct BenchHero {
@@ -85,6 +85,28 @@ impl Bench for BenchHero {
     fn ticks(&self) -> &heros::Event<Tick> {
         &self.ticks
     }
+
+    async fn places(&self, count: u32) -> heros::Result<heros::Streaming<Place>> {
+        Ok(Box::pin(tokio_stream::iter((0..u64::from(count)).map(|sequence| Ok(place(sequence))))))
+    }
+
+    async fn upload(&self, mut chunks: heros::Streaming<Bytes>) -> heros::Result<UploadReply> {
+        let mut reply = UploadReply::default();
+        while let Some(chunk) = tokio_stream::StreamExt::next(&mut chunks).await {
+            reply.chunks += 1;
+            reply.bytes += chunk?.len() as u64;
+        }
+        Ok(reply)
+    }
+
+    async fn ping_pong(&self, pings: heros::Streaming<Ping>) -> heros::Result<heros::Streaming<Ping>> {
+        Ok(Box::pin(pings))
+    }
+}
+
+/// The `sequence`th message of `Places`: a point on a line, as the route guide's features.
+pub(crate) fn place(sequence: u64) -> Place {
+    Place { sequence, latitude: 400_000_000, longitude: -740_000_000 + (sequence % 100_000) as i32 * 10 }
 }
 
 /// Gives freed heap pages back to the kernel, so that RSS shows what is really in use.

@@ -3,7 +3,7 @@
 //! its ratio to the baselines of the same run (these VMs are too noisy for absolute figures).
 //!
 //! ```sh
-//! cargo run --release -p heros-bench -- [--quick] [--json] [--no-python]
+//! cargo run --release -p heros-bench -- [--quick] [--json] [--no-python] [--streams]
 //! ```
 //!
 //! See BENCHMARKS.md for what each figure means.
@@ -18,6 +18,7 @@ mod python;
 mod raw;
 mod report;
 mod roles;
+mod streams;
 mod suite;
 mod tls;
 
@@ -43,15 +44,18 @@ pub(crate) struct Options {
     pub(crate) size: Size,
     pub(crate) json: bool,
     pub(crate) python: bool,
+    /// `--streams`: only the streaming methods' figures.
+    pub(crate) streams_only: bool,
     /// `--probe`: a fixed number of calls on one side, CPU time per call (see `probe.rs`).
     pub(crate) probe: Option<probe::Probe>,
 }
 
-const USAGE: &str = "usage: heros-bench [--quick | --smoke] [--json] [--no-python]
+const USAGE: &str = "usage: heros-bench [--quick | --smoke] [--json] [--no-python] [--streams]
   --quick      under a minute (fewer calls, shorter rounds)
   --smoke      the smallest run that touches every figure (for the test suite; no Python)
   --json       print one JSON object instead of the table
   --no-python  skip the Python HEROS comparison
+  --streams    only the streaming methods (server stream, upload, ping-pong) against raw tonic
   --probe hero|tonic|hero-client|tonic-client [--calls N] [--in-flight K]
                only N Add calls (default 20000) with K in flight (default 128) on one side
                (or crossed: one side's client against the other's server), against a server
@@ -61,7 +65,7 @@ Runs inside a private network namespace of its own (needs root); HEROS_NETNS=hos
 machine's network instead.";
 
 fn options() -> anyhow::Result<Options> {
-    let mut options = Options { size: Size::Full, json: false, python: true, probe: None };
+    let mut options = Options { size: Size::Full, json: false, python: true, streams_only: false, probe: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |what: &str| args.next().with_context(|| format!("{arg} takes {what}"));
@@ -82,6 +86,7 @@ fn options() -> anyhow::Result<Options> {
             "--smoke" => options.size = Size::Smoke,
             "--json" => options.json = true,
             "--no-python" => options.python = false,
+            "--streams" => options.streams_only = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -89,7 +94,7 @@ fn options() -> anyhow::Result<Options> {
             other => bail!("unknown argument '{other}'\n{USAGE}"),
         }
     }
-    if options.size == Size::Smoke {
+    if options.size == Size::Smoke || options.streams_only {
         options.python = false;
     }
     Ok(options)

@@ -59,7 +59,7 @@ impl Probe {
 const WARM_UP: u64 = 2_000;
 
 /// CPU time of process `pid` so far (`None`: this process): user, system.
-fn cpu_time(pid: Option<u32>) -> anyhow::Result<Cpu> {
+pub(crate) fn cpu_time(pid: Option<u32>) -> anyhow::Result<Cpu> {
     let path = match pid {
         Some(pid) => format!("/proc/{pid}/stat"),
         None => "/proc/self/stat".to_owned(),
@@ -75,9 +75,16 @@ fn cpu_time(pid: Option<u32>) -> anyhow::Result<Cpu> {
 
 /// CPU time, user and system.
 #[derive(Clone, Copy, Debug)]
-struct Cpu {
+pub(crate) struct Cpu {
     user: Duration,
     system: Duration,
+}
+
+impl Cpu {
+    /// User and system time together.
+    pub(crate) fn total(self) -> Duration {
+        self.user + self.system
+    }
 }
 
 impl std::ops::Sub for Cpu {

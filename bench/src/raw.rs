@@ -2,7 +2,8 @@
 //! without anything HEROS adds (no routing by name, no realm check, no skeleton). Bytes are
 //! `Vec<u8>`, which is what tonic users get from prost by default. Its event is what a tonic user
 //! would write for one that loses nothing: a server stream per subscriber, fed through a bounded
-//! channel (as deep as the HERO's), the emitter waiting for room in each.
+//! channel (as deep as the HERO's), the emitter waiting for room in each. Its streaming methods
+//! are tonic's server-, client- and bidirectional streams with the same messages.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,7 +16,9 @@ use http::uri::PathAndQuery;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
-use crate::proto::{AddReply, AddRequest, BurstReply, BurstRequest, SubscribersReply};
+use crate::proto::{
+    AddReply, AddRequest, BurstReply, BurstRequest, Ping, Place, PlacesRequest, SubscribersReply, UploadReply,
+};
 
 /// The message size limit on both ends, as high as the HERO server's (tonic's default is 4 MiB).
 const MAX_MESSAGE: usize = heros::DEFAULT_MAX_MESSAGE_SIZE;
@@ -36,6 +39,13 @@ pub(crate) struct RawTick {
     pub(crate) emitted_unix_ns: u64,
     #[prost(bytes = "vec", tag = "3")]
     pub(crate) payload: Vec<u8>,
+}
+
+/// `bench.v1.Chunk` as prost generates it without `bytes = "."`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct RawChunk {
+    #[prost(bytes = "vec", tag = "1")]
+    pub(crate) data: Vec<u8>,
 }
 
 /// Ticks buffered per subscriber: the HERO's `buffer: 1024`.
@@ -141,6 +151,54 @@ impl tonic::server::ServerStreamingService<()> for Ticks {
     }
 }
 
+/// A boxed stream of replies, as tonic users write a server stream's type.
+type ReplyStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, tonic::Status>> + Send>>;
+
+/// `count` places, made as the caller takes them (the HERO's `Places`).
+struct Places;
+
+impl tonic::server::ServerStreamingService<PlacesRequest> for Places {
+    type Response = Place;
+    type ResponseStream = ReplyStream<Place>;
+    type Future = std::future::Ready<Result<tonic::Response<ReplyStream<Place>>, tonic::Status>>;
+    fn call(&mut self, request: tonic::Request<PlacesRequest>) -> Self::Future {
+        let count = u64::from(request.into_inner().count);
+        let places: ReplyStream<Place> = Box::pin(tokio_stream::iter((0..count).map(|n| Ok(crate::hero::place(n)))));
+        std::future::ready(Ok(tonic::Response::new(places)))
+    }
+}
+
+/// Counts the chunks and bytes of an upload (the HERO's `Upload`).
+struct Upload;
+
+impl tonic::server::ClientStreamingService<RawChunk> for Upload {
+    type Response = UploadReply;
+    type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<UploadReply>, tonic::Status>> + Send>>;
+    fn call(&mut self, request: tonic::Request<tonic::Streaming<RawChunk>>) -> Self::Future {
+        Box::pin(async move {
+            let mut chunks = request.into_inner();
+            let mut reply = UploadReply::default();
+            while let Some(chunk) = chunks.message().await? {
+                reply.chunks += 1;
+                reply.bytes += chunk.data.len() as u64;
+            }
+            Ok(tonic::Response::new(reply))
+        })
+    }
+}
+
+/// Answers each ping with itself, as it comes (the HERO's `PingPong`).
+struct PingPong;
+
+impl tonic::server::StreamingService<Ping> for PingPong {
+    type Response = Ping;
+    type ResponseStream = tonic::Streaming<Ping>;
+    type Future = std::future::Ready<Result<tonic::Response<tonic::Streaming<Ping>>, tonic::Status>>;
+    fn call(&mut self, request: tonic::Request<tonic::Streaming<Ping>>) -> Self::Future {
+        std::future::ready(Ok(tonic::Response::new(request.into_inner())))
+    }
+}
+
 /// What tonic-build would generate for the service, minus the parts the benchmark does not use.
 impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
     type Response = http::Response<tonic::body::Body>;
@@ -176,6 +234,18 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
                 "/bench.v1.Bench/Ticks" => {
                     let codec = tonic_prost::ProstCodec::<RawTick, ()>::default();
                     tonic::server::Grpc::new(codec).server_streaming(Ticks(ticks), request).await
+                }
+                "/bench.v1.Bench/Places" => {
+                    let codec = tonic_prost::ProstCodec::<Place, PlacesRequest>::default();
+                    tonic::server::Grpc::new(codec).server_streaming(Places, request).await
+                }
+                "/bench.v1.Bench/Upload" => {
+                    let codec = tonic_prost::ProstCodec::<UploadReply, RawChunk>::default();
+                    tonic::server::Grpc::new(codec).client_streaming(Upload, request).await
+                }
+                "/bench.v1.Bench/PingPong" => {
+                    let codec = tonic_prost::ProstCodec::<Ping, Ping>::default();
+                    tonic::server::Grpc::new(codec).streaming(PingPong, request).await
                 }
                 _ => tonic::Status::unimplemented("not a benchmark method").into_http(),
             })
@@ -276,6 +346,42 @@ impl RawClient {
         let codec = tonic_prost::ProstCodec::<(), SubscribersReply>::default();
         let reply = grpc.unary(tonic::Request::new(()), path, codec).await;
         reply.expect("raw tonic TickSubscribers").into_inner().count
+    }
+
+    /// `Places`: `count` small messages as they come.
+    pub(crate) async fn places(&self, count: u32) -> tonic::Streaming<Place> {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/Places");
+        let codec = tonic_prost::ProstCodec::<PlacesRequest, Place>::default();
+        let reply = grpc.server_streaming(tonic::Request::new(PlacesRequest { count }), path, codec).await;
+        reply.expect("raw tonic Places").into_inner()
+    }
+
+    /// `Upload`: sends `chunks` as the server takes them, returns its count.
+    pub(crate) async fn upload(
+        &self,
+        chunks: impl tokio_stream::Stream<Item = RawChunk> + Send + 'static,
+    ) -> UploadReply {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/Upload");
+        let codec = tonic_prost::ProstCodec::<RawChunk, UploadReply>::default();
+        let reply = grpc.client_streaming(tonic::Request::new(chunks), path, codec).await;
+        reply.expect("raw tonic Upload").into_inner()
+    }
+
+    /// `PingPong`: the pongs to `pings`, as they come.
+    pub(crate) async fn ping_pong(
+        &self,
+        pings: impl tokio_stream::Stream<Item = Ping> + Send + 'static,
+    ) -> tonic::Streaming<Ping> {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/PingPong");
+        let codec = tonic_prost::ProstCodec::<Ping, Ping>::default();
+        let reply = grpc.streaming(tonic::Request::new(pings), path, codec).await;
+        reply.expect("raw tonic PingPong").into_inner()
     }
 
     /// A subscription to `Ticks`: its stream has begun (and the server counts it) on return.

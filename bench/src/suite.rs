@@ -15,6 +15,7 @@ use crate::proto::BenchRemote;
 use crate::raw::RawClient;
 use crate::report::{Better, Report, Row};
 use crate::roles::{field, ChildProcess};
+use crate::streams::StreamPlan;
 use crate::{Options, Size};
 
 /// How many of everything, by size.
@@ -31,6 +32,7 @@ struct Plan {
     /// Handles the client holds at once while the server's memory is measured.
     table_entries: usize,
     events: EventPlan,
+    streams: StreamPlan,
 }
 
 const KIB: usize = 1024;
@@ -55,6 +57,7 @@ impl Plan {
                     latency_rounds: 1,
                     latency_block: 20,
                 },
+                streams: StreamPlan { rounds: 1, places: 1_000, upload_bytes: MIB, ping_rounds: 1, ping_block: 20 },
             },
             Size::Quick => Plan {
                 rounds: 8,
@@ -71,6 +74,13 @@ impl Plan {
                     fanout_burst: 1_000,
                     latency_rounds: 8,
                     latency_block: 125,
+                },
+                streams: StreamPlan {
+                    rounds: 3,
+                    places: 100_000,
+                    upload_bytes: 64 * MIB,
+                    ping_rounds: 8,
+                    ping_block: 250,
                 },
             },
             Size::Full => Plan {
@@ -89,6 +99,13 @@ impl Plan {
                     latency_rounds: 20,
                     latency_block: 250,
                 },
+                streams: StreamPlan {
+                    rounds: 25,
+                    places: 100_000,
+                    upload_bytes: 64 * MIB,
+                    ping_rounds: 20,
+                    ping_block: 500,
+                },
             },
         }
     }
@@ -101,13 +118,15 @@ struct Progress {
 }
 
 impl Progress {
-    const STEPS: usize = 11;
+    const STEPS: usize = 12;
 
     fn next(&mut self, what: &str) {
         self.step += 1;
         eprintln!("[{}/{}] {:>5.1} s  {what}", self.step, Self::STEPS, self.started.elapsed().as_secs_f64());
     }
 }
+
+const STREAMS: &str = "streaming methods: server stream of small messages, 64 KiB-chunk upload, bidi ping-pong";
 
 /// The three clients every comparison uses.
 struct Clients {
@@ -117,6 +136,11 @@ struct Clients {
 }
 
 impl Clients {
+    /// The HERO and raw tonic clients, for the streaming figures against `server`.
+    fn streams(&self, server: Option<u32>) -> crate::streams::Callers<'_> {
+        crate::streams::Callers { hero: &self.hero, tonic: &self.tonic, server }
+    }
+
     /// `count` floor round trips, off the async workers (the floor client blocks).
     async fn floor(&mut self, count: usize) -> anyhow::Result<Vec<Duration>> {
         let mut floor = self.floor.take().expect("floor client");
@@ -153,6 +177,14 @@ pub(crate) async fn run(
         hero: BenchRemote::connect(field(&ready, "hero")?).await.context("connecting to the benchmark HERO")?,
     };
 
+    if options.streams_only {
+        progress.step = Progress::STEPS - 1;
+        progress.next(STREAMS);
+        crate::streams::measure(clients.streams(server.pid()), &plan.streams, &mut report).await?;
+        server.stop().await?;
+        return Ok(report);
+    }
+
     progress.next("sequential calls: floor, raw tonic, HERO method, attribute get and set");
     let call_p50 = sequential(&mut clients, &plan, &mut report).await?;
 
@@ -174,6 +206,9 @@ pub(crate) async fn run(
     let floor = |key: &str| report.json.get(key).and_then(Value::as_f64);
     let floor = (floor("floor_p50_us"), floor("floor_p99_us"));
     crate::events::measure(&clients.hero, &clients.tonic, &plan.events, floor, &mut report).await?;
+
+    progress.next(STREAMS);
+    crate::streams::measure(clients.streams(server.pid()), &plan.streams, &mut report).await?;
 
     progress.next("same-process call");
     same_process(call_p50, &plan, &mut report).await?;

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The keys BENCHMARKS.md and issues #3, #4 and #5 promise, each a number after a smoke run.
+/// The keys BENCHMARKS.md and issues #3, #4, #5 and #15 promise, each a number after a smoke run.
 const NUMBERS: &[&str] = &[
     "call_p50_us",
     "tonic_p50_us",
@@ -35,6 +35,15 @@ const NUMBERS: &[&str] = &[
     "loopback_vs_local",
     "discovery_first_call_ms",
     "connect_known_us",
+    "stream_messages_per_s",
+    "stream_tonic_messages_per_s",
+    "stream_vs_tonic",
+    "upload_mbps",
+    "upload_tonic_mbps",
+    "upload_vs_tonic",
+    "pingpong_p50_us",
+    "pingpong_tonic_p50_us",
+    "pingpong_p50_vs_tonic",
     "events_per_s",
     "events_tonic_per_s",
     "events_vs_tonic",
@@ -69,7 +78,7 @@ fn the_smallest_run_measures_every_figure() {
         .expect("heros-bench starts");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "heros-bench failed: {stderr}");
-    assert!(stderr.contains("[11/11]"), "progress is shown on stderr: {stderr}");
+    assert!(stderr.contains("[12/12]"), "progress is shown on stderr: {stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
     for key in NUMBERS {
         let value = &report[key];

@@ -60,13 +60,17 @@ pub(crate) enum Command {
         /// A HERO name, or a `heros://host:port/name` URL.
         hero: String,
     },
-    /// Calls a method with its request as JSON; prints the reply as JSON.
+    /// Calls a method with its request as JSON; prints the reply as JSON. A method that streams
+    /// its replies prints one JSON line per reply as it arrives; one that takes a stream of
+    /// requests reads them as JSON lines (from stdin, sent as they are read; EOF ends the
+    /// stream). Ctrl-C stops a streaming call.
     Call {
         /// A HERO name, or a `heros://host:port/name` URL.
         hero: String,
         /// The method (`ReadTemp`, `read_temp`, or `examples.v1.TestObject/ReadTemp`).
         method: String,
-        /// The request message as a JSON object (default `{}`); `-` reads it from stdin.
+        /// The request message as a JSON object (default `{}`); `-` reads it from stdin. For a
+        /// method that takes a stream of requests: their JSON lines (default, and `-`: stdin).
         request: Option<String>,
     },
     /// Reads an attribute; prints its value as JSON.
@@ -153,6 +157,8 @@ Examples:
   heros watch furnace Overheated --count 3
   heros --peer 127.0.0.1:50051 list          (no mDNS: ask that server)
   heros call heros://127.0.0.1:50051/my_hero hello
+  heros call guide ListFeatures '{\"lo\": {\"latitude\": 1}, \"hi\": {\"latitude\": 9}}'   (one line per reply)
+  printf '{\"latitude\": 1}\n{\"latitude\": 2}\n' | heros call guide RecordRoute   (a stream of requests)
   heros realm init lab && heros realm issue lab oven && heros realm issue lab ada --role observe
   heros --credentials lab/ada list           (a secured realm; or HEROS_CREDENTIALS=lab/ada)
   heros monitor --realm lab                  (then open http://127.0.0.1:8080/)";

@@ -19,6 +19,17 @@ pub(crate) enum Received {
     Missed(u64),
 }
 
+impl Received {
+    /// The message of a method's reply: methods do not drop messages, so a missed-events count
+    /// is not an answer.
+    pub(crate) fn into_reply(self, method: &prost_reflect::MethodDescriptor) -> anyhow::Result<DynamicMessage> {
+        match self {
+            Received::Message { message, .. } => Ok(message),
+            Received::Missed(_) => Err(anyhow::anyhow!("a reply of {} was a missed-events notice", method.full_name())),
+        }
+    }
+}
+
 /// Encodes any `DynamicMessage`, decodes the reply as `reply`.
 #[derive(Debug, Clone)]
 pub(crate) struct DynamicCodec {

@@ -1,6 +1,6 @@
-//! `heros describe`: a HERO's interfaces with their methods (request and reply fields),
-//! attributes (type, read-only or not) and events (message, delivery), built once as JSON and
-//! printed either as it is (`--json`) or as text for people.
+//! `heros describe`: a HERO's interfaces with their methods (request and reply fields, and which
+//! of them streams), attributes (type, read-only or not) and events (message, delivery), built
+//! once as JSON and printed either as it is (`--json`) or as text for people.
 
 use prost_reflect::MessageDescriptor;
 use serde_json::{json, Value};
@@ -59,6 +59,8 @@ fn member_json(member: &Member) -> Value {
             "doc": member.doc(),
             "request": message_json(&method.input()),
             "reply": message_json(&method.output()),
+            "streams_requests": member.streaming().requests(),
+            "streams_replies": member.streaming().replies(),
         }),
         Kind::Attribute { readonly } => {
             let value = method.input().get_field_by_name("value");
@@ -149,7 +151,11 @@ fn text(description: &Value) -> String {
             }
         };
         section(&mut out, "methods", "methods", &|m| {
-            vec![text_of(&m["name"]).to_owned(), format!("{} -> {}", signature(&m["request"]), signature(&m["reply"]))]
+            // As the `.proto` file writes it: `stream Point { .. } -> RouteSummary { .. }`.
+            let stream = |key: &str| if m[key].as_bool() == Some(true) { "stream " } else { "" };
+            let (request, reply) = (signature(&m["request"]), signature(&m["reply"]));
+            let shape = format!("{}{request} -> {}{reply}", stream("streams_requests"), stream("streams_replies"));
+            vec![text_of(&m["name"]).to_owned(), shape]
         });
         section(&mut out, "attributes", "attributes", &|a| {
             let access = if a["readonly"].as_bool() == Some(true) { "read-only" } else { "read-write" };

@@ -1,5 +1,6 @@
 //! One HERO the tool talks to: its record, a channel to its server, its interfaces as the server
-//! describes them (reflection), and calls with the `heros-name` / `heros-realm` headers.
+//! describes them (reflection), and calls of every kind (unary, streaming either way or both)
+//! with the `heros-name` / `heros-realm` headers.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use anyhow::{anyhow, Result};
 use heros_runtime::proto::HeroInfo;
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
+use tokio_stream::Stream;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -64,14 +66,12 @@ impl Hero {
         let reply = tokio::time::timeout(self.timeout + Duration::from_secs(1), call)
             .await
             .map_err(|_| anyhow!("{} did not answer within {:?}", self.info.name, self.timeout))?;
-        match reply.map_err(|status| RemoteError::from_status(&status))?.into_inner() {
-            Received::Message { message, .. } => Ok(message),
-            Received::Missed(_) => Err(anyhow!("the reply to {} was a missed-events notice", method.full_name())),
-        }
+        reply.map_err(|status| RemoteError::from_status(&status))?.into_inner().into_reply(method)
     }
 
-    /// Subscribes to a server-streaming rpc (an event); no deadline, it runs until stopped.
-    pub(crate) async fn subscribe(
+    /// Calls a server-streaming rpc: an event to subscribe to, or a method that streams its
+    /// replies. No deadline: it runs until the stream ends or the tool is stopped.
+    pub(crate) async fn server_streaming(
         &self,
         method: &MethodDescriptor,
         request: DynamicMessage,
@@ -80,6 +80,33 @@ impl Hero {
         grpc.ready().await.map_err(|e| anyhow!("cannot reach {}: {e}", self.endpoint))?;
         let call =
             grpc.server_streaming(self.request(request, false), path(method)?, DynamicCodec::new(method.output()));
+        Ok(call.await.map_err(|status| RemoteError::from_status(&status))?.into_inner())
+    }
+
+    /// Calls a client-streaming method: each of `requests` is sent when HTTP/2 has room for it,
+    /// and the one reply comes back. No deadline: the requests may come as slowly as a person
+    /// types them.
+    pub(crate) async fn client_streaming(
+        &self,
+        method: &MethodDescriptor,
+        requests: impl Stream<Item = DynamicMessage> + Send + 'static,
+    ) -> Result<DynamicMessage> {
+        let mut grpc = self.grpc();
+        grpc.ready().await.map_err(|e| anyhow!("cannot reach {}: {e}", self.endpoint))?;
+        let call =
+            grpc.client_streaming(self.request(requests, false), path(method)?, DynamicCodec::new(method.output()));
+        call.await.map_err(|status| RemoteError::from_status(&status))?.into_inner().into_reply(method)
+    }
+
+    /// Calls a bidirectional method: `requests` go out as they come, while the replies are read.
+    pub(crate) async fn bidi_streaming(
+        &self,
+        method: &MethodDescriptor,
+        requests: impl Stream<Item = DynamicMessage> + Send + 'static,
+    ) -> Result<tonic::Streaming<Received>> {
+        let mut grpc = self.grpc();
+        grpc.ready().await.map_err(|e| anyhow!("cannot reach {}: {e}", self.endpoint))?;
+        let call = grpc.streaming(self.request(requests, false), path(method)?, DynamicCodec::new(method.output()));
         Ok(call.await.map_err(|status| RemoteError::from_status(&status))?.into_inner())
     }
 }

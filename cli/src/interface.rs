@@ -4,10 +4,6 @@
 use anyhow::{anyhow, bail, Result};
 use prost_reflect::{DescriptorPool, DynamicMessage, FileDescriptor, MethodDescriptor, Value};
 
-/// The `delivery` of a server stream without the `heros.v1.event` option: from a server that
-/// sends no options, or a streaming method.
-pub(crate) const NO_EVENT_OPTION: &str = "unspecified";
-
 /// What an rpc of a HERO interface is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -31,6 +27,29 @@ impl Kind {
     }
 }
 
+/// Which side of a method streams (`stream` in the `.proto` file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Streaming {
+    /// One request, one reply.
+    Unary,
+    /// One request, a stream of replies (server streaming).
+    Replies,
+    /// A stream of requests, one reply (client streaming).
+    Requests,
+    /// Streams both ways (bidirectional).
+    Both,
+}
+
+impl Streaming {
+    pub(crate) fn requests(self) -> bool {
+        matches!(self, Streaming::Requests | Streaming::Both)
+    }
+
+    pub(crate) fn replies(self) -> bool {
+        matches!(self, Streaming::Replies | Streaming::Both)
+    }
+}
+
 /// One rpc of one interface.
 #[derive(Debug, Clone)]
 pub(crate) struct Member {
@@ -49,6 +68,16 @@ impl Member {
         match self.kind {
             Kind::Attribute { .. } => snake_case(self.method.name()),
             _ => self.method.name().to_owned(),
+        }
+    }
+
+    /// How a method's requests and replies travel: one each, or a stream.
+    pub(crate) fn streaming(&self) -> Streaming {
+        match (self.method.is_client_streaming(), self.method.is_server_streaming()) {
+            (false, false) => Streaming::Unary,
+            (false, true) => Streaming::Replies,
+            (true, false) => Streaming::Requests,
+            (true, true) => Streaming::Both,
         }
     }
 
@@ -76,11 +105,9 @@ pub(crate) fn members(pool: &DescriptorPool, interfaces: &[String]) -> Result<Ve
                 Kind::Attribute { readonly: flag(&attribute, "readonly") }
             } else if let Some(Value::Message(event)) = option(&event) {
                 Kind::Event { delivery: delivery(&event) }
-            } else if method.is_server_streaming() {
-                // A stream without the option (a server that does not send options): still
-                // something to watch.
-                Kind::Event { delivery: NO_EVENT_OPTION }
             } else {
+                // Streaming rpcs without `(heros.v1.event)` are methods too (issue 15): they
+                // stream to or from their one caller (`Member::streaming`).
                 Kind::Method
             };
             members.push(Member { method, kind });
@@ -244,6 +271,25 @@ mod tests {
             ]
         );
         assert_eq!(members[0].doc(), "The mean of `min` and `max`.");
+    }
+
+    #[test]
+    fn streaming_rpcs_without_options_are_streaming_methods() {
+        let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema");
+        let files = protox::compile(["examples/route_guide.proto"], [schema]).unwrap();
+        let pool = DescriptorPool::from_file_descriptor_set(files).unwrap();
+        let members = members(&pool, &["routeguide.RouteGuide".into()]).unwrap();
+        let kinds: Vec<(String, Kind, Streaming)> =
+            members.iter().map(|m| (m.display_name(), m.kind.clone(), m.streaming())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("GetFeature".into(), Kind::Method, Streaming::Unary),
+                ("ListFeatures".into(), Kind::Method, Streaming::Replies),
+                ("RecordRoute".into(), Kind::Method, Streaming::Requests),
+                ("RouteChat".into(), Kind::Method, Streaming::Both),
+            ]
+        );
     }
 
     #[test]

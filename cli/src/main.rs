@@ -6,7 +6,7 @@
 //! ## Layout
 //! - `args`: the command line (clap).
 //! - `locate`: finding HEROs by name, by `--peer`, by `heros://` URL; `progress`: the spinner.
-//! - `hero`: one HERO: channel, headers, unary calls and subscriptions.
+//! - `hero`: one HERO: channel, headers, calls of every kind (unary and streaming).
 //! - `reflection`: descriptors from the server; `interface`: methods, attributes and events.
 //! - `codec`: the tonic codec for dynamic messages (and missed-event counts); `json`: JSON ↔
 //!   messages with errors that name the field.
@@ -88,7 +88,6 @@ async fn run(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Call { hero, method, request } => {
-            let request = request.as_deref().map(from_stdin).transpose()?;
             call::call(&connect(hero).await?, method, request.as_deref(), cli.json).await
         }
         Command::Get { hero, attribute } => call::get(&connect(hero).await?, attribute, cli.json).await,
@@ -145,7 +144,7 @@ fn realm(action: &RealmCommand, as_json: bool) -> Result<()> {
 }
 
 /// `argument`, or for `-` what stdin holds (JSON too long or too awkward for the shell).
-fn from_stdin(argument: &str) -> Result<String> {
+pub(crate) fn from_stdin(argument: &str) -> Result<String> {
     if argument != "-" {
         return Ok(argument.to_owned());
     }

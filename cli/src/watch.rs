@@ -23,7 +23,7 @@ pub(crate) async fn run(hero: &Hero, name: &str, count: Option<u64>, as_json: bo
 
 async fn event(hero: &Hero, member: &Member, count: Option<u64>, as_json: bool) -> Result<()> {
     // The request's content is ignored by HEROS servers (docs/PROTOCOL.md, Events).
-    let mut stream = hero.subscribe(&member.method, DynamicMessage::new(member.method.input())).await?;
+    let mut stream = hero.server_streaming(&member.method, DynamicMessage::new(member.method.input())).await?;
     let mut seen = 0;
     while count.is_none_or(|count| seen < count) {
         let received = stream.message().await.map_err(|status| RemoteError::from_status(&status))?;

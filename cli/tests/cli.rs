@@ -5,13 +5,17 @@
 //! cargo-nextest.
 mod common;
 
+#[path = "../../examples/support/route_guide_hero.rs"]
+mod route_guide_hero;
+
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::proto::Furnace;
 use common::proto::{Alarm, TestObjectServer};
 use common::*;
-use heros::{Hero, Server};
+use heros::{Hero, LocalHero, Server};
 use serde_json::{json, Value};
 
 #[test]
@@ -121,17 +125,13 @@ fn describe_shows_methods_attributes_and_events() {
         assert_eq!((&events[1]["name"], &events[1]["delivery"]), (&json!("Readings"), &json!("reliable")));
         assert_eq!(events[1]["message"]["type"], "examples.v1.FurnaceReading");
 
-        let text = fixture.heros(&["describe", "thing"]).await;
-        assert!(text.ok, "{text:?}");
-        for part in [
+        fixture.heros(&["describe", "thing"]).await.prints(&[
             "tags: lab\nmetadata: room=3.14\n",
             "examples.v1.TestObject: A test object",
             "ReadTemp  ReadTempRequest { min: int32, max: int32 } -> ReadTempReply { value: double }",
             "firmware  string  read-only",
             "testme    int64   read-write",
-        ] {
-            assert!(text.stdout.contains(part), "{part:?} not in:\n{}", text.stdout);
-        }
+        ]);
     });
 }
 
@@ -404,4 +404,260 @@ async fn next_change(changes: &mut tokio::sync::mpsc::UnboundedReceiver<String>)
     let line = within(15, changes.recv()).await.expect("a line");
     let line: Value = serde_json::from_str(&line).unwrap();
     format!("{} {}", line["change"].as_str().unwrap(), line["hero"]["name"].as_str().unwrap())
+}
+
+/// gRPC's route guide (`examples/support/route_guide_hero.rs`) as the HERO `guide`, alone on a
+/// loopback server without mDNS: a method of each streaming kind.
+struct Guide {
+    server: Server,
+    /// Features `ListFeatures` has made so far.
+    features_sent: Arc<std::sync::atomic::AtomicU64>,
+    _hero: LocalHero,
+}
+
+impl Guide {
+    async fn start(features: Vec<route_guide_hero::routeguide::Feature>) -> Guide {
+        let server = Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).start().await.unwrap();
+        let guide = route_guide_hero::RouteGuideHero::new(features);
+        let features_sent = guide.features_sent.clone();
+        let hero = server
+            .share(Hero::new("guide").interface(route_guide_hero::routeguide::RouteGuideServer::new(guide)))
+            .await
+            .unwrap();
+        Guide { server, features_sent, _hero: hero }
+    }
+
+    fn args(&self, args: &[&str]) -> Vec<String> {
+        owned(&[&["--peer", &self.server.local_addr().to_string()], args].concat())
+    }
+
+    async fn heros(&self, args: &[&str]) -> Run {
+        heros(self.args(args), true).await
+    }
+
+    /// Runs the tool with `stdin` as its standard input, closed after it.
+    async fn heros_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = spawn_with_stdin(&self.args(args));
+        let mut input = child.stdin.take().unwrap();
+        let stdin = stdin.to_owned();
+        std::thread::spawn(move || std::io::Write::write_all(&mut input, stdin.as_bytes()));
+        finished(within(30, tokio::task::spawn_blocking(move || child.wait_with_output())).await.unwrap().unwrap())
+    }
+}
+
+fn spawn_with_stdin(args: &[String]) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heros"));
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("HEROS_PEERS")
+        .env_remove("HEROS_TOKEN")
+        .env("HEROS_DISCOVERY", "off");
+    command.spawn().expect("the heros binary runs")
+}
+
+/// The point of feature `n` of `route_guide_hero::features`, as JSON.
+fn place(n: i32) -> Value {
+    json!({"latitude": 400_000_000, "longitude": -740_000_000 + n * 10_000})
+}
+
+#[test]
+fn describe_shows_which_side_of_each_method_streams() {
+    runtime().block_on(async {
+        let guide = Guide::start(route_guide_hero::features(3)).await;
+        let described = guide.heros(&["--json", "describe", "guide"]).await.json();
+        let methods = described["interfaces"][0]["methods"].as_array().unwrap();
+        let shapes: Vec<(&str, bool, bool)> = methods
+            .iter()
+            .map(|m| {
+                (m["name"].as_str().unwrap(), m["streams_requests"].as_bool().unwrap(), m["streams_replies"].as_bool().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            [
+                ("GetFeature", false, false),
+                ("ListFeatures", false, true),
+                ("RecordRoute", true, false),
+                ("RouteChat", true, true)
+            ]
+        );
+        assert!(described["interfaces"][0]["events"].as_array().unwrap().is_empty(), "{described}");
+
+        guide.heros(&["describe", "guide"]).await.prints(&[
+            "GetFeature    Point { latitude: int32, longitude: int32 } -> Feature { name: string, location: routeguide.Point }",
+            "ListFeatures  Rectangle { lo: routeguide.Point, hi: routeguide.Point } -> stream Feature {",
+            "RecordRoute   stream Point { latitude: int32, longitude: int32 } -> RouteSummary { point_count: int32,",
+            "RouteChat     stream RouteNote { location: routeguide.Point, message: string } -> stream RouteNote {",
+        ]);
+    });
+}
+
+#[test]
+fn call_prints_a_server_stream_as_json_lines() {
+    runtime().block_on(async {
+        let guide = Guide::start(route_guide_hero::features(50)).await;
+        let rectangle = json!({"lo": place(10), "hi": place(14)}).to_string();
+        for format in [&["--json"][..], &[]] {
+            let run = guide.heros(&[format, &["call", "guide", "ListFeatures", &rectangle]].concat()).await;
+            assert!(run.ok, "{run:?}");
+            let names: Vec<Value> = run.json_lines().iter().map(|f| f["name"].clone()).collect();
+            assert_eq!(names, ["feature-10", "feature-11", "feature-12", "feature-13", "feature-14"], "{run:?}");
+            assert_eq!(run.json_lines()[0]["location"], place(10));
+        }
+        // The HERO's own error ends the stream: the tool fails with it.
+        let run = guide.heros(&["call", "guide", "ListFeatures", &json!({"lo": place(0)}).to_string()]).await;
+        run.fails_with(&["INVALID_ARGUMENT", "both corners"]);
+    });
+}
+
+/// Each reply is printed when it arrives, and the tool reads the stream only as fast as its
+/// output is read: a reader that stops after one line holds the HERO back.
+#[test]
+fn call_prints_each_streamed_reply_as_it_arrives() {
+    runtime().block_on(async {
+        let (guide, mut child, mut lines) = long_listing().await;
+        let first: Value = serde_json::from_str(&within(15, lines.recv()).await.unwrap()).unwrap();
+        assert!(first["name"].as_str().unwrap().starts_with("feature-0."), "{first}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let sent = guide.features_sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < LONG as u64 / 2, "{sent} of {LONG} features made while one line was read");
+        let mut count = 1;
+        while within(60, lines.recv()).await.is_some() {
+            count += 1;
+        }
+        assert_eq!(count, LONG);
+        assert!(child.wait().unwrap().success());
+    });
+}
+
+#[test]
+fn call_sends_a_stream_of_requests_from_json_lines() {
+    runtime().block_on(async {
+        let guide = Guide::start(route_guide_hero::features(50)).await;
+        // From stdin, blank lines skipped; the end of the input ends the stream.
+        let points: String = (0..5).map(|n| format!("{}\n\n", place(n))).collect();
+        let run = guide.heros_with_stdin(&["--json", "call", "guide", "RecordRoute"], &points).await;
+        let summary = run.json();
+        assert_eq!((summary["point_count"].as_i64(), summary["feature_count"].as_i64()), (Some(5), Some(5)));
+        assert!(summary["distance"].as_i64().unwrap() > 300, "{summary}");
+        assert_eq!(run.stdout.lines().count(), 1, "one reply, one line for programs");
+        // `-` is stdin too; the argument may hold the lines itself.
+        let run = guide.heros_with_stdin(&["--json", "call", "guide", "record_route", "-"], &points).await;
+        assert_eq!(run.json()["point_count"], 5);
+        let lines = format!("{}\n{}\n{}", place(1), place(2), json!({"latitude": 1}));
+        let run = guide.heros(&["--json", "call", "guide", "RecordRoute", &lines]).await;
+        assert_eq!((run.json()["point_count"].as_i64(), run.json()["feature_count"].as_i64()), (Some(3), Some(2)));
+        // No requests at all is an empty stream.
+        let run = guide.heros_with_stdin(&["--json", "call", "guide", "RecordRoute"], "").await;
+        assert_eq!(run.json()["point_count"], 0);
+    });
+}
+
+/// A conversation: each note goes out as soon as its line is written, and the HERO's answer is
+/// printed while the input is still open; the end of the input ends the call.
+#[test]
+fn call_holds_a_bidirectional_conversation_line_by_line() {
+    runtime().block_on(async {
+        let guide = Guide::start(route_guide_hero::features(5)).await;
+        let mut child = spawn_with_stdin(&guide.args(&["--json", "call", "guide", "RouteChat"]));
+        let mut input = child.stdin.take().unwrap();
+        let mut lines = lines_of(child.stdout.take().unwrap());
+        let mut say = |place: Value, message: &str| {
+            let note = json!({"location": place, "message": message});
+            std::io::Write::write_all(&mut input, format!("{note}\n").as_bytes()).unwrap();
+        };
+        say(place(1), "first");
+        say(place(2), "elsewhere");
+        say(place(1), "second");
+        // The answer to "second" (the note left at place 1 before it) comes while stdin is open.
+        let heard: Value = serde_json::from_str(&within(15, lines.recv()).await.unwrap()).unwrap();
+        assert_eq!((&heard["message"], &heard["location"]), (&json!("first"), &place(1)));
+        say(place(1), "third");
+        let heard: Vec<Value> = [within(15, lines.recv()).await.unwrap(), within(15, lines.recv()).await.unwrap()]
+            .iter()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap()["message"].clone())
+            .collect();
+        assert_eq!(heard, ["first", "second"]);
+        drop(input);
+        let status = within(15, tokio::task::spawn_blocking(move || child.wait())).await.unwrap().unwrap();
+        assert!(status.success());
+        assert!(within(5, lines.recv()).await.is_none(), "nothing after the end");
+    });
+}
+
+/// A line that is not a request stops the call with an error naming the line, and cancels it:
+/// the HERO never gets an end of the stream, so it never answers for a partial route.
+#[test]
+fn a_bad_request_line_stops_a_streaming_call() {
+    runtime().block_on(async {
+        let guide = Guide::start(route_guide_hero::features(5)).await;
+        let record = ["call", "guide", "RecordRoute"];
+        let run = guide.heros_with_stdin(&record, &format!("{}\n{{\"latitude\": }}\n{}\n", place(1), place(2))).await;
+        run.fails_with(&["request line 2", "bad JSON"]);
+        assert!(run.stdout.is_empty(), "no summary of a partial route: {run:?}");
+        let run = guide.heros_with_stdin(&record, &format!("{}\n{}\n", place(1), json!({"latitude": "north"}))).await;
+        run.fails_with(&["request line 2", r#"field "latitude" of routeguide.Point expects int32, got "north""#]);
+        assert!(run.stdout.is_empty(), "{run:?}");
+        let run = guide.heros_with_stdin(&record, &format!("{}\n", json!({"altitude": 3}))).await;
+        run.fails_with(&[
+            "request line 1",
+            r#"routeguide.Point has no field "altitude"; its fields: latitude (int32), longitude (int32)"#,
+        ]);
+        let run = guide.heros_with_stdin(&["call", "guide", "RouteChat"], "[1, 2]\n").await;
+        run.fails_with(&["request line 1", "routeguide.RouteNote expects a JSON object"]);
+        // With --json the error is JSON on stderr, as for any other error.
+        let run = guide.heros_with_stdin(&["--json", "call", "guide", "RecordRoute"], "nonsense\n").await;
+        assert!(!run.ok);
+        let report: Value = serde_json::from_str(run.stderr.trim()).unwrap();
+        assert!(report["error"]["message"].as_str().unwrap().starts_with("request line 1: bad JSON"), "{report}");
+    });
+}
+
+/// Ctrl-C ends a streaming call quietly (as it ends `watch`), and the HERO's side is cancelled.
+#[test]
+fn ctrl_c_stops_a_streaming_call() {
+    runtime().block_on(async {
+        let (guide, mut child, mut lines) = long_listing().await;
+        within(15, lines.recv()).await.expect("a first reply");
+        let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(interrupted.success());
+        // The tool exits without reading the rest: drain what it had printed until then.
+        let drained = tokio::task::spawn(async move { while lines.recv().await.is_some() {} });
+        let status = within(15, tokio::task::spawn_blocking(move || child.wait())).await.unwrap().unwrap();
+        assert!(status.success(), "{status}");
+        within(15, drained).await.unwrap();
+        let sent = guide.features_sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < LONG as u64, "the HERO made all {sent} features for a caller that left");
+    });
+}
+
+/// Features in a long listing: 4 KiB each, 40 MiB in all, far more than the HTTP/2 windows and
+/// the pipe between the HERO and the test.
+const LONG: usize = 10_000;
+
+/// A guide with [`LONG`] big features, and the tool listing them all (`--json`), its output
+/// read a line at a time.
+async fn long_listing() -> (Guide, std::process::Child, tokio::sync::mpsc::Receiver<String>) {
+    let guide = Guide::start(route_guide_hero::long_features(LONG, 4096)).await;
+    let rectangle = json!({"lo": place(0), "hi": place(LONG as i32)}).to_string();
+    let mut child = spawn(&guide.args(&["--json", "call", "guide", "ListFeatures", &rectangle]), true);
+    let lines = lines_of_bounded(child.stdout.take().unwrap());
+    (guide, child, lines)
+}
+
+/// Like [`lines_of`], but holding at most one line: the tool's output is read only as fast as
+/// the test takes the lines (so a test that stops reading stops the tool's writes).
+fn lines_of_bounded(output: std::process::ChildStdout) -> tokio::sync::mpsc::Receiver<String> {
+    let (lines, received) = tokio::sync::mpsc::channel(1);
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(output)).map_while(Result::ok) {
+            if lines.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    received
 }

@@ -414,7 +414,7 @@ fn streaming_methods_are_listed_as_methods_and_never_subscribed_to() {
             .map(|m| (m["name"].as_str().unwrap().to_owned(), m["streaming"].as_bool().unwrap()))
             .collect();
         let names: Vec<(&str, bool)> = methods.iter().map(|(name, streaming)| (name.as_str(), *streaming)).collect();
-        assert_eq!(names, [("GetFeature", false), ("RecordRoute", true), ("ListFeatures", true), ("RouteChat", true)]);
+        assert_eq!(names, [("GetFeature", false), ("ListFeatures", true), ("RecordRoute", true), ("RouteChat", true)]);
         // A page on the HERO opens no feed (nothing of it is an event or an attribute).
         let (status, page) = monitor.stream(Some("guide")).await;
         assert_eq!(status, 200);

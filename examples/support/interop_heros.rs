@@ -23,9 +23,27 @@ pub const INTEROP_ROOT: &str = "interop-root";
 pub const INTEROP_CHILD: &str = "interop-child";
 /// A TestObject (counter at 7) in realm [`INTEROP_REALM`].
 pub const INTEROP_REALM_HERO: &str = "interop-realm-test";
+/// gRPC's route guide (streaming methods) with [`INTEROP_GUIDE_FEATURES`] features:
+/// `feature-<n>` at latitude 400000000, longitude -740000000 + n * 10000, each name followed by
+/// [`INTEROP_GUIDE_PADDING`] dots. The includer makes it ([`interop_guide`]): the route guide's
+/// code (`support/route_guide_hero.rs`) stays out of this module, since tests/streaming.rs
+/// includes it beside `common` and a file may be loaded once per crate.
+pub const INTEROP_GUIDE: &str = "interop-guide";
+/// Enough features that listing them all takes far more than the HTTP/2 windows between a HERO
+/// and a client hold (32 MiB): a client that reads slowly makes the stream slow.
+pub const INTEROP_GUIDE_FEATURES: usize = 8192;
+/// Dots after each feature's name: 4 KiB messages.
+pub const INTEROP_GUIDE_PADDING: usize = 4096;
 
-/// Shares every interop HERO on `server` and returns them; they leave when dropped or shut down.
-pub async fn share_interop_heros(server: &Server) -> Vec<LocalHero> {
+/// [`INTEROP_GUIDE`], serving `route_guide` (a `RouteGuideServer` of the route guide HERO with
+/// `long_features(INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING)`).
+pub fn interop_guide(route_guide: impl heros::HeroService) -> Hero {
+    Hero::new(INTEROP_GUIDE).interface(route_guide)
+}
+
+/// Shares every interop HERO on `server`, `guide` (see [`interop_guide`]) among them, and returns
+/// them; they leave when dropped or shut down.
+pub async fn share_interop_heros(server: &Server, guide: Hero) -> Vec<LocalHero> {
     let test = Hero::new(INTEROP_TEST_HERO)
         .tag("interop")
         .interface(proto::TestObjectServer::new(TestHero::new(5)))
@@ -43,7 +61,7 @@ pub async fn share_interop_heros(server: &Server) -> Vec<LocalHero> {
         Hero::new(INTEROP_REALM_HERO).realm(INTEROP_REALM).interface(proto::TestObjectServer::new(TestHero::new(7)));
 
     let mut heros = vec![child];
-    for hero in [test, instrument, root, realm] {
+    for hero in [test, instrument, root, realm, guide] {
         heros.push(server.share(hero).await.expect("interop HERO shared"));
     }
     heros

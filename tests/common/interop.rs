@@ -1,7 +1,7 @@
 //! The HEROs that clients in other languages drive (`tests/interop_python.rs`,
 //! `tests/interop_node.rs`): one of each kind of thing a HERO can do, on one server, so that a
 //! Python or Node client with nothing but the `.proto` files exercises methods, attributes, remote
-//! errors, events, handles, references and realms against real Rust HEROs.
+//! errors, events, handles, references, realms and streaming methods against real Rust HEROs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,11 +51,15 @@ pub fn run_client(mut command: Command, what: &str) -> String {
     }
 }
 
-/// Serves the interop HEROs on a loopback server of their own (no mDNS) while `client` runs, on
-/// a blocking thread, with the server's `host:port`; returns what `client` returns.
-pub async fn against_interop_heros<T: Send + 'static>(client: impl FnOnce(String) -> T + Send + 'static) -> T {
+/// Serves the interop HEROs (`guide` among them) on a loopback server of their own (no mDNS)
+/// while `client` runs, on a blocking thread, with the server's `host:port`; returns what
+/// `client` returns.
+pub async fn against_interop_heros<T: Send + 'static>(
+    guide: Hero,
+    client: impl FnOnce(String) -> T + Send + 'static,
+) -> T {
     let server = super::local_server().await;
-    let _heros = share_interop_heros(&server).await;
+    let _heros = share_interop_heros(&server, guide).await;
     let target = server.local_addr().to_string();
     let output = in_blocking_thread(move || client(target)).await;
     server.shutdown().await;
@@ -67,6 +71,7 @@ pub async fn against_interop_heros<T: Send + 'static>(client: impl FnOnce(String
 /// credentials folder (`ca.pem`, `cert.pem`, `key.pem`, role operate) issued for `language`.
 pub async fn against_secured_interop_heros<T: Send + 'static>(
     language: &str,
+    guide: Hero,
     client: impl FnOnce(String, PathBuf) -> T + Send + 'static,
 ) -> T {
     use heros::security::realm;
@@ -83,7 +88,7 @@ pub async fn against_secured_interop_heros<T: Send + 'static>(
         .start()
         .await
         .expect("secured server starts");
-    let _heros = share_interop_heros(&server).await;
+    let _heros = share_interop_heros(&server, guide).await;
     let target = server.local_addr().to_string();
     let output = in_blocking_thread(move || client(target, client_credentials)).await;
     server.shutdown().await;

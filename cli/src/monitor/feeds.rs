@@ -110,8 +110,7 @@ impl Feeds {
 /// the answer to one call with a request of the caller's), not something to subscribe to.
 pub(crate) fn has_feed(member: &Member) -> bool {
     match member.kind {
-        Kind::Attribute { .. } => true,
-        Kind::Event { delivery } => delivery != crate::interface::NO_EVENT_OPTION,
+        Kind::Attribute { .. } | Kind::Event { .. } => true,
         Kind::Method => false,
     }
 }
@@ -199,7 +198,7 @@ async fn forward(hub: &Hub, publisher: &Publisher) -> Result<bool, (bool, anyhow
         }
     } else {
         let request = DynamicMessage::new(member.method.input());
-        let mut events = hero.subscribe(&member.method, request).await.map_err(failed)?;
+        let mut events = hero.server_streaming(&member.method, request).await.map_err(failed)?;
         hub.stats.upstream_opened.fetch_add(1, Ordering::Relaxed);
         while let Some(received) = events.message().await.map_err(status(delivered))? {
             match received {

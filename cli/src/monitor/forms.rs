@@ -7,7 +7,7 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{json, Map, Value};
 
 use crate::hero::Hero;
-use crate::interface::Kind as MemberKind;
+use crate::interface::{Kind as MemberKind, Streaming};
 use crate::json::type_name;
 
 /// How deep examples of nested messages go (recursive messages would not end).
@@ -33,33 +33,13 @@ pub(crate) fn describe(hero: &Hero) -> Value {
             if let Some(entry) = entries.into_iter().find(|entry| entry[key] == member.method.name()) {
                 entry["form"] = form;
                 if list == "methods" {
-                    entry["streaming"] = json!(member.method.is_client_streaming());
+                    // The page calls methods with one request and one reply only.
+                    entry["streaming"] = json!(member.streaming() != Streaming::Unary);
                 }
             }
         }
-        streams_are_methods(interface);
     }
     description
-}
-
-/// Server streams without the `heros.v1.event` option are streaming methods, not events: the
-/// page lists them with the methods (without a form: it calls unary methods only).
-fn streams_are_methods(interface: &mut Value) {
-    let Some(Value::Array(events)) = interface.get_mut("events").map(Value::take) else { return };
-    let (events, streams): (Vec<Value>, Vec<Value>) =
-        events.into_iter().partition(|event| event["delivery"] != crate::interface::NO_EVENT_OPTION);
-    interface["events"] = Value::Array(events);
-    if let Some(methods) = interface["methods"].as_array_mut() {
-        methods.extend(streams.into_iter().map(|stream| {
-            json!({
-                "name": stream["name"],
-                "doc": stream["doc"],
-                "request": stream["request"],
-                "reply": stream["message"],
-                "streaming": true,
-            })
-        }));
-    }
 }
 
 /// The inputs of a message's fields, in declaration order.

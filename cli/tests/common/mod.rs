@@ -159,6 +159,14 @@ impl Run {
         self.stdout.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
     }
 
+    /// Asserts that the run succeeded, and that stdout has each of `parts`.
+    pub fn prints(&self, parts: &[&str]) {
+        assert!(self.ok, "the tool failed: {self:?}");
+        for part in parts {
+            assert!(self.stdout.contains(part), "{part:?} not in:\n{}", self.stdout);
+        }
+    }
+
     /// Asserts that the run failed, and that stderr has each of `parts`.
     pub fn fails_with(&self, parts: &[&str]) {
         assert!(!self.ok, "expected a failure: {self:?}");

@@ -19,6 +19,9 @@ const ROOT = 'interop-root'; // Node, value 1; child 0 is interop-child, value 1
 const CHILD = 'interop-child';
 const REALM = 'interop-lab';
 const REALM_HERO = 'interop-realm-test'; // TestObject (testme at 7) in realm interop-lab
+const GUIDE = 'interop-guide'; // gRPC's route guide (package routeguide): streaming methods
+const GUIDE_FEATURES = 8192; // feature-<n> at place(n), each name followed by 4096 dots
+const ALL = [CHILD, INSTRUMENT, ROOT, REALM_HERO, TEST, GUIDE].sort();
 
 // A scenario that hangs fails instead of stalling the run.
 const WATCHDOG_MS = Number(process.env.INTEROP_WATCHDOG_MS || 60000);
@@ -28,12 +31,14 @@ const { services, types } = heros.loadSchema([
   'examples/furnace.proto',
   'examples/instrument.proto',
   'examples/nodes.proto',
+  'examples/route_guide.proto',
   'heros/v1/core.proto',
   'heros/v1/handles.proto',
   'heros/v1/registry.proto',
 ]);
 const examples = services.examples.v1;
 const framework = services.heros.v1;
+const routeguide = services.routeguide;
 const insecure = grpc.credentials.createInsecure();
 
 const md = heros.metadata;
@@ -133,7 +138,7 @@ const scenarios = {
     detail = await refused(call(hero, 'Hello', {}, md({ name: 'Öfen 3%' })), grpc.status.NOT_FOUND, 'HERO_NOT_FOUND');
     assert.equal(detail.context.name, 'Öfen 3%');
     assert.equal(detail.context.realm, 'any');
-    assert.deepEqual(sorted(detail.context.known), [CHILD, INSTRUMENT, ROOT, REALM_HERO, TEST].sort());
+    assert.deepEqual(sorted(detail.context.known), ALL);
     detail = await refused(
       call(hero, 'Hello', {}, md({ name: 'nobody', realm: 'heros' })),
       grpc.status.NOT_FOUND,
@@ -368,7 +373,7 @@ const scenarios = {
     const log = new examples.AlarmLog(target, insecure);
     detail = await refused(call(log, 'Count', {}), grpc.status.UNIMPLEMENTED, 'INTERFACE_NOT_SERVED');
     assert.equal(detail.context.interface, 'examples.v1.AlarmLog');
-    assert.deepEqual(sorted(detail.context.known), [CHILD, INSTRUMENT, ROOT, REALM_HERO, TEST].sort());
+    assert.deepEqual(sorted(detail.context.known), ALL);
 
     // The realm HERO by name: its realm, or no realm header, is accepted; another is refused.
     assert.equal((await call(hero, 'Testme', {}, md({ name: REALM_HERO, realm: REALM }))).value, 7);
@@ -388,7 +393,7 @@ const scenarios = {
     const registry = new framework.Registry(target, insecure);
     // Served without heros-name: any client that knows the address can ask what is there.
     const { heros: all } = await call(registry, 'ListHeros', {});
-    assert.deepEqual(all.map((h) => h.name).sort(), [CHILD, INSTRUMENT, ROOT, REALM_HERO, TEST].sort());
+    assert.deepEqual(all.map((h) => h.name).sort(), ALL);
     const { heros: lab } = await call(registry, 'ListHeros', { realm: REALM });
     assert.deepEqual(lab.map((h) => h.name), [REALM_HERO]);
     const description = await call(registry, 'DescribeHero', { name: TEST });
@@ -448,9 +453,98 @@ const scenarios = {
     // A name nobody serves is a timeout, not a hang.
     await assert.rejects(heros.find('nobody', { timeoutMs: 1500 }), { kind: 'DISCOVERY_TIMEOUT' });
   },
+  // gRPC's route guide with grpc-js and the .proto alone: unary, server streaming, client
+  // streaming and bidirectional, as any gRPC service.
+  async streams({ target }) {
+    const guide = new routeguide.RouteGuide(target, insecure);
+    const who = md({ name: GUIDE, realm: 'heros' });
+    const feature = await call(guide, 'GetFeature', place(3), who);
+    assert.deepEqual([name(feature), feature.location], ['feature-3', place(3)]);
+    assert.equal((await call(guide, 'GetFeature', { latitude: 1, longitude: 1 }, who)).name, '');
+
+    const listed = await collect(guide.ListFeatures({ lo: place(19), hi: place(10) }, who, deadline()));
+    assert.deepEqual(listed.map(name), Array.from({ length: 10 }, (_, i) => `feature-${10 + i}`));
+    // The HERO's own error ends the stream with its status.
+    await refused(collect(guide.ListFeatures({ lo: place(0) }, who, deadline())), grpc.status.INVALID_ARGUMENT, 'INVALID_ARGUMENT');
+
+    const summary = await new Promise((resolve, reject) => {
+      const upload = guide.RecordRoute(who, deadline(), (error, reply) => (error ? reject(error) : resolve(reply)));
+      for (let n = 0; n < 5; n++) upload.write(place(n));
+      upload.write({ latitude: 1, longitude: 1 });
+      upload.end();
+    });
+    assert.deepEqual([summary.point_count, summary.feature_count], [6, 5]);
+    // Four legs of 0.001 degrees of longitude at 40N (85 m each), then about 8 650 km to (0, 0).
+    assert.ok(summary.distance > 8_600_000 && summary.distance < 8_700_000, `distance ${summary.distance}`);
+    console.log(`  GetFeature, ListFeatures and RecordRoute answer (${summary.distance} m)`);
+
+    // A conversation: the answers to the first notes arrive while the request stream is open. A
+    // place of its own per run (the notes stay with the HERO).
+    const here = { latitude: 100_000_000 + Math.floor(Math.random() * 1e8), longitude: 1 };
+    const there = { ...here, longitude: 2 };
+    const chat = guide.RouteChat(who, deadline());
+    const heard = [];
+    const ended = new Promise((resolve, reject) => {
+      chat.on('data', (note) => heard.push(note));
+      chat.on('end', resolve);
+      chat.on('error', reject);
+    });
+    for (const [location, message] of [[here, 'a'], [there, 'b'], [here, 'c']]) chat.write({ location, message });
+    await until(() => heard.length === 1);
+    assert.deepEqual([heard[0].message, heard[0].location], ['a', here], "the answer to 'c'");
+    chat.write({ location: here, message: 'd' });
+    await until(() => heard.length === 3);
+    assert.deepEqual(heard.slice(1).map((n) => n.message), ['a', 'c'], "the answers to 'd'");
+    chat.end();
+    await ended;
+    assert.equal(heard.length, 3, 'nothing after the requests ended');
+    console.log('  RouteChat: answers arrive while the requests are still being sent');
+  },
+
+  // A server stream read slowly, with a short deadline, ends with DEADLINE_EXCEEDED before the
+  // HERO could send it all.
+  async 'stream-deadline'({ target }) {
+    const guide = new routeguide.RouteGuide(target, insecure);
+    const who = md({ name: GUIDE, realm: 'heros' });
+    const stream = guide.ListFeatures({ lo: place(0), hi: place(GUIDE_FEATURES) }, who, { deadline: Date.now() + 1000 });
+    let received = 0;
+    const status = await new Promise((resolve) => {
+      stream.on('data', (feature) => {
+        if (received++ === 0) {
+          assert.equal(name(feature), 'feature-0');
+          // Reads nothing more for two seconds, past the deadline.
+          stream.pause();
+          setTimeout(() => stream.resume(), 2000);
+        }
+      });
+      stream.on('error', (error) => resolve(error.code));
+      stream.on('end', () => resolve(grpc.status.OK));
+    });
+    assert.equal(status, grpc.status.DEADLINE_EXCEEDED, `the slow stream ended with ${status} after ${received} features`);
+    assert.ok(received < GUIDE_FEATURES, `${received} of ${GUIDE_FEATURES} features before the deadline`);
+    console.log(`  DEADLINE_EXCEEDED after ${received} of ${GUIDE_FEATURES} features`);
+    assert.equal(name(await call(guide, 'GetFeature', place(7), who)), 'feature-7', 'the HERO answers after');
+  },
 };
 
 // --- Helpers -----------------------------------------------------------------------------------
+
+/** Where the guide's feature n is. */
+const place = (n) => ({ latitude: 400_000_000, longitude: -740_000_000 + n * 10_000 });
+/** A feature's name without its padding. */
+const name = (feature) => feature.name.replace(/\.+$/, '');
+/** Call options with a deadline, so that a stream that hangs fails the scenario. */
+const deadline = () => ({ deadline: Date.now() + 10000 });
+
+/** All messages of a server stream, or its error. */
+function collect(stream) {
+  return new Promise((resolve, reject) => {
+    const messages = [];
+    stream.on('data', (message) => messages.push(message));
+    stream.on('end', () => resolve(messages));
+    stream.on('error', reject);
+  });
+}
 
 /** Resolves once `condition()` holds, checking every few milliseconds (events arrive by themselves). */
 function until(condition, timeoutMs = 10000) {

@@ -26,6 +26,7 @@ from grpc_status import rpc_status
 from examples import furnace_pb2, furnace_pb2_grpc
 from examples import instrument_pb2, instrument_pb2_grpc
 from examples import nodes_pb2, nodes_pb2_grpc
+from examples import route_guide_pb2 as rg, route_guide_pb2_grpc
 from examples import testobject_pb2 as t, testobject_pb2_grpc
 from heros.v1 import core_pb2, handles_pb2, handles_pb2_grpc, registry_pb2, registry_pb2_grpc
 
@@ -36,8 +37,10 @@ ROOT = "interop-root"  # Node, value 1, child 0 = CHILD
 CHILD = "interop-child"  # Node, value 10
 REALM_HERO = "interop-realm-test"  # TestObject (counter at 7), realm REALM
 REALM = "interop-lab"
+GUIDE = "interop-guide"  # gRPC's route guide (package routeguide), streaming methods
+GUIDE_FEATURES = 8192  # feature-<n> at place(n), each name followed by 4096 dots
 DEFAULT_REALM = "heros"
-ALL_HEROS = sorted([TEST_HERO, INSTRUMENT, ROOT, CHILD, REALM_HERO])
+ALL_HEROS = sorted([TEST_HERO, INSTRUMENT, ROOT, CHILD, REALM_HERO, GUIDE])
 
 FURNACE_LIMIT = 80.0
 TIMEOUT = 10.0  # seconds, for every call: a hang fails the scenario instead of stalling the test
@@ -119,6 +122,7 @@ class Server:
         self.registry = registry_pb2_grpc.RegistryStub(self.channel)
         self.sessions = handles_pb2_grpc.SessionsStub(self.channel)
         self.handles = handles_pb2_grpc.HandlesStub(self.channel)
+        self.route_guide = route_guide_pb2_grpc.RouteGuideStub(self.channel)
 
     def raw(self, path: str):
         """A unary call of any path, request and reply as bytes: what a client without the stub
@@ -741,6 +745,87 @@ def scenario_secured(server: Server) -> None:
     plaintext.close()
 
 
+def place(n: int) -> rg.Point:
+    """Where the guide's feature n is."""
+    return rg.Point(latitude=400_000_000, longitude=-740_000_000 + n * 10_000)
+
+
+def feature_name(feature: rg.Feature) -> str:
+    return feature.name.rstrip(".")
+
+
+def scenario_streams(server: Server) -> None:
+    """The route guide's four rpcs with grpcio's plain stubs: unary, server streaming, client
+    streaming and bidirectional, as any gRPC service."""
+    md = headers(GUIDE, DEFAULT_REALM)
+    guide = server.route_guide
+    feature = guide.GetFeature(place(3), metadata=md, timeout=TIMEOUT)
+    equal((feature_name(feature), feature.location), ("feature-3", place(3)), "GetFeature(place 3)")
+    equal(guide.GetFeature(rg.Point(latitude=1, longitude=1), metadata=md, timeout=TIMEOUT).name, "",
+          "GetFeature where there is none")
+
+    listed = guide.ListFeatures(rg.Rectangle(lo=place(19), hi=place(10)), metadata=md, timeout=TIMEOUT)
+    equal([feature_name(f) for f in listed], [f"feature-{n}" for n in range(10, 20)], "ListFeatures(10..19)")
+    # The HERO's own error ends the stream with its status.
+    heros_error(lambda: list(guide.ListFeatures(rg.Rectangle(lo=place(0)), metadata=md, timeout=TIMEOUT)),
+                grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    print("  GetFeature and ListFeatures answer")
+
+    route = [place(n) for n in range(5)] + [rg.Point(latitude=1, longitude=1)]
+    summary = guide.RecordRoute(iter(route), metadata=md, timeout=TIMEOUT)
+    equal((summary.point_count, summary.feature_count), (6, 5), "RecordRoute (point_count, feature_count)")
+    # Four legs of 0.001° of longitude at 40°N (85 m each), then about 8 650 km to (0°, 0°).
+    check(8_600_000 < summary.distance < 8_700_000, f"RecordRoute distance {summary.distance} m")
+    empty = guide.RecordRoute(iter([]), metadata=md, timeout=TIMEOUT)
+    equal(empty.point_count, 0, "RecordRoute of no points")
+    print(f"  RecordRoute: {summary.point_count} points, {summary.distance} m")
+
+    # A conversation: each note goes out when it is put in the queue; the replies to the first
+    # notes must arrive while the request stream is still open. A place of its own per run (the
+    # notes stay with the HERO).
+    here = rg.Point(latitude=secrets.randbelow(10**8) + 10**8, longitude=1)
+    there = rg.Point(latitude=here.latitude, longitude=2)
+    outgoing: queue.Queue = queue.Queue()
+
+    def requests():
+        while (note := outgoing.get()) is not None:
+            yield note
+
+    replies = guide.RouteChat(requests(), metadata=md, timeout=TIMEOUT)
+    for where, text in [(here, "a"), (there, "b"), (here, "c")]:
+        outgoing.put(rg.RouteNote(location=where, message=text))
+    first = next(replies)
+    equal((first.message, first.location), ("a", here), "the answer to 'c': the note left there before")
+    outgoing.put(rg.RouteNote(location=here, message="d"))
+    equal([next(replies).message, next(replies).message], ["a", "c"], "the answers to 'd'")
+    outgoing.put(None)
+    equal(list(replies), [], "nothing after the requests ended")
+    print("  RouteChat: answers arrive while the requests are still being sent")
+
+
+def scenario_stream_deadline(server: Server) -> None:
+    """A server stream read slowly, with a short deadline: it ends with DEADLINE_EXCEEDED before
+    the HERO could send it all."""
+    md = headers(GUIDE, DEFAULT_REALM)
+    everything = rg.Rectangle(lo=place(0), hi=place(GUIDE_FEATURES))
+    stream = server.route_guide.ListFeatures(everything, metadata=md, timeout=1.0)
+    equal(feature_name(next(stream)), "feature-0", "the first feature")
+    time.sleep(2.0)
+    received = 1
+    try:
+        for _ in stream:
+            received += 1
+    except grpc.RpcError as error:
+        equal(error.code(), grpc.StatusCode.DEADLINE_EXCEEDED, f"status of the slow stream ({error.details()})")
+    else:
+        raise Failure(f"all {received} features arrived within the deadline")
+    check(received < GUIDE_FEATURES, f"{received} of {GUIDE_FEATURES} features before the deadline")
+    print(f"  DEADLINE_EXCEEDED after {received} of {GUIDE_FEATURES} features")
+    # The HERO answers the next call as usual.
+    equal(feature_name(server.route_guide.GetFeature(place(7), metadata=md, timeout=TIMEOUT)), "feature-7",
+          "GetFeature after the deadline")
+
+
 SCENARIOS = {
     "calls": scenario_calls,
     "attributes": scenario_attributes,
@@ -754,6 +839,8 @@ SCENARIOS = {
     "reflection": scenario_reflection,
     "bench": scenario_bench,
     "secured": scenario_secured,
+    "streams": scenario_streams,
+    "stream-deadline": scenario_stream_deadline,
 }
 
 
