@@ -49,7 +49,8 @@ async fn main() -> anyhow::Result<()> {
         builder = builder.bind("127.0.0.1:0".parse()?);
     }
     let server = builder.start().await?;
-    let features = route_guide_hero::long_features(interop_heros::INTEROP_GUIDE_FEATURES, interop_heros::INTEROP_GUIDE_PADDING);
+    let features =
+        route_guide_hero::long_features(interop_heros::INTEROP_GUIDE_FEATURES, interop_heros::INTEROP_GUIDE_PADDING);
     let guide = interop_heros::interop_guide(route_guide_hero::routeguide::RouteGuideServer::new(
         route_guide_hero::RouteGuideHero::new(features),
     ));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use heros::Server;
+use heros::{Hero, Server};
 
 pub use super::interop_heros::*;
 
