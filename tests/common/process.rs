@@ -11,9 +11,16 @@ pub fn hero_process_role() {
     let Ok(name) = std::env::var("HEROS_TEST_HERO") else { return };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let hero = heros::Server::global()
-            .await
-            .unwrap()
+        let server = heros::Server::global().await.unwrap();
+        // `HEROS_TEST_SHARE_AT` (ms since the epoch): share then, so that several processes
+        // started apart share at the same instant (the name-race tests).
+        if let Some(at) = std::env::var("HEROS_TEST_SHARE_AT").ok().and_then(|at| at.parse::<u64>().ok()) {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at);
+            if let Ok(wait) = at.duration_since(std::time::SystemTime::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let hero = server
             .share(
                 heros::Hero::new(&name)
                     .tag("test")

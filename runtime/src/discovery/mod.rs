@@ -1,13 +1,16 @@
-//! Discovery: finding HEROs by name with mDNS / DNS-SD, and advertising the HEROs of this process.
+//! Discovery: finding HEROs by name with mDNS / DNS-SD and through etcd, and advertising the HEROs
+//! of this process.
 //!
-//! A process has one [`Discovery`]: one mdns-sd daemon and one long-lived browser of
-//! `_heros._tcp.local.` whose results fill a cache, so that looking up a HERO that is already known
-//! costs no network round trip. A thread (`heros-discovery`) turns the browser's events into cache
+//! A process has one [`Discovery`]: one cache, fed by the backends `HEROS_DISCOVERY` names: one
+//! mdns-sd daemon and one long-lived browser of `_heros._tcp.local.`, and (`etcd/`) one etcd watch
+//! per realm the process asks about; looking up a HERO that is already known costs no network
+//! round trip. A thread (`heros-discovery`) turns the browser's events into cache
 //! changes and broadcasts them as [`DiscoveryEvent`]s; [`Observer`] is the public view of them.
 //! `HEROS_INTERFACES` (names or addresses) limits the interfaces the daemon uses.
 //!
-//! Files: `record.rs` the wire contract (TXT, names, endpoints), `cache.rs` what is known,
-//! `observer.rs` the public [`Observer`], `testing.rs` a hook for the integration tests.
+//! Files: `record.rs` the wire contract (TXT, names, endpoints), `cache.rs` what is known (and
+//! how the backends' records merge), `observer.rs` the public [`Observer`], `etcd/` the etcd
+//! backend, `testing.rs` a hook for the integration tests.
 //!
 //! The records are described in `record.rs` (and docs/PROTOCOL.md). This module does not open
 //! gRPC connections, check for name conflicts or know about `HEROS_PEERS`: the server and the
@@ -30,6 +33,7 @@
 //! announced; with IPv6 on, the first resolve of an instance can carry only a link-local address.
 
 mod cache;
+mod etcd;
 mod observer;
 mod record;
 pub mod testing;
@@ -64,13 +68,21 @@ pub enum DiscoveryEvent {
     Updated(HeroInfo),
     /// A HERO left (goodbye), or stopped answering (killed, host gone). This is its last record.
     Removed(HeroInfo),
+    /// etcd cannot be reached (the message says where and why). The HEROs it listed stay listed:
+    /// their servers do not need etcd to serve, so they are most likely alive; changes are
+    /// caught up when it is back. Reported once per outage.
+    Outage(String),
+    /// etcd can be reached again, and what changed meanwhile has been reported.
+    Restored,
 }
 
 impl DiscoveryEvent {
-    /// The HERO the change is about.
-    pub fn info(&self) -> &HeroInfo {
+    /// The HERO the change is about; `None` for [`DiscoveryEvent::Outage`] and
+    /// [`DiscoveryEvent::Restored`], which are about discovery itself.
+    pub fn info(&self) -> Option<&HeroInfo> {
         match self {
-            DiscoveryEvent::Added(info) | DiscoveryEvent::Updated(info) | DiscoveryEvent::Removed(info) => info,
+            DiscoveryEvent::Added(info) | DiscoveryEvent::Updated(info) | DiscoveryEvent::Removed(info) => Some(info),
+            DiscoveryEvent::Outage(_) | DiscoveryEvent::Restored => None,
         }
     }
 }
@@ -123,11 +135,20 @@ impl Liveness {
     }
 }
 
-/// The process-wide discovery: one mdns-sd daemon, one browser, one cache.
+/// The process-wide discovery: one cache, fed by mDNS (one mdns-sd daemon, one browser) and by
+/// etcd, as the configuration that started it says.
 pub(crate) struct Discovery {
-    daemon: ServiceDaemon,
+    mdns: Option<Mdns>,
+    etcd: Option<etcd::Etcd>,
     shared: Arc<Shared>,
-    interfaces: Vec<String>,
+    /// The configuration it started with (backends, interfaces), to warn about later users who
+    /// asked for another.
+    started_with: (Vec<String>, Vec<String>, bool),
+}
+
+/// The mDNS backend.
+struct Mdns {
+    daemon: ServiceDaemon,
 }
 
 /// What the browser thread and the handles share.
@@ -140,6 +161,8 @@ struct Shared {
     /// Lower-case full names of the instances this process advertises (never verified).
     own: Mutex<HashSet<String>>,
     hosts: Mutex<HostNames>,
+    /// Why etcd cannot be reached now; `None` while it can (or is not used).
+    outage: Mutex<Option<String>>,
 }
 
 /// The SRV host names of this process's advertisements: `heros-<pid>-<random>-<n>.local.`, one per
@@ -201,24 +224,26 @@ fn mdns_error(what: &str) -> impl FnOnce(mdns_sd::Error) -> Error + '_ {
 }
 
 impl Discovery {
-    /// The process-wide instance, started on first use with `config.interfaces` and
-    /// `HEROS_MDNS_TTL`. Fails with [`Error::Config`] when `config.mdns` is off.
+    /// The process-wide instance, started on first use with the backends of `config` (mDNS with
+    /// `config.interfaces` and `HEROS_MDNS_TTL`, etcd with `config.etcd`). Fails with
+    /// [`Error::Config`] when every backend is off.
     pub(crate) fn global(config: &Config) -> Result<Arc<Discovery>> {
         Self::global_with(config, Liveness::from_env()?)
     }
 
     /// [`Discovery::global`] with explicit liveness settings (used only when it starts).
     pub(crate) fn global_with(config: &Config, liveness: Liveness) -> Result<Arc<Discovery>> {
-        if !config.mdns {
+        if !config.discovery_on() {
             return Err(Error::config(
-                "mDNS discovery is off (HEROS_DISCOVERY=off); reach HEROs by address (heros://host:port/name or HEROS_PEERS)",
+                "discovery is off (HEROS_DISCOVERY=off); reach HEROs by address (heros://host:port/name or HEROS_PEERS)",
             ));
         }
         let mut global = lock(&GLOBAL);
         if let Some(discovery) = global.as_ref() {
-            if discovery.interfaces != config.interfaces {
-                warn!(started_with = ?discovery.interfaces, asked = ?config.interfaces,
-                    "discovery: already running on other interfaces; one mDNS daemon serves the whole process");
+            let asked = (config.interfaces.clone(), config.etcd.clone(), config.mdns);
+            if discovery.started_with != asked {
+                warn!(started_with = ?discovery.started_with, ?asked,
+                    "discovery: already running with other settings (interfaces, etcd, mDNS); one discovery serves the whole process");
             }
             return Ok(discovery.clone());
         }
@@ -228,6 +253,38 @@ impl Discovery {
     }
 
     fn start(config: &Config, liveness: Liveness) -> Result<Discovery> {
+        let shared = Arc::new(Shared {
+            cache: Mutex::new(Cache::default()),
+            events: broadcast::channel(EVENT_CAPACITY).0,
+            changed: watch::channel(()).0,
+            browsing_since: Instant::now(),
+            own: Mutex::new(HashSet::new()),
+            hosts: Mutex::new(HostNames {
+                base: format!("heros-{}-{:08x}", std::process::id(), random_u32()),
+                next: 0,
+                free: Default::default(),
+            }),
+            outage: Mutex::new(None),
+        });
+        let mdns = match config.mdns {
+            true => Some(Mdns::start(config, liveness, shared.clone())?),
+            false => None,
+        };
+        let etcd = match config.etcd.is_empty() {
+            false => Some(etcd::Etcd::start(config, shared.clone())?),
+            true => None,
+        };
+        Ok(Discovery {
+            mdns,
+            etcd,
+            shared,
+            started_with: (config.interfaces.clone(), config.etcd.clone(), config.mdns),
+        })
+    }
+}
+
+impl Mdns {
+    fn start(config: &Config, liveness: Liveness, shared: Arc<Shared>) -> Result<Mdns> {
         let daemon = ServiceDaemon::new().map_err(mdns_error("cannot start the daemon"))?;
         if !config.interfaces.is_empty() {
             // Selections apply in order: everything off, then the chosen ones on.
@@ -240,18 +297,6 @@ impl Discovery {
             daemon.enable_interface(chosen).map_err(mdns_error("interface selection"))?;
         }
         let monitor = daemon.monitor().map_err(mdns_error("monitor"))?;
-        let shared = Arc::new(Shared {
-            cache: Mutex::new(Cache::default()),
-            events: broadcast::channel(EVENT_CAPACITY).0,
-            changed: watch::channel(()).0,
-            browsing_since: Instant::now(),
-            own: Mutex::new(HashSet::new()),
-            hosts: Mutex::new(HostNames {
-                base: format!("heros-{}-{:08x}", std::process::id(), random_u32()),
-                next: 0,
-                free: Default::default(),
-            }),
-        });
         let (inbox, events) = mpsc::channel();
         let browser = Browser {
             daemon: daemon.clone(),
@@ -264,17 +309,42 @@ impl Discovery {
         browser.browse(SERVICE_TYPE)?;
         spawn("heros-discovery", move || browser.run(events))?;
         spawn("heros-mdns-log", move || log_daemon_events(monitor))?;
-        debug!(interfaces = ?config.interfaces, ?liveness, "discovery: started");
-        Ok(Discovery { daemon, shared, interfaces: config.interfaces.clone() })
+        debug!(interfaces = ?config.interfaces, ?liveness, "discovery: mDNS started");
+        Ok(Mdns { daemon })
     }
+}
 
-    /// Advertises one HERO served at `port`; on `bind_ip` if the server is bound to one address,
-    /// else on every address of the enabled interfaces (IPv4 only for `0.0.0.0`).
+impl Discovery {
+    /// Advertises one HERO served at `port` with every backend: on mDNS on `bind_ip` if the
+    /// server is bound to one address, else on every address of the enabled interfaces (IPv4
+    /// only for `0.0.0.0`); in etcd with the record's endpoints, if its name is free in the
+    /// realm (else [`Error::NameConflict`]; [`Error::Unavailable`] when etcd cannot be reached).
     pub(crate) async fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
+        // etcd first: it decides the name across the realm, before mDNS tells anyone.
+        let registration = match &self.etcd {
+            Some(etcd) => Some(etcd.register(info).await?),
+            None => None,
+        };
+        let mdns = match &self.mdns {
+            Some(mdns) => Some(mdns.advertise(&self.shared, info, port, bind_ip).await?),
+            None => None,
+        };
+        Ok(Advertisement { fullname: record::fullname(&info.name, &info.realm), mdns, registration })
+    }
+}
+
+impl Mdns {
+    async fn advertise(
+        &self,
+        shared: &Arc<Shared>,
+        info: &HeroInfo,
+        port: u16,
+        bind_ip: IpAddr,
+    ) -> Result<MdnsAdvertisement> {
         let properties: Vec<TxtProperty> = record::encode_txt(info)?.into_iter().map(TxtProperty::from).collect();
         let label = instance_label(&info.name, &info.realm);
         // A host name of its own per HERO (see `HostNames`).
-        let (host_number, host) = lock(&self.shared.hosts).take();
+        let (host_number, host) = lock(&shared.hosts).take();
         // Registering under the subtype registers the instance under the plain type as well.
         let ty_domain = record::realm_subtype(&info.realm);
         let service = if bind_ip.is_unspecified() {
@@ -290,11 +360,11 @@ impl Discovery {
             ServiceInfo::new(&ty_domain, &label, &host, bind_ip, port, properties)
         };
         let service = service.map_err(|e| {
-            lock(&self.shared.hosts).give_back(host_number);
+            lock(&shared.hosts).give_back(host_number);
             Error::config(format!("HERO '{label}': {e}"))
         })?;
         let fullname = service.get_fullname().to_owned();
-        lock(&self.shared.own).insert(fullname.to_lowercase());
+        lock(&shared.own).insert(fullname.to_lowercase());
         // The daemon's command queue is bounded: sharing many HEROs at once can find it full
         // ("try again"). It drains within milliseconds, so wait a little and try again.
         let mut attempts = 0;
@@ -306,31 +376,63 @@ impl Discovery {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err(e) => {
-                    lock(&self.shared.own).remove(&fullname.to_lowercase());
-                    lock(&self.shared.hosts).give_back(host_number);
+                    lock(&shared.own).remove(&fullname.to_lowercase());
+                    lock(&shared.hosts).give_back(host_number);
                     return Err(mdns_error("register")(e));
                 }
             }
         }
         debug!(instance = %fullname, port, %bind_ip, "discovery: advertising");
-        Ok(Advertisement {
+        Ok(MdnsAdvertisement {
             daemon: self.daemon.clone(),
-            shared: self.shared.clone(),
+            shared: shared.clone(),
             fullname,
             host_number,
             active: true,
         })
     }
+}
 
-    /// The cached record of that HERO, if known. Costs no network round trip.
+impl Discovery {
+    /// The cached record of that HERO, if known. Costs no network round trip (the first lookup
+    /// in a realm starts its etcd watch, whose listing [`Discovery::resolve`] waits for).
     pub(crate) fn lookup(&self, realm: &str, name: &str) -> Option<HeroInfo> {
+        if let Some(etcd) = &self.etcd {
+            etcd.follow(Some(realm));
+        }
         lock(&self.shared.cache).lookup(realm, name)
+    }
+
+    /// Starts the etcd watch of `realm` (every realm for `None`) if it is not running yet.
+    pub(crate) fn follow(&self, realm: Option<&str>) {
+        if let Some(etcd) = &self.etcd {
+            etcd.follow(realm);
+        }
+    }
+
+    /// Waits (at most `timeout`) until the etcd watch of `realm` (every realm for `None`) has
+    /// delivered its first listing, or failed to. At once without etcd.
+    pub(crate) async fn synced(&self, realm: Option<&str>, timeout: Duration) {
+        if let Some(etcd) = &self.etcd {
+            etcd.synced(realm, timeout).await;
+        }
+    }
+
+    /// Why etcd cannot be reached now; `None` while it can, or when it is not used.
+    pub(crate) fn outage(&self) -> Option<String> {
+        lock(&self.shared.outage).clone()
+    }
+
+    /// Whether mDNS is one of the backends.
+    pub(crate) fn has_mdns(&self) -> bool {
+        self.mdns.is_some()
     }
 
     /// Waits until the HERO is known, or fails with [`Error::DiscoveryTimeout`] after `timeout`,
     /// listing the names that are known in the realm.
     pub(crate) async fn resolve(&self, realm: &str, name: &str, timeout: Duration) -> Result<HeroInfo> {
         let mut changed = self.shared.changed.subscribe();
+        self.follow(Some(realm));
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(info) = self.lookup(realm, name) {
@@ -367,10 +469,13 @@ impl Discovery {
         (self.shared.events.subscribe(), cache.known())
     }
 
-    /// Resolves once the browser has been running for at least `window`, so that answers to its
-    /// first query had time to arrive (e.g. before a name-conflict check).
+    /// Resolves once the mDNS browser has been running for at least `window`, so that answers to
+    /// its first query had time to arrive (e.g. before a name-conflict check). At once without
+    /// mDNS.
     pub(crate) async fn settled(&self, window: Duration) {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(self.shared.browsing_since + window)).await;
+        if self.mdns.is_some() {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(self.shared.browsing_since + window)).await;
+        }
     }
 }
 
@@ -385,16 +490,46 @@ impl Shared {
         self.changed.send_replace(());
         Some(event)
     }
+
+    /// [`Shared::apply`] for a change that makes several events (an etcd listing).
+    fn apply_all(&self, change: impl FnOnce(&mut Cache) -> Vec<DiscoveryEvent>) {
+        let mut cache = lock(&self.cache);
+        let events = change(&mut cache);
+        for event in &events {
+            let _ = self.events.send(event.clone());
+        }
+        if !events.is_empty() {
+            self.changed.send_replace(());
+        }
+    }
+
+    /// Records whether etcd can be reached (`None`: it can); on a change, tells the observers
+    /// ([`DiscoveryEvent::Outage`] or [`DiscoveryEvent::Restored`]) and returns true. Several
+    /// watches report the same outage; it is told once.
+    fn set_outage(&self, outage: Option<String>) -> bool {
+        let _cache = lock(&self.cache);
+        let mut current = lock(&self.outage);
+        if current.is_some() == outage.is_some() {
+            return false;
+        }
+        let event = match &outage {
+            Some(why) => DiscoveryEvent::Outage(why.clone()),
+            None => DiscoveryEvent::Restored,
+        };
+        *current = outage;
+        let _ = self.events.send(event);
+        self.changed.send_replace(());
+        true
+    }
 }
 
-/// One advertised HERO. [`Advertisement::withdraw`] (or dropping it) sends the mDNS goodbye.
+/// One advertised HERO. [`Advertisement::withdraw`] (or dropping it) sends the mDNS goodbye and
+/// deletes its etcd key.
 #[must_use = "dropping the advertisement withdraws the HERO at once"]
 pub struct Advertisement {
-    daemon: ServiceDaemon,
-    shared: Arc<Shared>,
     fullname: String,
-    host_number: u64,
-    active: bool,
+    mdns: Option<MdnsAdvertisement>,
+    registration: Option<etcd::Registration>,
 }
 
 impl Advertisement {
@@ -403,10 +538,55 @@ impl Advertisement {
         &self.fullname
     }
 
-    /// Withdraws the HERO and waits (up to 2 s) until the daemon has sent the goodbye, so that
-    /// the process may exit right after. Best effort: a failure is logged, there is nothing the
-    /// caller could do about it (peers drop the HERO within `HEROS_MDNS_TTL` anyway).
+    /// The etcd key, e.g. `/heros/v1/lab/oven`, when etcd is used.
+    pub fn etcd_key(&self) -> Option<&str> {
+        self.registration.as_ref().map(|r| r.key())
+    }
+
+    /// Withdraws the HERO from every backend and waits until each confirms (mDNS: the goodbye
+    /// was sent, up to 2 s; etcd: the key was deleted, up to a request timeout), so that the
+    /// process may exit right after. Best effort: a failure is logged, there is nothing the
+    /// caller could do about it (peers drop the HERO within `HEROS_MDNS_TTL` or the etcd lease).
     pub async fn withdraw(mut self) {
+        let mdns = self.mdns.take().map(MdnsAdvertisement::withdraw);
+        let etcd = self.registration.take().map(etcd::Registration::withdraw);
+        tokio::join!(
+            async {
+                if let Some(mdns) = mdns {
+                    mdns.await
+                }
+            },
+            async {
+                if let Some(etcd) = etcd {
+                    etcd.await
+                }
+            }
+        );
+    }
+}
+
+impl std::fmt::Debug for Advertisement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Advertisement")
+            .field("fullname", &self.fullname)
+            .field("mdns", &self.mdns.is_some())
+            .field("etcd", &self.registration)
+            .finish()
+    }
+}
+
+/// One HERO advertised on mDNS; dropping it queues the goodbye.
+struct MdnsAdvertisement {
+    daemon: ServiceDaemon,
+    shared: Arc<Shared>,
+    fullname: String,
+    host_number: u64,
+    active: bool,
+}
+
+impl MdnsAdvertisement {
+    /// Withdraws the HERO and waits (up to 2 s) until the daemon has sent the goodbye.
+    async fn withdraw(mut self) {
         self.active = false;
         lock(&self.shared.own).remove(&self.fullname.to_lowercase());
         lock(&self.shared.hosts).give_back(self.host_number);
@@ -423,7 +603,7 @@ impl Advertisement {
     }
 }
 
-impl Drop for Advertisement {
+impl Drop for MdnsAdvertisement {
     /// Best effort: queues the goodbye without waiting for it to be sent.
     fn drop(&mut self) {
         if self.active {
@@ -433,12 +613,6 @@ impl Drop for Advertisement {
                 debug!(instance = %self.fullname, "discovery: goodbye on drop failed: {e}");
             }
         }
-    }
-}
-
-impl std::fmt::Debug for Advertisement {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Advertisement").field("fullname", &self.fullname).field("active", &self.active).finish()
     }
 }
 
@@ -591,10 +765,10 @@ mod tests {
     }
 
     #[test]
-    fn mdns_off_is_a_config_error() {
+    fn discovery_off_is_a_config_error() {
         let config = Config { mdns: false, ..Config::default() };
         let err = Discovery::global(&config).err().expect("must fail");
-        assert!(matches!(err, Error::Config { .. }) && err.to_string().contains("mDNS discovery is off"), "{err}");
+        assert!(matches!(err, Error::Config { .. }) && err.to_string().contains("discovery is off"), "{err}");
     }
 
     #[test]
