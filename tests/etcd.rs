@@ -7,6 +7,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::process::{in_private_network, HeroProcess};
@@ -21,20 +22,25 @@ fn hero_process() {
     common::process::hero_process_role();
 }
 
-/// Not a test by itself: a client process that connects to `$HEROS_TEST_CLIENT` by name
-/// (waiting `$HEROS_TEST_TIMEOUT_MS`), calls it and prints what it got.
+/// Not a test by itself: the client process on another host (see `common::process`).
 #[test]
 fn client_process() {
-    let Ok(name) = std::env::var("HEROS_TEST_CLIENT") else { return };
-    let timeout = std::env::var("HEROS_TEST_TIMEOUT_MS").ok().and_then(|ms| ms.parse().ok()).unwrap_or(5000);
+    common::process::client_process_role();
+}
+
+/// Not a test by itself: an observer process on another host. It observes realm `heros` when
+/// `HEROS_TEST_OBSERVE` is set, and prints one `EVENT <summary>` line per event until killed.
+#[test]
+fn observer_process() {
+    if std::env::var_os("HEROS_TEST_OBSERVE").is_none() {
+        return;
+    }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        match TestObjectRemote::connect_timeout(&name, Duration::from_millis(timeout)).await {
-            Ok(stub) => match stub.read_temp(0, 10).await {
-                Ok(value) => println!("RESULT read_temp={value} endpoint={}", stub.target().endpoint()),
-                Err(error) => println!("RESULT call failed: {error}"),
-            },
-            Err(error) => println!("RESULT connect failed: {error}"),
+        let mut observer = Observer::new("heros").unwrap();
+        println!("EVENT started");
+        while let Some(event) = observer.next().await {
+            println!("EVENT {}", summary(&event));
         }
     });
 }
@@ -109,19 +115,11 @@ fn a_hero_behind_a_router_is_found_by_name_through_etcd_and_not_over_mdns() {
     let client = |discovery: &str, timeout_ms: &str| {
         let mut client = RoutedHosts::command_on(&hosts.b, &this_binary);
         client
-            .args(["client_process", "--exact", "--nocapture"])
-            .env("HEROS_TEST_CLIENT", "routed_hero")
             .env("HEROS_TEST_TIMEOUT_MS", timeout_ms)
             .env("HEROS_DISCOVERY", discovery)
             .env("HEROS_ETCD", from(RoutedHosts::ROUTER_FROM_B));
         let started = Instant::now();
-        let mut child = client.stdout(Stdio::piped()).spawn().unwrap();
-        let result = BufReader::new(child.stdout.take().unwrap())
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| line.find("RESULT ").map(|at| line[at..].to_owned()))
-            .unwrap_or_else(|| "RESULT the client ended without a word".into());
-        child.wait().unwrap();
+        let result = common::process::client_result(client, "routed_hero");
         (result, started.elapsed())
     };
     let (result, took) = client("mdns,etcd", "5000");
@@ -197,8 +195,8 @@ fn an_etcd_outage_removes_nobody_alive_and_misses_nothing() {
         assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0, "the stub kept its connection");
 
         etcd.restart().unwrap();
-        // Registered before the observer's watch is back (it retries with backoff): the watch
-        // resumes from its revision, so this one must not be missed.
+        // Registered while the observer's watch may still wait to retry; the resume from the
+        // watch's revision itself is what `an_observer_cut_off_from_etcd_...` proves.
         let newcomer = start_hero("newcomer", &env);
         let mut seen = Vec::new();
         let deadline = Instant::now() + ttl + Duration::from_secs(6);
@@ -240,6 +238,106 @@ fn summary(event: &DiscoveryEvent) -> String {
         DiscoveryEvent::Outage(_) => "outage".into(),
         DiscoveryEvent::Restored => "restored".into(),
         _ => "other".into(),
+    }
+}
+
+#[test]
+fn an_observer_cut_off_from_etcd_catches_up_on_what_happened_meanwhile() {
+    // The observer on B loses its link to etcd (on the router) while HEROs on A come and go.
+    let hosts = match RoutedHosts::create() {
+        Ok(hosts) => hosts,
+        Err(why) => return println!("skipping: cannot create routed hosts: {why}"),
+    };
+    let etcd = match Etcd::start_in(Some(&hosts.router), "0.0.0.0".parse().unwrap()) {
+        Ok(etcd) => etcd,
+        Err(why) => return println!("skipping: {why}"),
+    };
+    let ttl = "3";
+    let on_a = |name: &str| {
+        let etcd_url = format!("http://{}:{}", RoutedHosts::ROUTER_FROM_A, etcd.port());
+        let env = [("HEROS_DISCOVERY", "etcd"), ("HEROS_ETCD", etcd_url.as_str()), ("HEROS_ETCD_TTL", ttl)];
+        let hero =
+            HeroProcess::start_with(RoutedHosts::command_on(&hosts.a, std::env::current_exe().unwrap()), name, &env);
+        assert!(hero.ready(), "{name}: {}", hero.first_line);
+        hero
+    };
+    let mut observer = RoutedHosts::command_on(&hosts.b, std::env::current_exe().unwrap());
+    observer
+        .args(["observer_process", "--exact", "--nocapture"])
+        .env("HEROS_TEST_OBSERVE", "1")
+        .env("HEROS_DISCOVERY", "etcd")
+        .env("HEROS_ETCD", format!("http://{}:{}", RoutedHosts::ROUTER_FROM_B, etcd.port()));
+    let mut observer = KillOnDrop(observer.stdout(Stdio::piped()).spawn().unwrap());
+    let (events, receiver) = mpsc::channel();
+    let stdout = observer.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("EVENT ") {
+                let _ = events.send(line[at + 6..].to_owned());
+            }
+        }
+    });
+    let mut seen = Seen { receiver, unexpected: Vec::new() };
+    let mut expect = |what: &str, within: Duration| seen.expect(what, within);
+    expect("started", Duration::from_secs(10));
+    let survivor = on_a("survivor");
+    let doomed = on_a("doomed");
+    expect("added survivor", Duration::from_secs(5));
+    expect("added doomed", Duration::from_secs(5));
+
+    let link = |state: &str| {
+        let device = format!("rb{}", std::process::id());
+        let status = std::process::Command::new("ip").args(["-n", &hosts.b, "link", "set", &device, state]).status();
+        assert!(status.is_ok_and(|s| s.success()), "ip link set {device} {state}");
+    };
+    link("down");
+    // HTTP/2 pings notice the silent link within about two seconds.
+    expect("outage", Duration::from_secs(6));
+    doomed.kill();
+    let newcomer = on_a("newcomer");
+    // Long enough for the doomed HERO's lease to expire in etcd while B cannot see it.
+    std::thread::sleep(Duration::from_secs(5));
+    link("up");
+    // In any order: the watch resumes from its revision and reports what it missed.
+    for what in ["restored", "added newcomer", "removed doomed"] {
+        expect(what, Duration::from_secs(10));
+    }
+    survivor.leave();
+    newcomer.leave();
+}
+
+/// The events an observer process printed, and those read but not expected yet.
+struct Seen {
+    receiver: mpsc::Receiver<String>,
+    unexpected: Vec<String>,
+}
+
+impl Seen {
+    /// Waits for `what`, or finds it among the events read earlier; fails on a removal of the
+    /// survivor, which stays alive throughout.
+    fn expect(&mut self, what: &str, within: Duration) {
+        if let Some(at) = self.unexpected.iter().position(|event| event == what) {
+            self.unexpected.remove(at);
+            return;
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            match self.receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(event) if event == what => return,
+                Ok(event) if event == "removed survivor" => panic!("a living HERO was removed"),
+                Ok(event) => self.unexpected.push(event),
+                Err(_) => panic!("no '{what}' within {within:?}; saw {:?}", self.unexpected),
+            }
+        }
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
