@@ -92,17 +92,18 @@ async fn next_about(observer: &mut Observer, name: &str, within: Duration) -> Op
     .ok()
 }
 
+/// Routed hosts with etcd on the router, reachable from both subnets; or why the test skips.
+fn routed_hosts_with_etcd() -> Option<(RoutedHosts, Etcd)> {
+    let hosts = RoutedHosts::create().map_err(|why| println!("skipping: cannot create routed hosts: {why}")).ok()?;
+    let etcd = Etcd::start_in(Some(&hosts.router), "0.0.0.0".parse().unwrap())
+        .map_err(|why| println!("skipping: {why}"))
+        .ok()?;
+    Some((hosts, etcd))
+}
+
 #[test]
 fn a_hero_behind_a_router_is_found_by_name_through_etcd_and_not_over_mdns() {
-    let hosts = match RoutedHosts::create() {
-        Ok(hosts) => hosts,
-        Err(why) => return println!("skipping: cannot create routed hosts: {why}"),
-    };
-    // etcd runs on the router, reachable from both subnets.
-    let etcd = match Etcd::start_in(Some(&hosts.router), "0.0.0.0".parse().unwrap()) {
-        Ok(etcd) => etcd,
-        Err(why) => return println!("skipping: {why}"),
-    };
+    let Some((hosts, etcd)) = routed_hosts_with_etcd() else { return };
     let from = |router: &str| format!("http://{router}:{}", etcd.port());
     let this_binary = std::env::current_exe().unwrap();
     let hero = HeroProcess::start_with(
@@ -244,14 +245,7 @@ fn summary(event: &DiscoveryEvent) -> String {
 #[test]
 fn an_observer_cut_off_from_etcd_catches_up_on_what_happened_meanwhile() {
     // The observer on B loses its link to etcd (on the router) while HEROs on A come and go.
-    let hosts = match RoutedHosts::create() {
-        Ok(hosts) => hosts,
-        Err(why) => return println!("skipping: cannot create routed hosts: {why}"),
-    };
-    let etcd = match Etcd::start_in(Some(&hosts.router), "0.0.0.0".parse().unwrap()) {
-        Ok(etcd) => etcd,
-        Err(why) => return println!("skipping: {why}"),
-    };
+    let Some((hosts, etcd)) = routed_hosts_with_etcd() else { return };
     let ttl = "3";
     let on_a = |name: &str| {
         let etcd_url = format!("http://{}:{}", RoutedHosts::ROUTER_FROM_A, etcd.port());
