@@ -397,3 +397,56 @@ fn an_unreachable_etcd_fails_sharing_clearly_and_observers_report_it() {
         assert!(matches!(error, Error::DiscoveryTimeout { .. }), "{error:?}");
     });
 }
+
+#[test]
+fn an_etcd_that_takes_only_the_realm_s_certificates_serves_discovery_over_tls() {
+    use heros::security::realm;
+    in_private_network(|| async {
+        let dir = std::env::temp_dir().join(format!("heros-etcd-realm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        realm::init(&dir).unwrap();
+        // etcd's certificate comes from the realm CA like any server's.
+        let etcd_credentials = realm::issue(&dir, "etcd", heros::Role::Operate, None).unwrap().dir;
+        let hero_credentials = realm::issue(&dir, "hero", heros::Role::Operate, None).unwrap().dir;
+        let etcd = match Etcd::start_tls(&etcd_credentials) {
+            Ok(etcd) => etcd,
+            Err(why) => return println!("skipping: {why}"),
+        };
+        assert!(etcd.url().starts_with("https://"));
+        let credentials = hero_credentials.to_str().unwrap();
+        let env = [
+            ("HEROS_DISCOVERY", "etcd"),
+            ("HEROS_ETCD", etcd.url().leak() as &str),
+            ("HEROS_CREDENTIALS", credentials),
+        ];
+        let hero = HeroProcess::start("tls_hero", &env);
+        assert!(hero.ready(), "{}", hero.first_line);
+
+        // Another realm's certificate is refused by etcd: sharing fails, clearly.
+        let other = std::env::temp_dir().join(format!("heros-etcd-other-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&other);
+        realm::init(&other).unwrap();
+        let intruder = realm::issue(&other, "intruder", heros::Role::Operate, None).unwrap().dir;
+        let refused =
+            HeroProcess::start("intruder", &[env[0], env[1], ("HEROS_CREDENTIALS", intruder.to_str().unwrap())]);
+        assert!(
+            refused.first_line.starts_with("ERROR") && refused.first_line.contains("etcd at https://"),
+            "{}",
+            refused.first_line
+        );
+        // No credentials at all: a configuration error that says what is missing.
+        let bare = HeroProcess::start("bare", &env[..2]);
+        assert!(bare.first_line.contains("HEROS_CREDENTIALS is not set"), "{}", bare.first_line);
+
+        for (key, value) in env {
+            std::env::set_var(key, value);
+        }
+        let stub = TestObjectRemote::connect_timeout("tls_hero", Duration::from_secs(5))
+            .await
+            .expect("found through etcd over TLS");
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
+        hero.leave();
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&other);
+    });
+}

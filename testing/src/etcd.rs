@@ -21,6 +21,9 @@ pub struct Etcd {
     /// `ip netns exec <ns>` when it runs in a namespace.
     namespace: Option<String>,
     listen: IpAddr,
+    /// A credentials folder (`ca.pem`, `cert.pem`, `key.pem`): serve TLS with its certificate
+    /// and take only clients whose certificate its CA signed.
+    tls: Option<PathBuf>,
     client_port: u16,
     peer_port: u16,
     data: PathBuf,
@@ -36,12 +39,23 @@ impl Etcd {
     /// listening on `listen` (`0.0.0.0` for every address of the namespace). The ports are
     /// chosen free in the caller's namespace, which is good enough in a fresh namespace.
     pub fn start_in(namespace: Option<&str>, listen: IpAddr) -> io::Result<Etcd> {
+        Self::start_with(namespace, listen, None)
+    }
+
+    /// Starts etcd on 127.0.0.1 serving only TLS with the certificate of the credentials folder
+    /// `tls` and taking only clients with a certificate its CA signed (`--client-cert-auth`).
+    pub fn start_tls(tls: &std::path::Path) -> io::Result<Etcd> {
+        Self::start_with(None, IpAddr::V4(Ipv4Addr::LOCALHOST), Some(tls.to_owned()))
+    }
+
+    fn start_with(namespace: Option<&str>, listen: IpAddr, tls: Option<PathBuf>) -> io::Result<Etcd> {
         let data = std::env::temp_dir().join(format!("heros-etcd-{}-{:x}", std::process::id(), nanos()));
         std::fs::create_dir_all(&data)?;
         let mut etcd = Etcd {
             child: None,
             namespace: namespace.map(str::to_owned),
             listen,
+            tls,
             client_port: free_port()?,
             peer_port: free_port()?,
             data,
@@ -50,11 +64,19 @@ impl Etcd {
         Ok(etcd)
     }
 
-    /// `http://<address>:<port>` for clients, with the address clients dial (127.0.0.1 when it
-    /// listens on every address).
+    /// `http://<address>:<port>` (`https://` with TLS) for clients, with the address clients
+    /// dial (127.0.0.1 when it listens on every address).
     pub fn url(&self) -> String {
         let ip = if self.listen.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { self.listen };
-        format!("http://{}", SocketAddr::new(ip, self.client_port))
+        format!("{}://{}", self.scheme(), SocketAddr::new(ip, self.client_port))
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The client port.
@@ -93,7 +115,8 @@ impl Etcd {
             IpAddr::V6(v6) => format!("[{v6}]"),
             IpAddr::V4(v4) => v4.to_string(),
         };
-        let client = format!("http://{ip}:{}", self.client_port);
+        let scheme = self.scheme();
+        let client = format!("{scheme}://{ip}:{}", self.client_port);
         let peer = format!("http://{ip}:{}", self.peer_port);
         let advertise_ip = if self.listen.is_unspecified() { "127.0.0.1".to_owned() } else { ip.clone() };
         let mut command = match &self.namespace {
@@ -112,13 +135,25 @@ impl Etcd {
             .arg("--listen-client-urls")
             .arg(&client)
             .arg("--advertise-client-urls")
-            .arg(format!("http://{advertise_ip}:{}", self.client_port))
+            .arg(format!("{scheme}://{advertise_ip}:{}", self.client_port))
             .arg("--listen-peer-urls")
             .arg(&peer)
             .arg("--initial-advertise-peer-urls")
             .arg(format!("http://{advertise_ip}:{}", self.peer_port))
             .arg("--initial-cluster")
             .arg(format!("heros-test=http://{advertise_ip}:{}", self.peer_port))
+            .args(self.tls.iter().flat_map(|dir| {
+                let file = |name: &str| dir.join(name).into_os_string();
+                [
+                    "--cert-file".into(),
+                    file("cert.pem"),
+                    "--key-file".into(),
+                    file("key.pem"),
+                    "--client-cert-auth".into(),
+                    "--trusted-ca-file".into(),
+                    file("ca.pem"),
+                ]
+            }))
             .arg("--log-level")
             .arg("error")
             .stdin(Stdio::null())

@@ -154,7 +154,9 @@ impl Cluster {
 
 /// TLS for `https://` etcd endpoints: the realm's credentials folder (`HEROS_CREDENTIALS`), whose
 /// CA must have signed etcd's server certificate and whose certificate etcd may require
-/// (`--client-cert-auth`; etcd then takes the certificate's CN as the user for its RBAC).
+/// (`--client-cert-auth`; etcd then takes the certificate's CN as the user for its RBAC). etcd's
+/// certificate is checked for the realm's server name (`heros`), as every HERO server's is: a
+/// certificate from `heros realm issue <realm dir> etcd` serves, whatever etcd's host name.
 fn tls_config(config: &Config) -> Result<ClientTlsConfig> {
     use crate::security::credentials::{CA_FILE, CERT_FILE, KEY_FILE};
     let dir = config.credentials.as_deref().ok_or_else(|| {
@@ -171,7 +173,8 @@ fn tls_config(config: &Config) -> Result<ClientTlsConfig> {
     let identity = tonic::transport::Identity::from_pem(read(CERT_FILE)?, read(KEY_FILE)?);
     Ok(ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(read(CA_FILE)?))
-        .identity(identity))
+        .identity(identity)
+        .domain_name(crate::security::realm::SERVER_NAME))
 }
 
 impl Etcd {
