@@ -450,3 +450,54 @@ fn an_etcd_that_takes_only_the_realm_s_certificates_serves_discovery_over_tls() 
         let _ = std::fs::remove_dir_all(&other);
     });
 }
+
+#[test]
+fn an_event_observer_follows_heros_found_through_etcd_and_keeps_them_during_an_outage() {
+    use std::sync::Arc;
+
+    use common::lab::TestFurnace;
+    use common::proto::{FurnaceRemote, FurnaceServer};
+    use heros::{Hero, HeroFilter, Received, Server};
+
+    in_private_network(|| async {
+        let Some(mut etcd) = etcd() else { return };
+        use_etcd_only(&etcd, 4);
+        // Over loopback, as from another process: the subscriptions are real connections.
+        std::env::set_var("HEROS_IN_PROCESS", "off");
+        let server = Server::builder().start().await.unwrap();
+        let mut furnaces = Vec::new();
+        for n in 0..3 {
+            let furnace = Arc::new(TestFurnace::default());
+            let hero = Hero::new(format!("furnace-{n}")).interface(FurnaceServer::from_arc(furnace.clone()));
+            furnaces.push((server.share(hero).await.unwrap(), furnace));
+        }
+        let mut observer = FurnaceRemote::observe_overheated("heros", HeroFilter::any()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while observer.subscribed() < 3 {
+            assert!(Instant::now() < deadline, "following {} of 3 furnaces", observer.subscribed());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let alarm =
+            |n: u64| common::proto::Alarm { celsius: 100.0, limit: 80.0, sequence: n, payload: Default::default() };
+        let mut hear_all = async |round: u64| {
+            for (n, (_, furnace)) in furnaces.iter().enumerate() {
+                furnace.overheated.emit(alarm(round * 10 + n as u64)).await;
+            }
+            let mut heard = std::collections::BTreeSet::new();
+            while heard.len() < 3 {
+                let item = common::within(5, observer.next()).await.expect("items");
+                if let Received::Event(alarm) = item.received {
+                    heard.insert(alarm.sequence);
+                }
+            }
+            heard
+        };
+        assert_eq!(hear_all(0).await, [0, 1, 2].into());
+        etcd.stop();
+        // Longer than the lease: nobody is dropped, events still come.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(hear_all(1).await, [10, 11, 12].into());
+        assert_eq!(observer.subscribed(), 3, "an outage removes nobody");
+        etcd.restart().unwrap();
+    });
+}
