@@ -9,6 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "schema/examples/instrument.proto",
             "schema/examples/callbacks.proto",
             "schema/examples/furnace.proto",
+            "schema/examples/route_guide.proto",
+            "schema/examples/stage.proto",
             "tests/schema/lab/climate/v1/thermostat.proto",
             // The standard datasource interface: its HERO code lives in this crate (heros::datasource).
             "schema/heros/v1/datasource.proto",

@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "heros/v1/callbacks.proto",
         "heros/v1/datasource.proto",
         "heros/v1/registry.proto",
+        "heros/v1/operations.proto",
     ];
     let mut compiler = protox::Compiler::new([&schema])?;
     compiler.include_imports(true).include_source_info(true);

@@ -35,6 +35,14 @@ pub(crate) struct Member {
 pub(crate) enum Role {
     Method {
         timeout_ms: u32,
+        /// The caller sends a stream of requests (client-streaming or bidirectional).
+        streams_requests: bool,
+        /// The HERO answers with a stream of replies (server-streaming or bidirectional).
+        streams_replies: bool,
+        /// `long_running`: stubs can also start it as an operation.
+        long_running: bool,
+        /// The Rust path of the operation's intermediate result message, if it has one.
+        intermediate: Option<String>,
     },
     Attribute {
         readonly: bool,
@@ -143,24 +151,40 @@ fn member(
     let uses_session = [&method.input(), &method.output()]
         .iter()
         .any(|m| m.fields().any(|f| matches!(f.kind(), Kind::Message(k) if k.full_name() == HANDLE_MESSAGE)));
-    if method.is_client_streaming() {
-        return Err(Error::Unsupported(format!(
-            "{where_}: client-streaming rpcs are not supported; HERO events are server-streaming rpcs marked with option (heros.v1.event)"
-        )));
-    }
-    match (&event, method.is_server_streaming()) {
-        (Some(_), false) => {
+    let (streams_requests, streams_replies) = (method.is_client_streaming(), method.is_server_streaming());
+    match (&event, streams_requests, streams_replies) {
+        (Some(_), false, false) => {
             return Err(Error::Schema(format!(
                 "{where_}: an event must be a server-streaming rpc (`returns (stream {})`)",
                 method.output().full_name()
             )))
         }
-        (None, true) => {
+        (Some(_), true, _) => {
+            return Err(Error::Schema(format!(
+                "{where_}: an event takes one request (`rpc {}({})`), not a stream",
+                method.name(),
+                method.input().full_name()
+            )))
+        }
+        (None, _, _) if (streams_requests || streams_replies) && attribute.is_some() => {
+            return Err(Error::Schema(format!("{where_}: an attribute is a unary rpc, not a stream")))
+        }
+        (None, _, _) if (streams_requests || streams_replies) && uses_session => {
             return Err(Error::Unsupported(format!(
-                "{where_}: server-streaming rpcs are HERO events only when marked with option (heros.v1.event)"
+                "{where_}: handles in the messages of a streaming method are not supported; return the handles from a unary method"
             )))
         }
         _ => {}
+    }
+    if event.is_none() && (streams_requests || streams_replies) {
+        for (message, streamed) in [(&request, streams_requests), (&reply, streams_replies)] {
+            if streamed && message.fields.iter().any(|f| !matches!(f.special, Special::None)) {
+                return Err(Error::Unsupported(format!(
+                    "{where_}: HERO references in streamed messages ({}) are not supported; pass them in a unary method",
+                    message.full_name
+                )));
+            }
+        }
     }
     if let Some(event) = event {
         if attribute.is_some() {
@@ -186,7 +210,34 @@ fn member(
                 value_type: types.present_value_type(package, &value),
             }
         }
-        None => Role::Method { timeout_ms: method_options.map(|o| u32_field(&o, "timeout_ms")).unwrap_or(0) },
+        None => {
+            let timeout_ms = method_options.as_ref().map(|o| u32_field(o, "timeout_ms")).unwrap_or(0);
+            let long_running = method_options.as_ref().is_some_and(|o| bool_field(o, "long_running"));
+            let intermediate_type =
+                method_options.as_ref().map(|o| string_field(o, "intermediate_type")).unwrap_or_default();
+            let special_reply = reply.fields.iter().any(|f| !matches!(f.special, Special::None));
+            if long_running && (streams_requests || streams_replies || uses_session || special_reply) {
+                return Err(Error::Unsupported(format!(
+                    "{where_}: a long-running method must be a unary rpc without handles or HERO references in its reply (its result outlives the caller's connection and session)"
+                )));
+            }
+            if !intermediate_type.is_empty() && !long_running {
+                return Err(Error::Schema(format!("{where_}: intermediate_type is for long-running methods")));
+            }
+            let intermediate = match intermediate_type.as_str() {
+                "" => None,
+                name => {
+                    let name = name.trim_start_matches('.');
+                    if pool.get_message_by_name(name).is_none() {
+                        return Err(Error::Schema(format!(
+                            "{where_}: intermediate_type {name} is not a message of the schema (import its .proto)"
+                        )));
+                    }
+                    Some(types.resolve_ident(package, &format!(".{name}")))
+                }
+            };
+            Role::Method { timeout_ms, streams_requests, streams_replies, long_running, intermediate }
+        }
     };
     Ok(Member { proto_name: method.name().to_owned(), request, reply, role, uses_session })
 }

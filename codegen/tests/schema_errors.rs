@@ -132,25 +132,36 @@ fn attribute_value_must_not_be_repeated() {
 }
 
 #[test]
-fn client_streaming_is_refused() {
+fn an_event_takes_one_request_not_a_stream() {
     let error = generate_err(
-        "client_streaming",
-        "  rpc Upload(stream Chunk) returns (Chunk);",
+        "event_client_stream",
+        "  rpc Changed(stream Chunk) returns (stream Chunk) { option (heros.v1.event) = {}; }",
         "message Chunk { bytes data = 1; }",
     );
-    assert!(matches!(error, Error::Unsupported(_)), "{error:?}");
-    assert_mentions(&error, &["rpc t.v1.Svc.Upload", "streaming"]);
+    assert!(matches!(error, Error::Schema(_)), "{error:?}");
+    assert_mentions(&error, &["rpc t.v1.Svc.Changed", "not a stream"]);
 }
 
 #[test]
-fn plain_server_streaming_is_refused() {
+fn a_long_running_method_is_unary() {
     let error = generate_err(
-        "server_streaming",
-        "  rpc Watch(Chunk) returns (stream Chunk);",
+        "long_running_stream",
+        "  rpc Upload(stream Chunk) returns (Chunk) { option (heros.v1.method) = { long_running: true }; }",
         "message Chunk { bytes data = 1; }",
     );
     assert!(matches!(error, Error::Unsupported(_)), "{error:?}");
-    assert_mentions(&error, &["rpc t.v1.Svc.Watch", "streaming", "heros.v1.event"]);
+    assert_mentions(&error, &["rpc t.v1.Svc.Upload", "long-running", "unary"]);
+}
+
+#[test]
+fn an_intermediate_type_is_a_message_of_the_schema() {
+    let error = generate_err(
+        "intermediate_unknown",
+        "  rpc Move(Chunk) returns (Chunk) { option (heros.v1.method) = { long_running: true, intermediate_type: \"t.v1.Nowhere\" }; }",
+        "message Chunk { bytes data = 1; }",
+    );
+    assert!(matches!(error, Error::Schema(_)), "{error:?}");
+    assert_mentions(&error, &["rpc t.v1.Svc.Move", "t.v1.Nowhere", "not a message"]);
 }
 
 #[test]

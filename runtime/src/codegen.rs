@@ -2,6 +2,7 @@
 
 pub use prost;
 pub use prost_types;
+pub use tokio_stream::{Stream, StreamExt};
 
 pub use crate::attribute::Attribute;
 pub use crate::client::handles::StubSession;
@@ -12,5 +13,5 @@ pub use crate::interface::{AnyMessage, Interface, Member, MemberKind};
 pub use crate::refs::{hero_ref_for, resolve_ref};
 pub use crate::server::attribute_watch::{watch_attribute, AttributeWatch};
 pub use crate::server::callbacks::{encoded_events, EncodedEvents};
-pub use crate::server::incoming::{InProcess, Incoming, OverNetwork, ReplyFuture};
+pub use crate::server::incoming::{AsOperation, InProcess, Incoming, OverNetwork, ReplyFuture};
 pub use crate::server::service::{AttributeAccess, Call, EventAccess, HeroService, RefScope};

@@ -128,6 +128,18 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// A long-running operation that the server does not hold (never started, or expired).
+    #[error("no operation '{id}' on this server (unknown, or ended longer ago than its lifetime)")]
+    OperationNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The call or operation was cancelled before it ended.
+    #[error("cancelled: {message}")]
+    Cancelled {
+        /// What was cancelled, and by whom if known.
+        message: String,
+    },
     /// The call's deadline passed.
     #[error("deadline exceeded: {message}")]
     Timeout {
@@ -345,7 +357,8 @@ impl Error {
     /// The gRPC status code this error travels as.
     pub fn code(&self) -> Code {
         match self {
-            Error::HeroNotFound { .. } => Code::NotFound,
+            Error::HeroNotFound { .. } | Error::OperationNotFound { .. } => Code::NotFound,
+            Error::Cancelled { .. } => Code::Cancelled,
             Error::DiscoveryTimeout { .. } | Error::Timeout { .. } => Code::DeadlineExceeded,
             Error::InterfaceNotImplemented { .. } | Error::InterfaceNotServed { .. } | Error::MethodNotFound { .. } => {
                 Code::Unimplemented
@@ -371,6 +384,8 @@ impl Error {
     pub fn kind(&self) -> &str {
         match self {
             Error::HeroNotFound { .. } => "HERO_NOT_FOUND",
+            Error::OperationNotFound { .. } => "OPERATION_NOT_FOUND",
+            Error::Cancelled { .. } => "CANCELLED",
             Error::DiscoveryTimeout { .. } => "DISCOVERY_TIMEOUT",
             Error::InterfaceNotImplemented { .. } => "INTERFACE_NOT_IMPLEMENTED",
             Error::InterfaceNotServed { .. } => "INTERFACE_NOT_SERVED",
@@ -431,6 +446,7 @@ impl Error {
                 vec![("name", name.clone()), ("realm", realm.clone()), ("endpoint", endpoint.clone())]
             }
             Error::LimitReached { limit, max, .. } => vec![("limit", limit.clone()), ("max", max.to_string())],
+            Error::OperationNotFound { id } => vec![("id", id.clone())],
             Error::Panic { hero, method, .. } => vec![("hero", hero.clone()), ("method", method.clone())],
             Error::PermissionDenied { role, action } => vec![("role", role.clone()), ("action", action.clone())],
             Error::Rpc { code, .. } => vec![("code", (*code as i32).to_string())],
@@ -450,6 +466,7 @@ impl Error {
                 | Error::InvalidArgument { message }
                 | Error::Unavailable { message }
                 | Error::Timeout { message }
+                | Error::Cancelled { message }
                 | Error::Config { message }
                 | Error::Unauthenticated { message }
                 | Error::Handle { message, .. }
@@ -500,7 +517,7 @@ impl Error {
         }
     }
 
-    fn from_detail(code: Code, detail: &ErrorDetail) -> Option<Self> {
+    pub(crate) fn from_detail(code: Code, detail: &ErrorDetail) -> Option<Self> {
         let get = |key: &str| detail.context.get(key).cloned().unwrap_or_default();
         let names = |key: &str| split_list(detail.context.get(key).map(String::as_str).unwrap_or(""));
         // A server that does not list its HEROs sends no `known` at all.
@@ -508,6 +525,8 @@ impl Error {
         let message = detail.message.clone();
         Some(match detail.kind.as_str() {
             "HERO_NOT_FOUND" => Error::HeroNotFound { name: get("name"), realm: get("realm"), known: known() },
+            "OPERATION_NOT_FOUND" => Error::OperationNotFound { id: get("id") },
+            "CANCELLED" => Error::Cancelled { message },
             "DISCOVERY_TIMEOUT" => Error::DiscoveryTimeout {
                 name: get("name"),
                 realm: get("realm"),

@@ -11,10 +11,20 @@ use std::any::Any;
 /// side knows the type by the rpc's path and takes it back out with a checked downcast.
 pub type AnyMessage = Box<dyn Any + Send>;
 
+/// A stream of messages that a streaming HERO method takes (a client-streaming or
+/// bidirectional rpc) or returns (a server-streaming or bidirectional rpc), on either side: an
+/// `Err` item says the stream broke (the caller went away, the HERO failed), and ends it.
+pub type Streaming<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = crate::error::Result<T>> + Send>>;
+
 /// The items of a server stream, typed (for an event subscription `(missed, Option<message>)`
 /// per frame), as either transport hands it to the stub: inside an [`AnyMessage`], so one
 /// downcast per subscription and none per item.
-pub(crate) type ItemStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = crate::error::Result<T>> + Send>>;
+pub(crate) type ItemStream<T> = Streaming<T>;
+
+/// The messages a stub sends on a client stream, as it hands them to its transport inside an
+/// [`AnyMessage`]: the network encodes them as they come, a HERO of this process takes them as
+/// they are.
+pub(crate) type RequestItems<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = T> + Send>>;
 
 /// A HERO interface as the registry describes it (generated as `<SERVICE>_INTERFACE`).
 #[derive(Debug)]
@@ -45,6 +55,14 @@ pub struct Member {
     pub reply_type: &'static str,
     /// The rpc's `.proto` comment.
     pub doc: &'static str,
+    /// The caller sends a stream of requests (a client-streaming or bidirectional method).
+    pub streams_requests: bool,
+    /// The HERO answers with a stream of replies (a server-streaming or bidirectional method;
+    /// an event, too).
+    pub streams_replies: bool,
+    /// A method that can be started as an operation (`option (heros.v1.method) = { long_running:
+    /// true }`).
+    pub long_running: bool,
 }
 
 /// Method, attribute or event.

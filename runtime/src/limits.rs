@@ -55,6 +55,13 @@ pub struct Limits {
     pub max_exports_per_session: usize,
     /// Exports kept past the end of their session, on the whole server (`HEROS_MAX_KEPT_EXPORTS`).
     pub max_kept_exports: usize,
+    /// Long-running operations the server holds at once, running or ended and not yet expired
+    /// (`HEROS_MAX_OPERATIONS`); `Operations/Start` above it fails with RESOURCE_EXHAUSTED.
+    pub max_operations: usize,
+    /// How long an operation that has ended is kept, with its result, for anyone who asks by
+    /// its id (`HEROS_OPERATION_LIFETIME_MS`). A running operation is kept until it ends, however
+    /// the connection that started it fares.
+    pub operation_lifetime: Duration,
     /// Whether `HERO_NOT_FOUND` and similar errors list the other HEROs of the server
     /// (`HEROS_LIST_HEROS_IN_ERRORS`). Helpful on a trusted network; turn it off where callers
     /// should not learn what else a server hosts.
@@ -78,6 +85,8 @@ impl Default for Limits {
             max_stored_bytes_per_session: 512 * 1024 * 1024,
             max_exports_per_session: 256,
             max_kept_exports: 1024,
+            max_operations: 1024,
+            operation_lifetime: Duration::from_secs(600),
             list_heros_in_errors: true,
         }
     }
@@ -147,6 +156,8 @@ const SETTINGS: &[Setting] = &[
     },
     Setting { variable: "HEROS_MAX_EXPORTS_PER_SESSION", field: Field::Count(|l| &mut l.max_exports_per_session) },
     Setting { variable: "HEROS_MAX_KEPT_EXPORTS", field: Field::Count(|l| &mut l.max_kept_exports) },
+    Setting { variable: "HEROS_MAX_OPERATIONS", field: Field::Count(|l| &mut l.max_operations) },
+    Setting { variable: "HEROS_OPERATION_LIFETIME_MS", field: Field::Millis(|l| &mut l.operation_lifetime) },
     Setting { variable: "HEROS_LIST_HEROS_IN_ERRORS", field: Field::Switch(|l| &mut l.list_heros_in_errors) },
 ];
 

@@ -37,6 +37,13 @@ fn member(code: &MemberCode, rt: &TokenStream) -> TokenStream {
         Role::Event { reliable, .. } => quote!(#rt::codegen::MemberKind::Event { reliable: #reliable }),
         Role::Attribute { readonly, .. } => quote!(#rt::codegen::MemberKind::Attribute { readonly: #readonly }),
     };
+    let (streams_requests, streams_replies, long_running) = match &member.role {
+        Role::Method { streams_requests, streams_replies, long_running, .. } => {
+            (*streams_requests, *streams_replies, *long_running)
+        }
+        Role::Event { .. } => (false, true, false),
+        Role::Attribute { .. } => (false, false, false),
+    };
     let proto_name = &member.proto_name;
     let request_full = &member.request.full_name;
     let reply_full = &member.reply.full_name;
@@ -48,6 +55,9 @@ fn member(code: &MemberCode, rt: &TokenStream) -> TokenStream {
             request_type: #request_full,
             reply_type: #reply_full,
             doc: #doc,
+            streams_requests: #streams_requests,
+            streams_replies: #streams_replies,
+            long_running: #long_running,
         }
     }
 }

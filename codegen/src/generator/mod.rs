@@ -18,6 +18,7 @@ mod interface;
 pub(crate) mod lints;
 mod server;
 mod skeleton;
+mod streaming;
 mod stub;
 
 /// Writes HERO code after prost's messages, for the services of the files asked for.

@@ -26,6 +26,9 @@ pub(super) fn generate(svc: &Service) -> TokenStream {
     let mut arms = Arms::default();
     for code in &svc.members {
         match &code.member.role {
+            Role::Method { streams_requests, streams_replies, .. } if *streams_requests || *streams_replies => {
+                arms.call.push(super::streaming::server_arm(code, *streams_requests, *streams_replies, rt))
+            }
             Role::Method { .. } => method(code, rt, &mut arms),
             Role::Event { reliable, buffer } => event(code, *reliable, *buffer, rt, &mut arms),
             Role::Attribute { readonly, .. } => attribute(code, *readonly, rt, &mut arms),

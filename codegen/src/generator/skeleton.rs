@@ -15,6 +15,9 @@ pub(super) fn generate(svc: &Service) -> TokenStream {
     let mut items: Vec<TokenStream> = svc.interface.handle_types.iter().map(|(a, t)| handle_type(a, t)).collect();
     for code in &svc.members {
         items.push(match &code.member.role {
+            Role::Method { streams_requests, streams_replies, .. } if *streams_requests || *streams_replies => {
+                super::streaming::skeleton(code, *streams_requests, *streams_replies, rt)
+            }
             Role::Method { .. } => method(code, rt),
             Role::Event { .. } => event(code, rt),
             Role::Attribute { value_type, .. } => attribute(code, value_type, rt),

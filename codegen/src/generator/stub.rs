@@ -19,7 +19,17 @@ pub(super) fn generate(svc: &Service) -> TokenStream {
         .members
         .iter()
         .map(|code| match &code.member.role {
-            Role::Method { timeout_ms } => method(code, *timeout_ms, rt),
+            Role::Method { timeout_ms, streams_requests, streams_replies, .. }
+                if *streams_requests || *streams_replies =>
+            {
+                super::streaming::stub(code, *streams_requests, *streams_replies, timeout_of(*timeout_ms), rt)
+            }
+            Role::Method { timeout_ms, long_running: true, intermediate, .. } => {
+                let mut code_ = method(code, *timeout_ms, rt);
+                code_.extend(operation(code, intermediate.as_deref(), svc, rt));
+                code_
+            }
+            Role::Method { timeout_ms, .. } => method(code, *timeout_ms, rt),
             Role::Event { .. } => event(code, svc, rt),
             Role::Attribute { readonly, value_type } => attribute(code, *readonly, value_type, svc, rt),
         })
@@ -87,11 +97,7 @@ fn method(code: &MemberCode, timeout_ms: u32, rt: &TokenStream) -> TokenStream {
         },
         ReplyShape::Message => quote!(::core::result::Result::Ok(__reply)),
     };
-    let timeout = if timeout_ms == 0 {
-        quote!(::core::option::Option::None)
-    } else {
-        quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#timeout_ms as u64)))
-    };
+    let timeout = timeout_of(timeout_ms);
     let convert_args: Vec<_> = fields.iter().filter_map(|f| stub_convert_arg(f, rt)).collect();
     let reply_binding =
         if member.reply.is_unit || member.reply.fields.is_empty() { quote!(_) } else { quote!(__reply) };
@@ -107,6 +113,55 @@ fn method(code: &MemberCode, timeout_ms: u32, rt: &TokenStream) -> TokenStream {
             #bind_reply
             #unwrap_reply
         }
+    }
+}
+
+/// `start_x`, which starts a long-running method as an operation, and `x_operation`, which
+/// finds one by its id.
+fn operation(code: &MemberCode, intermediate: Option<&str>, svc: &Service, rt: &TokenStream) -> TokenStream {
+    let MemberCode { member, request_ty, reply_ty, rust_name, .. } = code;
+    let full_name = &svc.interface.full_name;
+    let proto_name = &member.proto_name;
+    let fields = &member.request.fields;
+    let arg_idents: Vec<_> = fields.iter().map(|f| ident(&f.ident)).collect();
+    let arg_types: Vec<_> = fields.iter().map(|f| stub_arg_type(f, rt)).collect();
+    let pack_request = if member.request.is_unit { quote!(()) } else { quote!(#request_ty { #(#arg_idents),* }) };
+    let reply = reply(&member.reply, reply_ty);
+    let returns = reply.returns;
+    let unwrap = match reply.shape {
+        ReplyShape::Unit => quote!(|_: ()| ()),
+        ReplyShape::EmptyMessage => quote!(|_: #reply_ty| ()),
+        ReplyShape::Field { ident } => quote!(|__reply: #reply_ty| __reply.#ident),
+        ReplyShape::Message => quote!(|__reply: #reply_ty| __reply),
+    };
+    let intermediate = intermediate.map(path).unwrap_or_else(|| quote!(()));
+    let name = heck::ToSnakeCase::to_snake_case(member.proto_name.as_str());
+    let start = format_ident!("start_{}", name);
+    let find = format_ident!("{}_operation", name);
+    let start_doc = format!(
+        " Starts [`Self::{rust_name}`] as a long-running operation and returns at once: wait for its result, read \
+         its progress or cancel it through the operation returned; it runs on if this process goes."
+    );
+    let find_doc = format!(" The `{name}` operation `id` of this HERO, started by this or any other process.");
+    quote! {
+        #[doc = #start_doc]
+        pub async fn #start(&self, #(#arg_idents: #arg_types),*) -> #rt::Result<#rt::Operation<#returns, #intermediate>> {
+            #rt::Operation::start(&self.target, #full_name, #proto_name, #pack_request, #unwrap).await
+        }
+
+        #[doc = #find_doc]
+        pub fn #find(&self, id: &str) -> #rt::Operation<#returns, #intermediate> {
+            #rt::Operation::find(&self.target, id, #unwrap)
+        }
+    }
+}
+
+/// The stub's deadline for a method's calls, from `(heros.v1.method).timeout_ms`.
+fn timeout_of(timeout_ms: u32) -> TokenStream {
+    if timeout_ms == 0 {
+        quote!(::core::option::Option::None)
+    } else {
+        quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#timeout_ms as u64)))
     }
 }
 
@@ -250,6 +305,9 @@ pub(super) fn check_names(interface: &Interface) -> Result<(), String> {
             }
             Role::Event { .. } => {
                 names = vec![format!("subscribe_{snake}"), format!("connect_{snake}"), format!("observe_{snake}")]
+            }
+            Role::Method { long_running: true, .. } => {
+                names.extend([format!("start_{snake}"), format!("{snake}_operation")]);
             }
             _ => {}
         }

@@ -9,12 +9,13 @@ use std::sync::{Arc, Weak};
 
 use crate::client::handles::ClientSession;
 use crate::client::transport::{
-    Addressee, BoxFuture, Decode, EncodedValues, OpenStream, Outgoing, OutgoingMessage, SessionKey, Transport,
+    Addressee, BoxFuture, Decode, EncodedValues, OpenStream, OpenStreaming, OperationCall, Outgoing, OutgoingMessage,
+    SessionKey, Transport,
 };
 use crate::error::{Error, Result};
 use crate::handles::table::HandleTable;
 use crate::interface::AnyMessage;
-use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats};
+use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats, Operation};
 use crate::server::incoming::InProcess;
 use crate::server::panic::{panicked, CatchPanic};
 use crate::server::routing::{split_path, Dispatched, HeroEntry, HeroTable};
@@ -54,13 +55,14 @@ impl InProcessTransport {
     }
 
     /// Calls `call.path` of the HERO with `request`: the reply message, or a stream's items.
-    fn call(&self, call: Outgoing<'_>, request: Box<dyn OutgoingMessage>) -> BoxFuture<'static, Result<AnyMessage>> {
+    fn call(&self, call: Outgoing<'_>, request: AnyMessage) -> BoxFuture<'static, Result<AnyMessage>> {
         let dispatched = self.live_table().and_then(|table| {
             let path = call.path;
             let (interface, method) = split_path(path).ok_or_else(|| {
                 Error::invalid_argument(format!("'{path}' is not a gRPC path '/package.Service/Method'"))
             })?;
-            let incoming = InProcess { message: request.into_any(), session: call.session };
+            let deadline = call.timeout.map(|timeout| std::time::Instant::now() + timeout);
+            let incoming = InProcess { message: request, session: call.session, deadline };
             table.dispatch(Some(&call.hero.name), Some(&call.hero.realm), interface, method, incoming)
         });
         let (path, timeout) = (call.path, call.timeout);
@@ -100,7 +102,7 @@ impl Transport for InProcessTransport {
         request: Box<dyn OutgoingMessage>,
         _decode: Decode,
     ) -> BoxFuture<'a, Result<AnyMessage>> {
-        self.call(call, request)
+        self.call(call, request.into_any())
     }
 
     fn server_stream<'a>(
@@ -110,7 +112,17 @@ impl Transport for InProcessTransport {
         _open: OpenStream,
     ) -> BoxFuture<'a, Result<AnyMessage>> {
         // The HERO's server made the typed item stream itself (`server::incoming::InProcess`).
-        self.call(call, request)
+        self.call(call, request.into_any())
+    }
+
+    fn streaming<'a>(
+        &'a self,
+        call: Outgoing<'a>,
+        requests: AnyMessage,
+        _open: OpenStreaming,
+    ) -> BoxFuture<'a, Result<AnyMessage>> {
+        // The HERO's server reads the caller's stream itself: one item at a time, as it asks.
+        self.call(call, requests)
     }
 
     fn watch<'a>(
@@ -140,6 +152,40 @@ impl Transport for InProcessTransport {
 
     fn disconnect_callback<'a>(&'a self, hero: &'a Addressee, id: u64) -> BoxFuture<'a, Result<()>> {
         ready(self.entry(hero).and_then(|entry| entry.disconnect_callback(id)))
+    }
+
+    fn operation<'a>(&'a self, hero: &'a Addressee, call: OperationCall) -> BoxFuture<'a, Result<Operation>> {
+        Box::pin(async move {
+            let table = self.live_table()?;
+            let entry = table.entry(&hero.name, Some(&hero.realm))?;
+            let operations = &table.operations;
+            Ok(match call {
+                OperationCall::Start(request) => {
+                    operations.start(&entry, &request.interface, &request.method, request.request)?.describe()
+                }
+                OperationCall::Get(id) => operations.get(&entry.name, &id)?.describe(),
+                OperationCall::Wait(id) => operations.get(&entry.name, &id)?.ended().await,
+                OperationCall::Cancel(id) => {
+                    let operation = operations.get(&entry.name, &id)?;
+                    operation.cancel("cancelled by a caller");
+                    operation.describe()
+                }
+            })
+        })
+    }
+
+    fn watch_operation<'a>(
+        &'a self,
+        hero: &'a Addressee,
+        id: String,
+    ) -> BoxFuture<'a, Result<crate::interface::ItemStream<Operation>>> {
+        let changes = self.live_table().and_then(|table| {
+            let entry = table.entry(&hero.name, Some(&hero.realm))?;
+            table.operations.get(&entry.name, &id)
+        });
+        ready(changes.map(|operation| {
+            Box::pin(tokio_stream::StreamExt::map(operation.changes(), Ok)) as crate::interface::ItemStream<Operation>
+        }))
     }
 
     fn session_key(&self) -> SessionKey {

@@ -10,6 +10,8 @@ pub(crate) mod handles;
 pub(crate) mod in_process;
 pub(crate) mod lookup;
 pub(crate) mod network;
+pub(crate) mod operation;
+pub(crate) mod streaming_calls;
 pub(crate) mod stub;
 pub(crate) mod target;
 pub(crate) mod transport;

@@ -9,16 +9,21 @@ use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder
 
 use crate::client::handles::ClientSession;
 use crate::client::transport::{
-    Addressee, BoxFuture, Decode, Decoded, EncodedValues, OpenStream, Outgoing, OutgoingMessage, SessionKey, Transport,
+    Addressee, BoxFuture, Decode, Decoded, EncodedValues, OpenStream, OpenStreaming, OperationCall, Outgoing,
+    OutgoingMessage, SessionKey, Transport,
 };
 use crate::error::{Error, Result};
-use crate::interface::{AnyMessage, ItemStream};
+use crate::interface::{AnyMessage, ItemStream, RequestItems};
 use crate::limits::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::net::connection::Connection;
 use crate::proto::attributes_client::AttributesClient;
 use crate::proto::callbacks_client::CallbacksClient;
+use crate::proto::operations_client::OperationsClient;
 use crate::proto::registry_client::RegistryClient;
-use crate::proto::{CallbackId, CallbackInfo, ConnectCallbackRequest, HandleStats, HandleStatsRequest, WatchRequest};
+use crate::proto::{
+    CallbackId, CallbackInfo, ConnectCallbackRequest, HandleStats, HandleStatsRequest, Operation, OperationId,
+    WatchRequest,
+};
 use crate::wire::metadata::{NAME, REALM, SESSION};
 
 /// Calls over one shared gRPC connection to the HERO's server.
@@ -51,7 +56,7 @@ fn named<T>(hero: &Addressee, message: T) -> tonic::Request<T> {
 }
 
 /// The gRPC request of one HERO call: its headers, session and deadline.
-fn request_of(call: &Outgoing<'_>, message: Box<dyn OutgoingMessage>) -> tonic::Request<Box<dyn OutgoingMessage>> {
+fn request_of<T>(call: &Outgoing<'_>, message: T) -> tonic::Request<T> {
     let mut request = named(call.hero, message);
     if let Some(session) = &call.session {
         request.metadata_mut().as_mut().insert(SESSION, session.clone());
@@ -112,6 +117,16 @@ impl Transport for NetworkTransport {
         open(self.grpc(), request, call.path)
     }
 
+    fn streaming<'a>(
+        &'a self,
+        call: Outgoing<'a>,
+        requests: AnyMessage,
+        open: OpenStreaming,
+    ) -> BoxFuture<'a, Result<AnyMessage>> {
+        let request = request_of(&call, requests);
+        open(self.grpc(), request, call.path)
+    }
+
     fn watch<'a>(
         &'a self,
         hero: &'a Addressee,
@@ -149,6 +164,30 @@ impl Transport for NetworkTransport {
         })
     }
 
+    fn operation<'a>(&'a self, hero: &'a Addressee, call: OperationCall) -> BoxFuture<'a, Result<Operation>> {
+        let mut operations = OperationsClient::with_origin(self.connection.clone(), self.connection.origin())
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
+        Box::pin(async move {
+            let reply = match call {
+                OperationCall::Start(request) => operations.start(named(hero, request)).await,
+                OperationCall::Get(id) => operations.get(named(hero, OperationId { id })).await,
+                OperationCall::Wait(id) => operations.wait(named(hero, OperationId { id })).await,
+                OperationCall::Cancel(id) => operations.cancel(named(hero, OperationId { id })).await,
+            };
+            Ok(reply.map_err(failed)?.into_inner())
+        })
+    }
+
+    fn watch_operation<'a>(&'a self, hero: &'a Addressee, id: String) -> BoxFuture<'a, Result<ItemStream<Operation>>> {
+        let mut operations = OperationsClient::with_origin(self.connection.clone(), self.connection.origin())
+            .max_decoding_message_size(DEFAULT_MAX_MESSAGE_SIZE);
+        Box::pin(async move {
+            let states = operations.watch(named(hero, OperationId { id })).await.map_err(failed)?.into_inner();
+            Ok(Box::pin(states.map(|state| state.map_err(failed))) as ItemStream<Operation>)
+        })
+    }
+
     fn session_key(&self) -> SessionKey {
         (Some(tokio::runtime::Handle::current().id()), self.endpoint.clone())
     }
@@ -179,6 +218,103 @@ pub(crate) fn open_frames<M: prost::Message + Default + Send + Sync + 'static>(
         let frames = Box::pin(frames.map(|frame| frame.map_err(failed))) as ItemStream<(u64, Option<M>)>;
         Ok(Box::new(frames) as AnyMessage)
     })
+}
+
+/// Opens a server-streaming method's call over gRPC, its replies decoded as `M` (an
+/// [`OpenStream`], chosen by the typed caller).
+pub(crate) fn open_replies<M: prost::Message + Default + Send + Sync + 'static>(
+    mut grpc: tonic::client::Grpc<Connection>,
+    request: tonic::Request<Box<dyn OutgoingMessage>>,
+    path: &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>> {
+    Box::pin(async move {
+        grpc.ready().await.map_err(failed)?;
+        let codec = TypedCodec::<ErasedEncoder, M>::default();
+        let replies = grpc.server_streaming(request, PathAndQuery::from_static(path), codec);
+        let replies = replies.await.map_err(failed)?.into_inner();
+        Ok(Box::new(Box::pin(replies.map(|reply| reply.map_err(failed))) as ItemStream<M>) as AnyMessage)
+    })
+}
+
+/// Opens a client-streaming method's call over gRPC: the requests `Req` encoded as the caller's
+/// stream yields them (HTTP/2 flow control holds the stream back when the server reads slowly),
+/// the one reply decoded as `Rep` (an [`OpenStreaming`], chosen by the typed caller).
+pub(crate) fn open_upload<Req, Rep>(
+    mut grpc: tonic::client::Grpc<Connection>,
+    request: tonic::Request<AnyMessage>,
+    path: &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>>
+where
+    Req: prost::Message + Send + 'static,
+    Rep: prost::Message + Default + Send + Sync + 'static,
+{
+    Box::pin(async move {
+        let request = typed_requests::<Req>(request, path)?;
+        grpc.ready().await.map_err(failed)?;
+        let codec = TypedCodec::<crate::wire::codec::StreamEncoder<Req>, Rep>::default();
+        let reply = grpc.client_streaming(request, PathAndQuery::from_static(path), codec).await;
+        Ok(Box::new(reply.map_err(failed)?.into_inner()) as AnyMessage)
+    })
+}
+
+/// Opens a bidirectional method's call over gRPC: requests `Req` out as the caller's stream
+/// yields them, replies decoded as `Rep` as they come (an [`OpenStreaming`]).
+pub(crate) fn open_bidi<Req, Rep>(
+    mut grpc: tonic::client::Grpc<Connection>,
+    request: tonic::Request<AnyMessage>,
+    path: &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>>
+where
+    Req: prost::Message + Send + 'static,
+    Rep: prost::Message + Default + Send + Sync + 'static,
+{
+    Box::pin(async move {
+        let request = typed_requests::<Req>(request, path)?;
+        grpc.ready().await.map_err(failed)?;
+        let codec = TypedCodec::<crate::wire::codec::StreamEncoder<Req>, Rep>::default();
+        let replies = grpc.streaming(request, PathAndQuery::from_static(path), codec).await;
+        let replies = replies.map_err(failed)?.into_inner();
+        Ok(Box::new(Box::pin(replies.map(|reply| reply.map_err(failed))) as ItemStream<Rep>) as AnyMessage)
+    })
+}
+
+/// The typed caller's stream of requests, back out of the erased request.
+fn typed_requests<Req: 'static>(
+    request: tonic::Request<AnyMessage>,
+    path: &str,
+) -> Result<tonic::Request<RequestItems<Req>>> {
+    let (metadata, extensions, requests) = request.into_parts();
+    let requests = crate::client::transport::message_of::<RequestItems<Req>>(requests, path)?;
+    Ok(tonic::Request::from_parts(metadata, extensions, requests))
+}
+
+/// Encodes requests with `Enc`, decodes replies `Rep`: the codec of streaming methods.
+struct TypedCodec<Enc, Rep>(std::marker::PhantomData<fn(Enc) -> Rep>);
+
+impl<Enc, Rep> Default for TypedCodec<Enc, Rep> {
+    fn default() -> Self {
+        TypedCodec(std::marker::PhantomData)
+    }
+}
+
+impl<Enc, Rep> Codec for TypedCodec<Enc, Rep>
+where
+    Enc: Encoder<Error = tonic::Status> + Default + Send + 'static,
+    Enc::Item: Send + 'static,
+    Rep: prost::Message + Default + Send + Sync + 'static,
+{
+    type Encode = Enc::Item;
+    type Decode = Rep;
+    type Encoder = Enc;
+    type Decoder = crate::wire::codec::ReplyDecoder<Rep>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        Enc::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        crate::wire::codec::ReplyDecoder::default()
+    }
 }
 
 /// Encodes an erased request, decodes event frames of `M`.
@@ -225,6 +361,7 @@ impl Codec for ErasedCodec {
     }
 }
 
+#[derive(Default)]
 struct ErasedEncoder;
 
 impl Encoder for ErasedEncoder {

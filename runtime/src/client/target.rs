@@ -150,6 +150,11 @@ impl Target {
         self.current_transport().is_in_process()
     }
 
+    /// The HERO calls are for, as transports take it.
+    pub(crate) fn addressee(&self) -> &Addressee {
+        &self.inner.hero
+    }
+
     fn current_transport(&self) -> Arc<dyn Transport> {
         self.inner.transport.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -334,13 +339,28 @@ impl Target {
         self.transport().await.handle_stats().await
     }
 
+    /// One call of `heros.v1.Operations` about the HERO's operations.
+    pub(crate) async fn operation_call(
+        &self,
+        call: crate::client::transport::OperationCall,
+    ) -> Result<crate::proto::Operation> {
+        let transport = self.transport().await;
+        transport.operation(&self.inner.hero, call).await.map_err(|error| self.went_away(error))
+    }
+
+    /// The states of the HERO's operation `id`, until it has ended.
+    pub(crate) async fn watch_operation(&self, id: String) -> Result<ItemStream<crate::proto::Operation>> {
+        let transport = self.transport().await;
+        transport.watch_operation(&self.inner.hero, id).await.map_err(|error| self.went_away(error))
+    }
+
     /// Makes the next call look for the HERO again (by discovery, or by dialling anew).
     fn mark_stale(&self) {
         self.inner.stale.store(true, Ordering::Release);
     }
 
     /// Notes a lost server, so that the next call looks for the HERO again.
-    fn went_away(&self, error: Error) -> Error {
+    pub(crate) fn went_away(&self, error: Error) -> Error {
         if matches!(error, Error::Unavailable { .. }) {
             self.mark_stale();
             forget_connection(&self.endpoint());
@@ -349,7 +369,7 @@ impl Target {
     }
 
     /// The transport to use; after a lost server, to the HERO's current endpoint per discovery.
-    async fn transport(&self) -> Arc<dyn Transport> {
+    pub(crate) async fn transport(&self) -> Arc<dyn Transport> {
         if self.inner.stale.swap(false, Ordering::AcqRel) {
             let moved = match self.inner.rediscoverable {
                 true => self.rediscover().await,

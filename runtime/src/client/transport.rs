@@ -20,7 +20,7 @@ use crate::client::handles::ClientSession;
 use crate::error::{Error, Result};
 use crate::interface::AnyMessage;
 use crate::net::connection::Connection;
-use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats};
+use crate::proto::{CallbackInfo, ConnectCallbackRequest, HandleStats, Operation, StartOperationRequest};
 
 /// A future a transport returns (boxed: the trait is used as `dyn`).
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -31,6 +31,16 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) type OpenStream = fn(
     tonic::client::Grpc<Connection>,
     tonic::Request<Box<dyn OutgoingMessage>>,
+    &'static str,
+) -> BoxFuture<'static, Result<AnyMessage>>;
+
+/// Opens a call whose requests are a stream (a client-streaming or bidirectional method) over
+/// gRPC: the request carries the typed caller's [`crate::interface::RequestItems`] inside an
+/// [`AnyMessage`], and the reply (a message, or an `ItemStream` of them) comes back inside one;
+/// a function the typed caller picks (`network::open_upload::<Req, Rep>`, `open_bidi`).
+pub(crate) type OpenStreaming = fn(
+    tonic::client::Grpc<Connection>,
+    tonic::Request<AnyMessage>,
     &'static str,
 ) -> BoxFuture<'static, Result<AnyMessage>>;
 
@@ -103,13 +113,22 @@ pub(crate) trait Transport: Send + Sync + 'static {
         decode: Decode,
     ) -> BoxFuture<'a, Result<AnyMessage>>;
 
-    /// One request, a stream of replies (event subscriptions): an [`crate::interface::ItemStream`]
+    /// One request, a stream of replies (event subscriptions, server-streaming methods): an [`crate::interface::ItemStream`]
     /// inside an [`AnyMessage`]; `open` opens it over gRPC, typed for the caller's items.
     fn server_stream<'a>(
         &'a self,
         call: Outgoing<'a>,
         request: Box<dyn OutgoingMessage>,
         open: OpenStream,
+    ) -> BoxFuture<'a, Result<AnyMessage>>;
+
+    /// A stream of requests (the typed caller's `RequestItems` inside `requests`), one reply or a
+    /// stream of replies: client-streaming and bidirectional methods; `open` opens it over gRPC.
+    fn streaming<'a>(
+        &'a self,
+        call: Outgoing<'a>,
+        requests: AnyMessage,
+        open: OpenStreaming,
     ) -> BoxFuture<'a, Result<AnyMessage>>;
 
     /// The encoded values of an attribute, from now on.
@@ -133,6 +152,16 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Stops one of the HERO's callbacks.
     fn disconnect_callback<'a>(&'a self, hero: &'a Addressee, id: u64) -> BoxFuture<'a, Result<()>>;
 
+    /// One call of `heros.v1.Operations` about the HERO's long-running operations.
+    fn operation<'a>(&'a self, hero: &'a Addressee, call: OperationCall) -> BoxFuture<'a, Result<Operation>>;
+
+    /// The operation `id` now, then at every change until it has ended.
+    fn watch_operation<'a>(
+        &'a self,
+        hero: &'a Addressee,
+        id: String,
+    ) -> BoxFuture<'a, Result<crate::interface::ItemStream<Operation>>>;
+
     /// Where this process's session with the server is cached.
     fn session_key(&self) -> SessionKey;
 
@@ -141,6 +170,14 @@ pub(crate) trait Transport: Send + Sync + 'static {
 
     /// The server's handle table, as its registry reports it.
     fn handle_stats(&self) -> BoxFuture<'_, Result<HandleStats>>;
+}
+
+/// A call of `heros.v1.Operations` (but `Watch` and `List`).
+pub(crate) enum OperationCall {
+    Start(StartOperationRequest),
+    Get(String),
+    Wait(String),
+    Cancel(String),
 }
 
 /// A reply or stream item of the type the typed caller expects. Over the network the caller's

@@ -16,13 +16,21 @@ const OBSERVE_SERVICES: &[&str] = &[
     crate::server::reflection::V1ALPHA_SERVICE,
     crate::server::attribute_watch::SERVICE_NAME,
 ];
-const OBSERVE_METHODS: &[(&str, &str)] =
-    &[(crate::handles::service::HANDLES_SERVICE, "Browse"), (crate::server::callbacks::SERVICE_NAME, "ListCallbacks")];
+const OBSERVE_METHODS: &[(&str, &str)] = &[
+    (crate::handles::service::HANDLES_SERVICE, "Browse"),
+    (crate::server::callbacks::SERVICE_NAME, "ListCallbacks"),
+    (OPERATIONS, "Get"),
+    (OPERATIONS, "Watch"),
+    (OPERATIONS, "Wait"),
+    (OPERATIONS, "List"),
+];
+const OPERATIONS: &str = crate::server::operations::service::SERVICE_NAME;
 /// Framework services whose other rpcs need `operate`.
 const FRAMEWORK_SERVICES: &[&str] = &[
     crate::handles::service::HANDLES_SERVICE,
     crate::handles::service::SESSIONS_SERVICE,
     crate::server::callbacks::SERVICE_NAME,
+    OPERATIONS,
 ];
 
 /// Whether `role` may make the call at `path`. Attribute rpcs pass here: only a set needs

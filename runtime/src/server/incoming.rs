@@ -9,10 +9,15 @@ use std::pin::Pin;
 
 use http::HeaderValue;
 
+use std::time::Instant;
+
+use tokio_stream::{Stream, StreamExt};
+
 use crate::error::{Error, Result};
 use crate::events::event::Frame;
-use crate::interface::{AnyMessage, ItemStream};
-use crate::wire::codec::{FrameEncoder, ReservingEncoder, ServerCodec};
+use crate::interface::{AnyMessage, ItemStream, RequestItems, Streaming};
+use crate::server::call_context::{CallContext, Scoped};
+use crate::wire::codec::{FrameEncoder, ReservingEncoder, ServerCodec, StreamEncoder};
 use crate::wire::metadata::SESSION;
 
 /// The future of one call's reply, in the form its [`Incoming`] kind answers.
@@ -27,6 +32,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::OverNetwork {}
     impl Sealed for super::InProcess {}
+    impl Sealed for super::AsOperation {}
 }
 
 /// The way a call came in; implemented by [`OverNetwork`] and [`InProcess`] only.
@@ -46,6 +52,35 @@ pub trait Incoming: sealed::Sealed + Send + Sized + 'static {
         Rep: prost::Message + Send + 'static,
         F: FnOnce(Req) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Rep>> + Send + 'static;
+
+    /// Serves a server-streaming method: one request in, the stream `method` returns out.
+    #[doc(hidden)]
+    fn server_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static;
+
+    /// Serves a client-streaming method: the caller's stream of requests in, one reply out.
+    #[doc(hidden)]
+    fn client_streaming<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static;
+
+    /// Serves a bidirectional-streaming method: the caller's stream in, `method`'s stream out.
+    #[doc(hidden)]
+    fn bidi_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static;
 
     /// Serves a server stream of event frames (the request is read and dropped).
     #[doc(hidden)]
@@ -81,12 +116,65 @@ impl Incoming for OverNetwork {
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
         let OverNetwork { request, max_message_size: size } = self;
-        Box::pin(async move {
+        let context = CallContext::new(deadline_of(&request), None);
+        Box::pin(Scoped::new(context, async move {
             let codec = ServerCodec::<ReservingEncoder<Rep>, Req>::new(request_type);
             let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
             // A request above `size` never gets here: the server's receiving body refuses its
             // prefix first (RESOURCE_EXHAUSTED, LIMIT_REACHED), so tonic's own check is a backstop.
             grpc.unary(UnaryFn(Some(method)), request).await
+        }))
+    }
+
+    fn server_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        let OverNetwork { request, max_message_size: size } = self;
+        let context = CallContext::new(deadline_of(&request), None);
+        Box::pin(async move {
+            let codec = ServerCodec::<StreamEncoder<Rep>, Req>::new(request_type);
+            let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
+            let method = move |request: Req| method(request);
+            grpc.server_streaming(StreamingFn { method: Some(method), context }, request).await
+        })
+    }
+
+    fn client_streaming<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        let OverNetwork { request, max_message_size: size } = self;
+        let context = CallContext::new(deadline_of(&request), None);
+        Box::pin(Scoped::new(context, async move {
+            let codec = ServerCodec::<ReservingEncoder<Rep>, Req>::new(request_type);
+            let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
+            grpc.client_streaming(UnaryFn(Some(move |requests| method(requests_of(requests)))), request).await
+        }))
+    }
+
+    fn bidi_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        let OverNetwork { request, max_message_size: size } = self;
+        let context = CallContext::new(deadline_of(&request), None);
+        Box::pin(async move {
+            let codec = ServerCodec::<StreamEncoder<Rep>, Req>::new(request_type);
+            let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
+            let method = move |requests: tonic::Streaming<Req>| method(requests_of(requests));
+            grpc.streaming(StreamingFn { method: Some(method), context }, request).await
         })
     }
 
@@ -113,6 +201,8 @@ impl Incoming for OverNetwork {
 pub struct InProcess {
     pub(crate) message: AnyMessage,
     pub(crate) session: Option<HeaderValue>,
+    /// When the caller stops waiting (the stub's timeout).
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl Incoming for InProcess {
@@ -130,9 +220,56 @@ impl Incoming for InProcess {
         F: FnOnce(Req) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
-        Box::pin(async move {
+        let context = CallContext::new(self.deadline, None);
+        Box::pin(Scoped::new(context, async move {
             let request = request_of::<Req>(self.message, request_type)?;
             method(request).await.map(|reply| Box::new(reply) as AnyMessage)
+        }))
+    }
+
+    fn server_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        let context = CallContext::new(self.deadline, None);
+        Box::pin(async move {
+            let request = request_of::<Req>(self.message, request_type)?;
+            let replies = Scoped::new(context.clone(), method(request)).await?;
+            Ok(Box::new(Box::pin(Scoped::new(context, replies)) as ItemStream<Rep>) as AnyMessage)
+        })
+    }
+
+    fn client_streaming<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        let context = CallContext::new(self.deadline, None);
+        Box::pin(Scoped::new(context, async move {
+            let requests = request_of::<RequestItems<Req>>(self.message, request_type)?;
+            method(Box::pin(requests.map(Ok))).await.map(|reply| Box::new(reply) as AnyMessage)
+        }))
+    }
+
+    fn bidi_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        let context = CallContext::new(self.deadline, None);
+        Box::pin(async move {
+            let requests = request_of::<RequestItems<Req>>(self.message, request_type)?;
+            let replies = Scoped::new(context.clone(), method(Box::pin(requests.map(Ok)))).await?;
+            Ok(Box::new(Box::pin(Scoped::new(context, replies)) as ItemStream<Rep>) as AnyMessage)
         })
     }
 
@@ -159,6 +296,90 @@ impl Incoming for InProcess {
     }
 }
 
+/// A call started as a long-running operation (`heros.v1.Operations/Start`, from the network or
+/// from a stub of this process): its request encoded, its reply encoded to be kept with the
+/// operation, and the context its progress reports go through. Only unary methods run so.
+pub struct AsOperation {
+    pub(crate) request: bytes::Bytes,
+    pub(crate) context: CallContext,
+}
+
+/// The answer of an [`AsOperation`] call to a method that is not unary.
+fn not_unary<T: Send + 'static>() -> ReplyFuture<Result<T>> {
+    Box::pin(std::future::ready(Err(Error::invalid_argument("only unary methods can run as operations"))))
+}
+
+impl Incoming for AsOperation {
+    /// The reply message encoded, or the error.
+    type Reply = Result<bytes::Bytes>;
+
+    fn session(&self) -> Option<&HeaderValue> {
+        None
+    }
+
+    fn unary<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        let AsOperation { request, context } = self;
+        Box::pin(Scoped::new(context, async move {
+            let request = Req::decode(request).map_err(|error| {
+                Error::invalid_argument(format!("the operation's request is not a valid {request_type}: {error}"))
+            })?;
+            let reply = method(request).await?;
+            Ok(reply.encode_to_vec().into())
+        }))
+    }
+
+    fn server_streaming<Req, Rep, S, F, Fut>(self, _: &'static str, _: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        not_unary()
+    }
+
+    fn client_streaming<Req, Rep, F, Fut>(self, _: &'static str, _: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        not_unary()
+    }
+
+    fn bidi_streaming<Req, Rep, S, F, Fut>(self, _: &'static str, _: F) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        not_unary()
+    }
+
+    fn frames<Req, M, S>(self, _: &'static str, _: S) -> ReplyFuture<Self::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        M: prost::Message + Clone + Send + Sync + 'static,
+        S: FrameStream<M>,
+    {
+        not_unary()
+    }
+
+    fn refuse(error: Error) -> Self::Reply {
+        Err(error)
+    }
+}
+
 /// The request message of an in-process call. A stub built from another version of the
 /// interface's `.proto` than the HERO's server (two crates in one process) can pass another type.
 fn request_of<Req: 'static>(message: AnyMessage, request_type: &str) -> Result<Req> {
@@ -168,6 +389,84 @@ fn request_of<Req: 'static>(message: AnyMessage, request_type: &str) -> Result<R
              HERO were generated from different versions of the .proto)"
         ))
     })
+}
+
+/// The caller's deadline, from the `grpc-timeout` it sent.
+fn deadline_of<B>(request: &http::Request<B>) -> Option<Instant> {
+    crate::server::serving::grpc_timeout(request.headers()).map(|timeout| Instant::now() + timeout)
+}
+
+/// A client's stream of requests as the skeleton takes it.
+fn requests_of<Req: Send + 'static>(requests: tonic::Streaming<Req>) -> Streaming<Req> {
+    Box::pin(requests.map(|request| request.map_err(|status| Error::from_status(&status))))
+}
+
+/// A method that returns a stream, as tonic's `ServerStreamingService` or `StreamingService`
+/// (tonic calls it exactly once per request). The method's future and its stream run with the
+/// call's context; the stream, once the caller has it, ends the call when it is dropped.
+struct StreamingFn<F> {
+    method: Option<F>,
+    context: CallContext,
+}
+
+impl<F> StreamingFn<F> {
+    fn start<In, Rep, S, Fut>(&mut self, request: In) -> StreamingFuture<Rep>
+    where
+        In: Send + 'static,
+        Rep: Send + 'static,
+        S: Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(In) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        let method = self.method.take();
+        let context = self.context.clone();
+        Box::pin(async move {
+            let method = method.ok_or_else(|| tonic::Status::internal("streaming method called twice"))?;
+            let replies = Scoped::new(context.clone(), method(request)).await.map_err(|e| e.to_status())?;
+            let replies = Scoped::new(context, replies.map(|reply| reply.map_err(|e| e.to_status())));
+            Ok(tonic::Response::new(Box::pin(replies) as ReplyStream<Rep>))
+        })
+    }
+}
+
+/// A streaming method's replies as tonic sends them.
+type ReplyStream<Rep> = Pin<Box<dyn Stream<Item = Result<Rep, tonic::Status>> + Send>>;
+
+type StreamingFuture<Rep> =
+    Pin<Box<dyn Future<Output = Result<tonic::Response<ReplyStream<Rep>>, tonic::Status>> + Send>>;
+
+impl<Req, Rep, S, F, Fut> tonic::server::ServerStreamingService<Req> for StreamingFn<F>
+where
+    Req: Send + 'static,
+    Rep: Send + 'static,
+    S: Stream<Item = Result<Rep>> + Send + 'static,
+    F: FnOnce(Req) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<S>> + Send + 'static,
+{
+    type Response = Rep;
+    type ResponseStream = ReplyStream<Rep>;
+    type Future = StreamingFuture<Rep>;
+
+    fn call(&mut self, request: tonic::Request<Req>) -> Self::Future {
+        self.start(request.into_inner())
+    }
+}
+
+impl<Req, Rep, S, F, Fut> tonic::server::StreamingService<Req> for StreamingFn<F>
+where
+    Req: Send + 'static,
+    Rep: Send + 'static,
+    S: Stream<Item = Result<Rep>> + Send + 'static,
+    F: FnOnce(tonic::Streaming<Req>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<S>> + Send + 'static,
+{
+    type Response = Rep;
+    type ResponseStream = ReplyStream<Rep>;
+    type Future = StreamingFuture<Rep>;
+
+    fn call(&mut self, request: tonic::Request<tonic::Streaming<Req>>) -> Self::Future {
+        self.start(request.into_inner())
+    }
 }
 
 /// A `FnOnce` as tonic's `UnaryService` (tonic calls it exactly once per request).
@@ -187,6 +486,25 @@ where
         let method = self.0.take();
         Box::pin(async move {
             let method = method.ok_or_else(|| tonic::Status::internal("unary method called twice"))?;
+            method(request.into_inner()).await.map(tonic::Response::new).map_err(|e| e.to_status())
+        })
+    }
+}
+
+impl<Req, Rep, F, Fut> tonic::server::ClientStreamingService<Req> for UnaryFn<F>
+where
+    Req: Send + 'static,
+    Rep: Send + 'static,
+    F: FnOnce(tonic::Streaming<Req>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Rep>> + Send + 'static,
+{
+    type Response = Rep;
+    type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<Rep>, tonic::Status>> + Send>>;
+
+    fn call(&mut self, request: tonic::Request<tonic::Streaming<Req>>) -> Self::Future {
+        let method = self.0.take();
+        Box::pin(async move {
+            let method = method.ok_or_else(|| tonic::Status::internal("client-streaming method called twice"))?;
             method(request.into_inner()).await.map(tonic::Response::new).map_err(|e| e.to_status())
         })
     }

@@ -3,10 +3,12 @@
 
 pub(crate) mod access;
 pub(crate) mod attribute_watch;
+pub(crate) mod call_context;
 pub(crate) mod callbacks;
 pub(crate) mod descriptor_index;
 pub(crate) mod health;
 pub(crate) mod incoming;
+pub(crate) mod operations;
 pub(crate) mod panic;
 pub(crate) mod reflection;
 pub(crate) mod registry;
@@ -318,7 +320,11 @@ impl Server {
         }
         let handles = Arc::new(HandleTable::new(config.lease, config.limits.clone()));
         let (health, health_server) = crate::server::health::Health::start().await;
-        let table = Arc::new(HeroTable::new(handles.clone(), config.limits.list_heros_in_errors));
+        let operations = crate::server::operations::OperationTable::new(
+            config.limits.max_operations,
+            config.limits.operation_lifetime,
+        );
+        let table = Arc::new(HeroTable::new(handles.clone(), operations, config.limits.list_heros_in_errors));
         let handle_service = HandleService { table: handles.clone() };
         let (reflection_v1, reflection_v1alpha) = crate::server::reflection::Reflection::new(table.clone()).servers();
         let router = Router {
@@ -335,6 +341,11 @@ impl Server {
             handles: HandlesServer::new(handle_service)
                 .max_decoding_message_size(max_message_size)
                 .max_encoding_message_size(max_message_size),
+            operations: crate::proto::operations_server::OperationsServer::new(
+                crate::server::operations::service::OperationService { table: table.clone() },
+            )
+            .max_decoding_message_size(max_message_size)
+            .max_encoding_message_size(max_message_size),
             reflection_v1,
             reflection_v1alpha,
             max_message_size,

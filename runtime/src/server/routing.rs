@@ -132,8 +132,15 @@ pub(crate) struct HeroTable {
     closed: AtomicBool,
     /// Values handed out as handles by any HERO of the server.
     pub(crate) handles: Arc<HandleTable>,
+    /// Long-running operations of the server's HEROs.
+    pub(crate) operations: crate::server::operations::OperationTable,
     /// Whether errors name the HEROs here (`Limits::list_heros_in_errors`).
     list_heros_in_errors: bool,
+    /// Paths (`/package.Service/Method`) of the client-streaming and bidirectional methods of
+    /// the HEROs here: their requests may stay open, idle, between messages. Empty for most
+    /// servers, which then pay one atomic load per call for the check.
+    streaming_requests: RwLock<std::collections::HashSet<String>>,
+    any_streaming_requests: AtomicBool,
 }
 
 /// A call handed to its HERO: the reply to come, and the call's place among those in flight.
@@ -143,13 +150,26 @@ pub(crate) struct Dispatched<R> {
 }
 
 impl HeroTable {
-    pub(crate) fn new(handles: Arc<HandleTable>, list_heros_in_errors: bool) -> Self {
-        HeroTable { heros: RwLock::default(), closed: AtomicBool::new(false), handles, list_heros_in_errors }
+    pub(crate) fn new(
+        handles: Arc<HandleTable>,
+        operations: crate::server::operations::OperationTable,
+        list_heros_in_errors: bool,
+    ) -> Self {
+        HeroTable {
+            heros: RwLock::default(),
+            closed: AtomicBool::new(false),
+            handles,
+            operations,
+            list_heros_in_errors,
+            streaming_requests: RwLock::default(),
+            any_streaming_requests: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.handles.close();
+        self.operations.close();
         for entry in self.all() {
             entry.leave();
         }
@@ -193,8 +213,23 @@ impl HeroTable {
                 endpoint: existing.info.endpoints.first().cloned().unwrap_or_else(|| "this server".to_owned()),
             });
         }
+        let streaming = entry.services.iter().flat_map(|service| {
+            let interface = service.interface();
+            interface.members.iter().filter(|m| m.streams_requests).map(|m| format!("/{}/{}", interface.name, m.name))
+        });
+        let streaming: Vec<String> = streaming.collect();
+        if !streaming.is_empty() {
+            self.streaming_requests.write().unwrap_or_else(|e| e.into_inner()).extend(streaming);
+            self.any_streaming_requests.store(true, Ordering::Release);
+        }
         heros.insert(entry.name.to_string(), entry);
         Ok(())
+    }
+
+    /// Whether `path` is a method of a HERO here whose requests are a stream.
+    pub(crate) fn streams_requests(&self, path: &str) -> bool {
+        self.any_streaming_requests.load(Ordering::Acquire)
+            && self.streaming_requests.read().unwrap_or_else(|e| e.into_inner()).contains(path)
     }
 
     pub(crate) fn remove(&self, name: &str) -> Option<Arc<HeroEntry>> {
@@ -288,6 +323,8 @@ pub(crate) struct Router {
     pub(crate) callbacks: crate::proto::callbacks_server::CallbacksServer<crate::server::callbacks::CallbackService>,
     pub(crate) sessions: SessionsServer<HandleService>,
     pub(crate) handles: HandlesServer<HandleService>,
+    pub(crate) operations:
+        crate::proto::operations_server::OperationsServer<crate::server::operations::service::OperationService>,
     pub(crate) reflection_v1: crate::server::reflection::V1Server,
     pub(crate) reflection_v1alpha: crate::server::reflection::V1AlphaServer,
     pub(crate) max_message_size: usize,
@@ -337,6 +374,7 @@ impl Router {
             crate::server::health::SERVICE_NAME => return forward(&self.health, request),
             crate::server::callbacks::SERVICE_NAME => return forward(&self.callbacks, request),
             crate::server::attribute_watch::SERVICE_NAME => return forward(&self.attributes, request),
+            crate::server::operations::service::SERVICE_NAME => return forward(&self.operations, request),
             SESSIONS_SERVICE => return forward(&self.sessions, request),
             HANDLES_SERVICE => return forward(&self.handles, request),
             crate::server::reflection::V1_SERVICE => return forward(&self.reflection_v1, request),

@@ -14,7 +14,7 @@ use crate::handles::HandleScope;
 use crate::interface::Interface;
 use crate::server::attribute_watch::AttributeWatch;
 use crate::server::callbacks::EncodedEvents;
-use crate::server::incoming::{InProcess, Incoming, OverNetwork, ReplyFuture};
+use crate::server::incoming::{AsOperation, InProcess, Incoming, OverNetwork, ReplyFuture};
 use crate::server::routing::HeroEntry;
 
 /// One interface of one HERO, callable by method name. Generated as `<Service>Server<T>`.
@@ -54,6 +54,7 @@ pub(crate) trait Served: Send + Sync + 'static {
         method: &str,
         call: Call<InProcess>,
     ) -> Option<ReplyFuture<Result<crate::interface::AnyMessage>>>;
+    fn call_as_operation(&self, method: &str, call: Call<AsOperation>) -> Option<ReplyFuture<Result<bytes::Bytes>>>;
     fn watch(&self, attribute: &str) -> Option<AttributeWatch>;
     fn subscribe_encoded(&self, event: &str) -> Option<EncodedEvents>;
 }
@@ -76,6 +77,10 @@ impl<S: HeroService> Served for S {
         method: &str,
         call: Call<InProcess>,
     ) -> Option<ReplyFuture<Result<crate::interface::AnyMessage>>> {
+        self.call(method, call)
+    }
+
+    fn call_as_operation(&self, method: &str, call: Call<AsOperation>) -> Option<ReplyFuture<Result<bytes::Bytes>>> {
         self.call(method, call)
     }
 
@@ -102,6 +107,12 @@ impl Dispatch for OverNetwork {
 impl Dispatch for InProcess {
     fn dispatch(service: &dyn Served, method: &str, call: Call<Self>) -> Option<ReplyFuture<Self::Reply>> {
         service.call_in_process(method, call)
+    }
+}
+
+impl Dispatch for AsOperation {
+    fn dispatch(service: &dyn Served, method: &str, call: Call<Self>) -> Option<ReplyFuture<Self::Reply>> {
+        service.call_as_operation(method, call)
     }
 }
 
@@ -185,6 +196,45 @@ impl<I: Incoming> Call<I> {
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
         self.incoming.unary(request_type, method)
+    }
+
+    /// Serves a server-streaming method: decode the request, run `method`, send the stream it
+    /// returns as the caller reads it (a slow reader slows the stream: nothing is buffered
+    /// beyond HTTP/2's window and one message).
+    pub fn server_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<I::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: tokio_stream::Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(Req) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        self.incoming.server_streaming(request_type, method)
+    }
+
+    /// Serves a client-streaming method: `method` reads the caller's requests as they come, and
+    /// its result is the one reply.
+    pub fn client_streaming<Req, Rep, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<I::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        F: FnOnce(crate::interface::Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Rep>> + Send + 'static,
+    {
+        self.incoming.client_streaming(request_type, method)
+    }
+
+    /// Serves a bidirectional method: `method` reads the caller's requests and returns the
+    /// stream of replies.
+    pub fn bidi_streaming<Req, Rep, S, F, Fut>(self, request_type: &'static str, method: F) -> ReplyFuture<I::Reply>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Rep: prost::Message + Send + 'static,
+        S: tokio_stream::Stream<Item = Result<Rep>> + Send + 'static,
+        F: FnOnce(crate::interface::Streaming<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        self.incoming.bidi_streaming(request_type, method)
     }
 
     /// Serves an attribute: a request without `value` reads, one with `value` sets (unless

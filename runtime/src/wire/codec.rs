@@ -169,6 +169,27 @@ impl<E: Message> Encoder for ReservingEncoder<E> {
     }
 }
 
+/// prost's encoding of the messages of a stream (streaming methods' replies, client streams'
+/// requests): tonic's default buffers, which gather small messages into one HTTP/2 data frame
+/// until 32 KiB, where [`ReservingEncoder`] sizes for one message.
+pub(crate) struct StreamEncoder<E>(PhantomData<fn(E)>);
+
+impl<E> Default for StreamEncoder<E> {
+    fn default() -> Self {
+        StreamEncoder(PhantomData)
+    }
+}
+
+impl<E: Message> Encoder for StreamEncoder<E> {
+    type Item = E;
+    type Error = Status;
+
+    fn encode(&mut self, item: E, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buf.reserve(item.encoded_len());
+        item.encode(buf).map_err(|error| Status::internal(format!("encoding: {error}")))
+    }
+}
+
 /// Field number of the missed-events count that a best-effort event message may carry ahead of
 /// its own fields (docs/PROTOCOL.md, "Events"): the highest protobuf allows, so that no
 /// interface's own field can be it, and other-language clients see it as an unknown field.

@@ -40,7 +40,8 @@ const CLIENT_KEEPALIVE: Duration = Duration::from_secs(20);
 const REPLY_SEND_BUFFER: usize = 2 * super::replying::PIECE;
 
 /// Calls whose request is a stream that a client may keep open, idle, between messages (the
-/// receive timeout then only runs while a message arrives). HERO methods take one message.
+/// receive timeout then only runs while a message arrives). HERO methods take one message, but
+/// for client-streaming and bidirectional ones (`HeroTable::streams_requests`).
 const STREAMING_REQUEST_PATHS: &[&str] =
     &["/grpc.reflection.v1.ServerReflection/", "/grpc.reflection.v1alpha.ServerReflection/"];
 
@@ -290,7 +291,9 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
             parts.extensions.insert(self.connect_info.clone());
         }
         let deadline = grpc_timeout(&parts.headers).map(|timeout| Box::pin(tokio::time::sleep(timeout)));
-        let streaming = STREAMING_REQUEST_PATHS.iter().any(|path| parts.uri.path().starts_with(path));
+        let path = parts.uri.path();
+        let streaming = STREAMING_REQUEST_PATHS.iter().any(|prefix| path.starts_with(prefix))
+            || self.router.0.table.streams_requests(path);
         let body = tonic::body::Body::new(ReceivingBody::new(body, self.rules.clone(), streaming));
         let reply = self.router.route(http::Request::from_parts(parts, body));
         CallFuture { reply, call: Some(call), deadline, caller: self.caller.clone() }
@@ -327,7 +330,8 @@ impl Future for CallFuture {
         };
         let call = this.call.take().expect("a call future is polled to completion once");
         let (parts, body) = response.into_parts();
-        let mut body = ReplyBody::new(body, call);
+        // The deadline covers the whole call: a stream's reply ends there too.
+        let mut body = ReplyBody::new(body, call, this.deadline.take());
         let response = match body.take_ahead(cx) {
             Ok(()) => http::Response::from_parts(parts, body),
             Err(refused) => refused.to_status().into_http::<()>().map(|()| body),
@@ -338,7 +342,7 @@ impl Future for CallFuture {
 
 /// The caller's deadline from `grpc-timeout` ("<digits><unit>", at most 8 digits; units H, M,
 /// S, m, u, n), if it sent one.
-fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+pub(crate) fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
     const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
     let value = headers.get(GRPC_TIMEOUT)?.as_bytes();
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);

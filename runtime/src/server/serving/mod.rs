@@ -23,6 +23,8 @@ mod open_files;
 mod receiving;
 mod replying;
 
+pub(crate) use connection::grpc_timeout;
+
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;

@@ -14,6 +14,7 @@
 //!   is dropped and its call ends with RESOURCE_EXHAUSTED. A reply is always let through when
 //!   nothing else is unread, so one message of the largest size still goes out.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -84,11 +85,29 @@ pub(crate) struct ReplyBody {
     other: Option<Frame<Bytes>>,
     /// The reply was refused (its trailers went out) or has ended.
     ended: bool,
+    /// The caller's deadline (`grpc-timeout`), for replies that are streams.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl ReplyBody {
-    pub(crate) fn new(inner: tonic::body::Body, call: CallGuard) -> Self {
-        ReplyBody { inner, call, rest: Bytes::new(), piece: 0, other: None, ended: false }
+    pub(crate) fn new(
+        inner: tonic::body::Body,
+        call: CallGuard,
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    ) -> Self {
+        ReplyBody { inner, call, rest: Bytes::new(), piece: 0, other: None, ended: false, deadline }
+    }
+
+    /// Ends the reply with `error` in its trailers; what is left of it (a HERO's stream) is
+    /// dropped, which cancels its call.
+    fn end_with(&mut self, error: &Error) -> Frame<Bytes> {
+        self.inner = tonic::body::Body::empty();
+        let mut trailers = http::HeaderMap::new();
+        if error.to_status().add_header(&mut trailers).is_err() {
+            trailers.insert(tonic::Status::GRPC_STATUS, http::HeaderValue::from_static("8"));
+        }
+        self.ended = true;
+        Frame::trailers(trailers)
     }
 
     /// Takes the reply's first frame now if it is ready (a unary reply: the encoded message)
@@ -177,6 +196,15 @@ impl Body for ReplyBody {
                 Ok(data) => data,
                 Err(other) => return Poll::Ready(Some(Ok(other))),
             },
+            Poll::Pending => {
+                let Some(deadline) = this.deadline.as_mut() else { return Poll::Pending };
+                if deadline.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let error =
+                    Error::Timeout { message: "the call's deadline (grpc-timeout) passed on the server".into() };
+                return Poll::Ready(Some(Ok(this.end_with(&error))));
+            }
             other => return other,
         };
         match this.count(data) {
@@ -184,13 +212,7 @@ impl Body for ReplyBody {
             Err(error) => {
                 tracing::debug!("{error}");
                 // The reply's bytes go now; the call ends with the error in its trailers.
-                this.inner = tonic::body::Body::empty();
-                let mut trailers = http::HeaderMap::new();
-                if error.to_status().add_header(&mut trailers).is_err() {
-                    trailers.insert(tonic::Status::GRPC_STATUS, http::HeaderValue::from_static("8"));
-                }
-                this.ended = true;
-                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                Poll::Ready(Some(Ok(this.end_with(&error))))
             }
         }
     }
