@@ -501,3 +501,22 @@ fn an_event_observer_follows_heros_found_through_etcd_and_keeps_them_during_an_o
         etcd.restart().unwrap();
     });
 }
+
+#[test]
+fn an_unreachable_endpoint_of_the_cluster_is_passed_over() {
+    in_private_network(|| async {
+        let Some(etcd) = etcd() else { return };
+        // The first endpoint listens nowhere (port 1 of a fresh namespace): every request that
+        // finds it so moves on to the next.
+        let endpoints = format!("http://127.0.0.1:1,{}", etcd.url());
+        let env = [("HEROS_DISCOVERY", "etcd"), ("HEROS_ETCD", endpoints.as_str())];
+        let hero = HeroProcess::start("fallback", &env);
+        assert!(hero.ready(), "{}", hero.first_line);
+        for (key, value) in env {
+            std::env::set_var(key, value);
+        }
+        let stub = TestObjectRemote::connect_timeout("fallback", Duration::from_secs(5)).await.expect("found");
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
+        hero.leave();
+    });
+}

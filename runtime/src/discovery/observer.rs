@@ -37,8 +37,9 @@ use crate::wire::names::validate_realm;
 /// creating one is cheap. A HERO that leaves with a goodbye is reported removed at once; one that
 /// was killed within `HEROS_MDNS_TTL` (30 s by default) on mDNS, within its lease
 /// (`HEROS_ETCD_TTL`, 5 s by default) through etcd. When etcd cannot be reached, the observer
-/// reports [`DiscoveryEvent::Outage`] (and [`Observer::outage`] says why) instead of removing the
-/// HEROs etcd listed; [`DiscoveryEvent::Restored`] follows, after the changes it missed.
+/// reports [`DiscoveryEvent::Outage`] instead of removing the HEROs etcd listed;
+/// [`DiscoveryEvent::Restored`] follows, after the changes it missed. An observer created during
+/// an outage is not told it began: [`Observer::outage`] says whether etcd is reachable now.
 pub struct Observer {
     discovery: Arc<Discovery>,
     events: broadcast::Receiver<DiscoveryEvent>,
@@ -66,8 +67,9 @@ impl Observer {
     }
 
     pub(crate) fn with(discovery: Arc<Discovery>, realm: Option<String>) -> Self {
-        discovery.follow(realm.as_deref());
         let (events, known) = discovery.watch();
+        // After subscribing: an outage found by the watch this starts reaches this observer.
+        discovery.follow(realm.as_deref());
         let mut view = View { realm, reported: BTreeMap::new() };
         view.reported = view.filtered(known);
         Observer { discovery, events, view, pending: VecDeque::new() }

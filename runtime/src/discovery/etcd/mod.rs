@@ -124,27 +124,29 @@ impl Cluster {
         self.urls.join(",")
     }
 
-    /// Runs one unary request on the current channel within [`REQUEST_TIMEOUT`]; a transport
-    /// failure moves to the next endpoint. Errors are [`Error::Unavailable`] naming etcd.
-    pub(crate) async fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T>
+    /// Sends one unary request within [`REQUEST_TIMEOUT`], to the current endpoint and, if it
+    /// cannot be reached, to each other endpoint in turn (an error etcd answered is not tried
+    /// elsewhere). Errors are [`Error::Unavailable`] naming etcd.
+    pub(crate) async fn call<R, T, F, Fut>(&self, what: &str, request: R, send: F) -> Result<T>
     where
-        F: FnOnce(Channel) -> Fut,
+        R: Clone,
+        F: Fn(Channel, R) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        let (at, channel) = self.channel();
-        match tokio::time::timeout(REQUEST_TIMEOUT, request(channel)).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => {
-                if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) {
-                    self.failed(at);
+        let mut why = String::new();
+        for _ in 0..self.channels.len() {
+            let (at, channel) = self.channel();
+            match tokio::time::timeout(REQUEST_TIMEOUT, send(channel, request.clone())).await {
+                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Err(status)) if !matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => {
+                    return Err(self.unavailable(what, &status.message()));
                 }
-                Err(self.unavailable(what, &status.message()))
+                Ok(Err(status)) => why = status.message().to_owned(),
+                Err(_) => why = format!("no answer within {REQUEST_TIMEOUT:?}"),
             }
-            Err(_) => {
-                self.failed(at);
-                Err(self.unavailable(what, &format!("no answer within {REQUEST_TIMEOUT:?}")))
-            }
+            self.failed(at);
         }
+        Err(self.unavailable(what, &why))
     }
 
     pub(crate) fn unavailable(&self, what: &str, why: &dyn std::fmt::Display) -> Error {

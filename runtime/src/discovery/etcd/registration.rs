@@ -114,12 +114,12 @@ impl Inner {
     async fn grant(&self) -> Result<i64> {
         let ttl = self.ttl.as_secs() as i64;
         let request = proto::LeaseGrantRequest { ttl, id: 0 };
-        let granted =
-            self.cluster
-                .call("grant a lease", |c| async move {
-                    proto::lease_client::LeaseClient::new(c).lease_grant(request).await
-                })
-                .await?;
+        let granted = self
+            .cluster
+            .call("grant a lease", request, |c, request| async move {
+                proto::lease_client::LeaseClient::new(c).lease_grant(request).await
+            })
+            .await?;
         if !granted.error.is_empty() {
             return Err(self.cluster.unavailable("grant a lease", &granted.error));
         }
@@ -154,7 +154,11 @@ impl Inner {
         };
         let reply = self
             .cluster
-            .call("register", |c| async move { proto::kv_client::KvClient::new(c).txn(request).await })
+            .call(
+                "register",
+                request,
+                |c, request| async move { proto::kv_client::KvClient::new(c).txn(request).await },
+            )
             .await?;
         if reply.succeeded {
             return Ok(Claim::Won);
@@ -186,7 +190,11 @@ impl Inner {
             failure: vec![],
         };
         self.cluster
-            .call("withdraw", |c| async move { proto::kv_client::KvClient::new(c).txn(request).await })
+            .call(
+                "withdraw",
+                request,
+                |c, request| async move { proto::kv_client::KvClient::new(c).txn(request).await },
+            )
             .await
             .map(drop)
     }

@@ -141,7 +141,7 @@ impl Watch {
         };
         let response = self
             .cluster
-            .call("list", |channel| async move {
+            .call("list", request, |channel, request| async move {
                 proto::kv_client::KvClient::new(channel).max_decoding_message_size(MAX_LISTING).range(request).await
             })
             .await
