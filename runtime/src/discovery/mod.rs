@@ -229,6 +229,9 @@ impl Discovery {
                 Ok(Err(_)) | Err(_) => break,
             }
         }
+        if let Some(why) = self.outage() {
+            warn!(hero = name, realm, "discovery: not found while etcd cannot be reached: {why}");
+        }
         Err(Error::DiscoveryTimeout {
             name: name.to_owned(),
             realm: realm.to_owned(),
