@@ -6,7 +6,7 @@
 //! Needs the `etcd` binary (Debian's `etcd-server`; `.ci/run` installs it). [`Etcd::start`]
 //! fails with a message saying so when it is missing; tests then skip.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -190,16 +190,33 @@ impl Etcd {
         }
     }
 
+    /// Whether etcd serves: its `/health` says so (plaintext), or its port accepts (TLS).
     fn answers(&self) -> bool {
+        let health = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
         match &self.namespace {
             None => {
                 let ip = if self.listen.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { self.listen };
-                TcpStream::connect_timeout(&SocketAddr::new(ip, self.client_port), Duration::from_millis(200)).is_ok()
+                let address = SocketAddr::new(ip, self.client_port);
+                let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+                    return false;
+                };
+                if self.tls.is_some() {
+                    return true;
+                }
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut reply = String::new();
+                stream.write_all(health.as_bytes()).is_ok()
+                    && stream.read_to_string(&mut reply).is_ok()
+                    && reply.contains(r#""health":"true""#)
             }
             // bash's /dev/tcp, inside the namespace.
             Some(namespace) => Command::new("ip")
                 .args(["netns", "exec", namespace, "bash", "-c"])
-                .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{}", self.client_port))
+                .arg(format!(
+                    r#"exec 3<>/dev/tcp/127.0.0.1/{} && printf '{}' >&3 && grep -q '"health":"true"' <&3"#,
+                    self.client_port,
+                    health.replace("\r\n", "\\r\\n")
+                ))
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success()),

@@ -27,6 +27,9 @@ use crate::proto::HeroInfo;
 /// How often a name held by a process that does not answer is tried again.
 const RETRY_HELD: Duration = Duration::from_millis(250);
 
+/// How long sharing a HERO waits for etcd to answer before it fails.
+const REGISTER_PATIENCE: Duration = Duration::from_secs(4);
+
 #[derive(Clone)]
 pub(super) struct Registrar {
     inner: Arc<Inner>,
@@ -68,11 +71,25 @@ impl Registrar {
         let value = record::encode(info)?;
         // A holder that does not answer may have been killed: its key goes within its lease time.
         let deadline = tokio::time::Instant::now() + self.inner.ttl + Duration::from_secs(1);
+        // etcd that does not answer (not started yet, just restarted, electing a leader) gets a
+        // little time; then sharing fails, saying so.
+        let patience = tokio::time::Instant::now() + REGISTER_PATIENCE;
+        let mut backoff = BACKOFF_FIRST;
         loop {
-            let lease = self.inner.lease().await?;
-            let holder = match self.inner.claim(&key, &value, lease).await? {
-                Claim::Won => break,
-                Claim::Held(holder) => holder,
+            let claimed = match self.inner.lease().await {
+                Ok(lease) => self.inner.claim(&key, &value, lease).await,
+                Err(e) => Err(e),
+            };
+            let holder = match claimed {
+                Ok(Claim::Won) => break,
+                Ok(Claim::Held(holder)) => holder,
+                Err(Error::Unavailable { message }) if tokio::time::Instant::now() + backoff < patience => {
+                    debug!(hero = %info.name, "discovery: cannot register in etcd yet ({message}); trying again");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_LAST);
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             let conflict =
                 |endpoint: String| Error::NameConflict { name: info.name.clone(), realm: info.realm.clone(), endpoint };
