@@ -46,5 +46,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".heros.v1", "crate::proto")
         .out_dir(clients)
         .compile_fds(fds)?;
+    compile_etcd(&out)
+}
+
+/// The part of etcd's v3 API that discovery uses (runtime/proto/etcd, vendored): clients only,
+/// with tonic's codec. Compiled here rather than taken from the etcd-client crate, whose build
+/// script needs `protoc` (see runtime/src/discovery/etcd/mod.rs).
+fn compile_etcd(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let mut compiler = protox::Compiler::new([&root])?;
+    compiler.include_imports(true);
+    for file in ["etcd/rpc.proto", "etcd/mvccpb/kv.proto"] {
+        compiler.open_file(file)?;
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    let etcd = out.join("etcd");
+    std::fs::create_dir_all(&etcd)?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(true)
+        .out_dir(etcd)
+        .compile_fds(compiler.file_descriptor_set())?;
     Ok(())
 }

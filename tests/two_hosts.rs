@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::process::HeroProcess;
-use common::proto::TestObjectRemote;
 
 /// Not a test by itself: the HERO process started on host A.
 #[test]
@@ -17,21 +15,10 @@ fn hero_process() {
     common::process::hero_process_role();
 }
 
-/// Not a test by itself: the client process started on host B. It connects to
-/// `$HEROS_TEST_CLIENT` by name and prints what it got.
+/// Not a test by itself: the client process started on host B (see `common::process`).
 #[test]
 fn client_process() {
-    let Ok(name) = std::env::var("HEROS_TEST_CLIENT") else { return };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        match TestObjectRemote::connect(&name).await {
-            Ok(stub) => match stub.read_temp(0, 10).await {
-                Ok(value) => println!("RESULT read_temp={value} endpoint={}", stub.target().endpoint()),
-                Err(error) => println!("RESULT call failed: {error}"),
-            },
-            Err(error) => println!("RESULT connect failed: {error}"),
-        }
-    });
+    common::process::client_process_role();
 }
 
 /// Two named network namespaces and the veth pair between them; removed on drop.
@@ -94,15 +81,7 @@ fn a_stub_on_host_b_finds_and_calls_a_hero_on_host_a() {
     assert!(hero.ready(), "{}", hero.first_line);
 
     let started = std::time::Instant::now();
-    let mut client = hosts.this_binary_on(&hosts.b);
-    client.args(["client_process", "--exact", "--nocapture"]).env("HEROS_TEST_CLIENT", "remote_hero");
-    let mut client = client.stdout(Stdio::piped()).spawn().unwrap();
-    let result = BufReader::new(client.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| line.find("RESULT ").map(|at| line[at..].to_owned()))
-        .unwrap_or_else(|| "RESULT the client ended without a word".into());
-    client.wait().unwrap();
+    let result = common::process::client_result(hosts.this_binary_on(&hosts.b), "remote_hero");
     println!("MEASURE cross_host_fresh_process_connect_and_call_ms={:.1}", started.elapsed().as_secs_f64() * 1e3);
     assert!(result.starts_with("RESULT read_temp=5 endpoint=http://198.18.0.1:"), "{result}");
     hero.leave();

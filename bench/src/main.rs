@@ -18,6 +18,7 @@ mod python;
 mod raw;
 mod report;
 mod roles;
+mod scale;
 mod streams;
 mod suite;
 mod tls;
@@ -48,6 +49,8 @@ pub(crate) struct Options {
     pub(crate) streams_only: bool,
     /// `--probe`: a fixed number of calls on one side, CPU time per call (see `probe.rs`).
     pub(crate) probe: Option<probe::Probe>,
+    /// `--discovery-scale`: many HEROs in one realm, through etcd and over mDNS (`scale.rs`).
+    pub(crate) scale: Option<scale::Scale>,
 }
 
 const USAGE: &str = "usage: heros-bench [--quick | --smoke] [--json] [--no-python] [--streams]
@@ -61,11 +64,16 @@ const USAGE: &str = "usage: heros-bench [--quick | --smoke] [--json] [--no-pytho
                (or crossed: one side's client against the other's server), against a server
                process of its own; prints CPU time, writes and context switches per call of
                both processes (for callgrind; see bench/src/probe.rs). No network namespace.
+  --discovery-scale [--heros N] [--mdns-heros M] [--processes P]
+               only discovery at scale: N HEROs (default 1000) through a private etcd and M
+               (default 200) over mDNS, shared from P processes (default 4); a fresh process
+               lists them and connects to one by name (needs etcd; see bench/src/scale.rs)
 Runs inside a private network namespace of its own (needs root); HEROS_NETNS=host runs on the
 machine's network instead.";
 
 fn options() -> anyhow::Result<Options> {
-    let mut options = Options { size: Size::Full, json: false, python: true, streams_only: false, probe: None };
+    let mut options =
+        Options { size: Size::Full, json: false, python: true, streams_only: false, probe: None, scale: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |what: &str| args.next().with_context(|| format!("{arg} takes {what}"));
@@ -82,6 +90,16 @@ fn options() -> anyhow::Result<Options> {
                     _ => probe.in_flight = number as usize,
                 }
             }
+            "--discovery-scale" => options.scale = Some(scale::Scale { heros: 1000, mdns_heros: 200, processes: 4 }),
+            "--heros" | "--mdns-heros" | "--processes" => {
+                let number: usize = value("a number")?.parse()?;
+                let Some(scale) = options.scale.as_mut() else { bail!("{arg} needs --discovery-scale first\n{USAGE}") };
+                match arg.as_str() {
+                    "--heros" => scale.heros = number,
+                    "--mdns-heros" => scale.mdns_heros = number,
+                    _ => scale.processes = number.max(1),
+                }
+            }
             "--quick" => options.size = Size::Quick,
             "--smoke" => options.size = Size::Smoke,
             "--json" => options.json = true,
@@ -94,7 +112,7 @@ fn options() -> anyhow::Result<Options> {
             other => bail!("unknown argument '{other}'\n{USAGE}"),
         }
     }
-    if options.size == Size::Smoke || options.streams_only {
+    if options.size == Size::Smoke || options.streams_only || options.scale.is_some() {
         options.python = false;
     }
     Ok(options)
@@ -116,6 +134,9 @@ fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}\n(run as root, or set HEROS_NETNS=host to use the real network)"))?;
     }
     let runtime = tokio::runtime::Runtime::new()?;
+    if let Some(scale) = options.scale {
+        return runtime.block_on(scale::run(scale));
+    }
     let report = runtime.block_on(suite::run(&options, python))?;
     if options.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);

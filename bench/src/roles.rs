@@ -16,6 +16,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the role named by `HEROS_BENCH_ROLE`; `None` when this is the main process.
 pub(crate) fn run_role_if_child() -> Option<anyhow::Result<()>> {
+    let process_start = std::time::Instant::now();
     let role = std::env::var(ROLE_VARIABLE).ok()?;
     let mut args = std::env::args().skip(1);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -29,6 +30,14 @@ pub(crate) fn run_role_if_child() -> Option<anyhow::Result<()>> {
             "tls-server" => crate::tls::serve(&args.next().context("credentials folder")?).await,
             "discovery-hero" => crate::discovery::hero_role(&args.next().context("HERO name")?).await,
             "discovery-client" => crate::discovery::client_role(&args.next().context("HERO name")?).await,
+            "scale-heros" => {
+                let from = args.next().context("first HERO number")?.parse()?;
+                crate::scale::heros_role(from, args.next().context("HERO count")?.parse()?).await
+            }
+            "scale-client" => {
+                let expected = args.next().context("HERO count")?.parse()?;
+                crate::scale::client_role(process_start, expected, &args.next().context("HERO name")?).await
+            }
             other => bail!("unknown {ROLE_VARIABLE} '{other}'"),
         }
     }))

@@ -27,7 +27,7 @@ pub(crate) async fn run(
     let changes = async {
         if locator.peers.is_empty() {
             let observer = locator.observer(locator.realm_given.then_some(locator.realm.as_str()))?;
-            locator.settle(wait).await;
+            locator.settle(&observer, wait).await;
             let known = observer.known();
             print_list(&known, as_json, true);
             follow_mdns(observer, Printed::new(known, as_json)).await
@@ -137,6 +137,9 @@ async fn follow_mdns(mut observer: heros_runtime::Observer, mut printed: Printed
         match event {
             DiscoveryEvent::Removed(hero) => printed.gone(&hero),
             DiscoveryEvent::Added(hero) | DiscoveryEvent::Updated(hero) => printed.seen(hero),
+            // Nobody is reported gone while etcd is away; say why nothing changes meanwhile.
+            DiscoveryEvent::Outage(why) => crate::output::warn(format_args!("{why}; the list stays as it was")),
+            DiscoveryEvent::Restored => crate::output::warn(format_args!("etcd is reachable again")),
             _ => {}
         }
     }

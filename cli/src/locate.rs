@@ -1,4 +1,4 @@
-//! Finding HEROs: by name over mDNS (the runtime's `Observer`), through the registry of the
+//! Finding HEROs: by name over mDNS and etcd (the runtime's `Observer`), through the registry of the
 //! servers given with `--peer` / `HEROS_PEERS` (no multicast at all), or by a
 //! `heros://host:port/name` URL.
 
@@ -20,9 +20,11 @@ pub(crate) struct Locator {
     pub(crate) realm: String,
     /// Whether `--realm` was given (then `list` shows only that realm).
     pub(crate) realm_given: bool,
-    /// `http://host:port` of each server to ask directly; empty: mDNS.
+    /// `http://host:port` of each server to ask directly; empty: discovery.
     pub(crate) peers: Vec<String>,
     mdns: bool,
+    /// Whether etcd is one of the discovery backends (`HEROS_DISCOVERY`, `HEROS_ETCD`).
+    etcd: bool,
 }
 
 impl Locator {
@@ -42,6 +44,7 @@ impl Locator {
             realm_given: realm.is_some(),
             peers,
             mdns: config.mdns,
+            etcd: !config.etcd.is_empty(),
         })
     }
 
@@ -63,7 +66,10 @@ impl Locator {
             });
         }
         let mut observer = self.observer(Some(&self.realm))?;
-        let progress = Progress::start(format!("looking for '{name}' in realm '{}' over mDNS", self.realm), timeout);
+        let progress = Progress::start(
+            format!("looking for '{name}' in realm '{}' over {}", self.realm, self.backends()),
+            timeout,
+        );
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(hero) = observer.known().into_iter().find(|hero| hero.name == name) {
@@ -72,10 +78,12 @@ impl Locator {
             if tokio::time::timeout_at(deadline, observer.next()).await.is_err() {
                 drop(progress);
                 bail!(
-                    "no HERO '{name}' in realm '{}' appeared over mDNS within {:.1} s; known in that realm: {}",
+                    "no HERO '{name}' in realm '{}' appeared over {} within {:.1} s; known in that realm: {}{}",
                     self.realm,
+                    self.backends(),
                     timeout.as_secs_f64(),
-                    names(&observer.known())
+                    names(&observer.known()),
+                    observer.outage().map(|why| format!(" ({why})")).unwrap_or_default()
                 );
             }
         }
@@ -88,31 +96,47 @@ impl Locator {
             return self.ask_peers(realm, wait).await;
         }
         let observer = self.observer(realm)?;
-        self.settle(wait).await;
+        self.settle(&observer, wait).await;
+        if let Some(why) = observer.outage() {
+            crate::output::warn(format_args!("{why}; listing what is known without etcd"));
+        }
         Ok(observer.known())
     }
 
-    /// Waits `wait` for mDNS answers, showing progress: mDNS has no "that was everyone", and
-    /// answers to the first query arrive within about a second.
-    pub(crate) async fn settle(&self, wait: Duration) {
+    /// Waits for `observer` to know everyone, showing progress: over mDNS `wait` (it has no "that
+    /// was everyone", and answers to the first query arrive within about a second); through etcd
+    /// alone, until etcd has listed the realm (at most `wait`).
+    pub(crate) async fn settle(&self, observer: &Observer, wait: Duration) {
         let what = match self.realm_given {
-            true => format!("listening for HEROs of realm '{}' over mDNS", self.realm),
-            false => "listening for HEROs over mDNS".to_owned(),
+            true => format!("listening for HEROs of realm '{}' over {}", self.realm, self.backends()),
+            false => format!("listening for HEROs over {}", self.backends()),
         };
         let _progress = Progress::start(what, wait);
-        tokio::time::sleep(wait).await;
+        match self.mdns {
+            true => tokio::time::sleep(wait).await,
+            false => observer.synced(wait).await,
+        }
+    }
+
+    /// The discovery backends, for messages: "mDNS", "etcd" or "mDNS and etcd".
+    fn backends(&self) -> &'static str {
+        match (self.mdns, self.etcd) {
+            (true, true) => "mDNS and etcd",
+            (false, true) => "etcd",
+            _ => "mDNS",
+        }
     }
 
     /// The mDNS observer of `realm` (all realms for `None`).
     pub(crate) fn observer(&self, realm: Option<&str>) -> Result<Observer> {
-        if !self.mdns {
-            bail!("mDNS is off (HEROS_DISCOVERY=off): give a server with --peer host:port or HEROS_PEERS");
+        if !self.mdns && !self.etcd {
+            bail!("discovery is off (HEROS_DISCOVERY=off): give a server with --peer host:port or HEROS_PEERS");
         }
         let observer = match realm {
             Some(realm) => Observer::new(realm),
             None => Observer::all_realms(),
         };
-        observer.map_err(|e| anyhow!("cannot start mDNS discovery: {e}"))
+        observer.map_err(|e| anyhow!("cannot start discovery ({}): {e}", self.backends()))
     }
 
     /// `ListHeros` on every peer, the peer's own address first among each HERO's endpoints.

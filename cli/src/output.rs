@@ -15,3 +15,8 @@ pub(crate) fn line(text: impl Display) {
         std::process::exit(1);
     }
 }
+
+/// Writes a warning to stderr, so that a program reading stdout (`--json`) is not disturbed.
+pub(crate) fn warn(text: impl Display) {
+    let _ = writeln!(std::io::stderr(), "heros: {text}");
+}

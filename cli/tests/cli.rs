@@ -355,6 +355,40 @@ fn list_and_call_over_mdns() {
 }
 
 #[test]
+fn list_and_call_through_etcd_alone() {
+    in_private_network(|| async {
+        let etcd = match heros_testing::etcd::Etcd::start() {
+            Ok(etcd) => etcd,
+            Err(why) => return println!("skipping: {why}"),
+        };
+        // The server and the tool (which inherits these) use etcd and no multicast at all.
+        std::env::set_var("HEROS_DISCOVERY", "etcd");
+        std::env::set_var("HEROS_ETCD", etcd.url());
+        let _fixture = Fixture::start(false).await;
+        let run = |args: &[&str]| {
+            let output = Command::new(env!("CARGO_BIN_EXE_heros"))
+                .args(args)
+                .env_remove("HEROS_PEERS")
+                .env_remove("HEROS_REALM")
+                .output()
+                .expect("the heros binary runs");
+            finished(output)
+        };
+        let started = std::time::Instant::now();
+        let list = run(&["--json", "--timeout", "5", "list"]);
+        let took = started.elapsed();
+        let list = list.json();
+        let names: Vec<&str> = list.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["oven", "thing"], "{list:?}");
+        // etcd says when it has listed everyone: no waiting for the whole timeout, as over mDNS.
+        assert!(took < Duration::from_secs(3), "listing took {took:?}");
+        let reply = run(&["--json", "call", "thing", "ReadTemp", r#"{"min": 2, "max": 4}"#]);
+        assert_eq!(reply.json(), json!({"value": 3.0}));
+        assert!(reply.stderr.contains("looking for 'thing' in realm 'heros' over etcd"), "{reply:?}");
+    });
+}
+
+#[test]
 fn list_watch_reports_heros_joining_and_leaving() {
     in_private_network(|| async {
         let _fixture = Fixture::start(true).await;

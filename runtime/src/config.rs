@@ -7,7 +7,9 @@
 //! | `HEROS_BIND` | address the server listens on: `ip`, `ip:port` or `:port` | `0.0.0.0:0` |
 //! | `HEROS_PEERS` | servers to ask directly, without mDNS: `host:port` or `heros://host:port`, comma-separated | none |
 //! | `HEROS_INTERFACES` | network interfaces (names or IPs) mDNS uses, comma-separated | all |
-//! | `HEROS_DISCOVERY` | `mdns` or `off` (no multicast at all; direct addresses only) | `mdns` |
+//! | `HEROS_DISCOVERY` | backends, comma-separated: `mdns`, `etcd`, both, or `off` (no multicast at all; direct addresses only) | `mdns` (`mdns,etcd` when `HEROS_ETCD` is set) |
+//! | `HEROS_ETCD` | etcd endpoints (`http://host:2379` or `https://...`), comma-separated: the cluster discovery registers in and watches | none |
+//! | `HEROS_ETCD_TTL` | seconds of the etcd lease a server keeps alive: a killed process's HEROs vanish this long after | `5` |
 //! | `HEROS_IN_PROCESS` | `on`: a stub whose HERO is served by its own process calls it directly; `off`: over loopback gRPC | `on` |
 //! | `HEROS_LEASE_MS` | lease of a client session that holds no stream: its handles are released this long after its last use | `30000` |
 //! | `HEROS_CREDENTIALS` | credentials folder (`ca.pem`, `cert.pem`, `key.pem`, optional `denylist`): serve and call over TLS with mutual authentication against the realm CA | none (plaintext) |
@@ -37,6 +39,10 @@ pub struct Config {
     pub interfaces: Vec<String>,
     /// Whether mDNS is used at all.
     pub mdns: bool,
+    /// etcd endpoints (`http://host:port` or `https://host:port`) discovery uses; empty: no etcd.
+    pub etcd: Vec<String>,
+    /// The lease time of this process's etcd registrations (`HEROS_ETCD_TTL`).
+    pub etcd_ttl: std::time::Duration,
     /// Whether stubs in this process call the server's HEROs directly, without a socket.
     pub in_process: bool,
     /// Lease of client sessions that hold no stream (`HEROS_LEASE_MS`).
@@ -59,6 +65,8 @@ impl Default for Config {
             peers: Vec::new(),
             interfaces: Vec::new(),
             mdns: true,
+            etcd: Vec::new(),
+            etcd_ttl: DEFAULT_ETCD_TTL,
             in_process: true,
             lease: std::time::Duration::from_secs(30),
             limits: Limits::default(),
@@ -95,12 +103,36 @@ impl Config {
         if let Some(interfaces) = var("HEROS_INTERFACES") {
             config.interfaces = split(&interfaces).map(str::to_owned).collect();
         }
+        if let Some(etcd) = var("HEROS_ETCD") {
+            config.etcd = split(&etcd)
+                .map(|url| parse_etcd_endpoint(url).map_err(|e| Error::config(format!("HEROS_ETCD: {e}"))))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(ttl) = var("HEROS_ETCD_TTL") {
+            config.etcd_ttl = ttl
+                .parse::<u64>()
+                .ok()
+                .filter(|secs| *secs >= MIN_ETCD_TTL_SECS)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    Error::config(format!(
+                        "HEROS_ETCD_TTL: '{ttl}' is not a number of seconds, {MIN_ETCD_TTL_SECS} or more"
+                    ))
+                })?;
+        }
+        // Without HEROS_DISCOVERY, HEROS_ETCD alone adds etcd to the default, mDNS.
         if let Some(discovery) = var("HEROS_DISCOVERY") {
-            config.mdns = match discovery.to_ascii_lowercase().as_str() {
-                "mdns" | "on" | "1" => true,
-                "off" | "none" | "0" => false,
-                other => return Err(Error::config(format!("HEROS_DISCOVERY: '{other}' is neither 'mdns' nor 'off'"))),
-            };
+            let (mdns, etcd) =
+                parse_backends(&discovery).map_err(|e| Error::config(format!("HEROS_DISCOVERY: {e}")))?;
+            if etcd && config.etcd.is_empty() {
+                return Err(Error::config(
+                    "HEROS_DISCOVERY names etcd, but HEROS_ETCD (http://host:2379,...) is not set",
+                ));
+            }
+            config.mdns = mdns;
+            if !etcd {
+                config.etcd.clear();
+            }
         }
         if let Some(lease) = var("HEROS_LEASE_MS") {
             let ms: u64 = lease.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
@@ -129,10 +161,58 @@ impl Config {
 }
 
 impl Config {
+    /// Whether any discovery backend (mDNS or etcd) is on: a HERO can be found by name.
+    pub fn discovery_on(&self) -> bool {
+        self.mdns || !self.etcd.is_empty()
+    }
+
+    /// Turns every discovery backend off: HEROs are reached only by address.
+    pub fn discovery_off(&mut self) {
+        self.mdns = false;
+        self.etcd.clear();
+    }
+
     /// The TLS and token this configuration names, loaded; `None` for an unsecured process.
     pub(crate) fn security(&self) -> Result<Option<std::sync::Arc<crate::security::Security>>> {
         crate::security::Security::load(self.credentials.as_deref(), self.token.as_ref())
     }
+}
+
+/// The lease time of etcd registrations when `HEROS_ETCD_TTL` is not set: a killed process's
+/// HEROs are listed at most this long; short, because keeping a lease alive costs one small
+/// message per third of it, per process (not per HERO).
+pub(crate) const DEFAULT_ETCD_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// etcd refuses (or rounds up) shorter leases than its election timeout allows, 2 s at most.
+const MIN_ETCD_TTL_SECS: u64 = 2;
+
+/// `HEROS_DISCOVERY`: which backends, as (mdns, etcd).
+fn parse_backends(text: &str) -> std::result::Result<(bool, bool), String> {
+    let (mut mdns, mut etcd) = (false, false);
+    for backend in split(text) {
+        match backend.to_ascii_lowercase().as_str() {
+            "mdns" | "on" | "1" => mdns = true,
+            "etcd" => etcd = true,
+            "off" | "none" | "0" if !text.contains(',') => return Ok((false, false)),
+            other => return Err(format!("'{other}' is not 'mdns', 'etcd' or 'off' (e.g. mdns,etcd)")),
+        }
+    }
+    if !mdns && !etcd {
+        return Err(format!("'{text}' names no backend (mdns, etcd, mdns,etcd or off)"));
+    }
+    Ok((mdns, etcd))
+}
+
+/// One `HEROS_ETCD` entry: `http://host:port` or `https://host:port` (a bare `host:port` is
+/// plaintext), as tonic dials it.
+fn parse_etcd_endpoint(text: &str) -> std::result::Result<String, String> {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme @ ("http" | "https"), rest)) => (scheme, rest),
+        Some((other, _)) => return Err(format!("'{text}': scheme '{other}' is neither http nor https")),
+        None => ("http", text),
+    };
+    let endpoint = parse_endpoint(rest).map_err(|e| format!("{e} (expected http://host:2379)"))?;
+    Ok(endpoint.replacen("http", scheme, 1))
 }
 
 fn split(list: &str) -> impl Iterator<Item = &str> {
@@ -256,10 +336,40 @@ mod tests {
             ("HEROS_LEASE_MS", "0"),
             ("HEROS_LEASE_MS", "soon"),
             ("HEROS_DIAL", "sometimes"),
+            ("HEROS_DISCOVERY", "mdns,zeroconf"),
+            ("HEROS_DISCOVERY", "etcd"),
+            ("HEROS_ETCD", "ftp://h:1"),
+            ("HEROS_ETCD", "http://no-port"),
+            ("HEROS_ETCD", "http://h:1/path"),
+            ("HEROS_ETCD_TTL", "1"),
+            ("HEROS_ETCD_TTL", "soon"),
         ] {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn discovery_backends() {
+        let etcd = "http://10.0.0.1:2379, https://etcd-b:2379,etcd-c:2379";
+        let c = config(&[("HEROS_ETCD", etcd)]).unwrap();
+        assert!(c.mdns, "HEROS_ETCD alone adds etcd to mDNS");
+        assert_eq!(c.etcd, vec!["http://10.0.0.1:2379", "https://etcd-b:2379", "http://etcd-c:2379"]);
+        let c = config(&[("HEROS_ETCD", etcd), ("HEROS_DISCOVERY", "etcd"), ("HEROS_ETCD_TTL", "3")]).unwrap();
+        assert!(!c.mdns && c.etcd.len() == 3 && c.discovery_on());
+        assert_eq!(c.etcd_ttl, std::time::Duration::from_secs(3));
+        let c = config(&[("HEROS_ETCD", etcd), ("HEROS_DISCOVERY", "mdns")]).unwrap();
+        assert!(c.mdns && c.etcd.is_empty());
+        let c = config(&[("HEROS_ETCD", etcd), ("HEROS_DISCOVERY", "MDNS,etcd")]).unwrap();
+        assert!(c.mdns && !c.etcd.is_empty());
+        let mut c = config(&[("HEROS_ETCD", etcd), ("HEROS_DISCOVERY", "off")]).unwrap();
+        assert!(!c.discovery_on());
+        c.etcd.push("http://h:1".into());
+        c.discovery_off();
+        assert!(!c.discovery_on());
+        let err = config(&[("HEROS_DISCOVERY", "etcd")]).unwrap_err().to_string();
+        assert!(err.contains("HEROS_ETCD"), "{err}");
+        assert!(config(&[("HEROS_DISCOVERY", "off,etcd"), ("HEROS_ETCD", etcd)]).is_err());
     }
 
     #[test]

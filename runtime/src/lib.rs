@@ -17,7 +17,8 @@
 //! - `events/`: `Event<T>`, what a HERO emits through.
 //! - `handles/`: the handle table, client sessions, leases and quotas.
 //! - `net/`: connections to servers (one HTTP/2 connection per server, shared).
-//! - `discovery/`: mDNS advertisement, the process's browser cache, `Observer`.
+//! - `discovery/`: the process's cache of HEROs fed by mDNS and etcd (`etcd/`), advertisement
+//!   on both, `Observer`.
 //! - `refs`: references to HEROs passed by value (nested HEROs, callbacks).
 //! - `security/`: TLS and mutual authentication per realm, roles, tokens, the dial policy.
 //! - `wire/`: what travels besides messages: `codec`, `metadata` (request headers), `names`.

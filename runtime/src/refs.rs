@@ -120,13 +120,13 @@ impl Target {
         }
         crate::wire::names::validate_name(&reference.name, &reference.realm)?;
         let mut config = Config::from_env()?;
-        config.mdns &= scope.discover;
         if !scope.discover {
+            config.discovery_off();
             config.peers.clear();
         }
         // Serving a call, only where the dial policy allows (no pivoting through this HERO).
         let permitted = crate::security::dial_policy::permitted(&reference.endpoints);
-        let rediscover = config.mdns || !config.peers.is_empty();
+        let rediscover = config.discovery_on() || !config.peers.is_empty();
         let info = HeroInfo {
             name: reference.name.clone(),
             realm: reference.realm.clone(),
@@ -136,7 +136,7 @@ impl Target {
             ..Default::default()
         };
         let unreachable = match &permitted {
-            Ok(_) => match Target::from_info(info.clone(), config.mdns).await {
+            Ok(_) => match Target::from_info(info.clone(), config.discovery_on()).await {
                 Ok(target) => return Ok(target),
                 Err(Error::Unavailable { message }) if rediscover => message,
                 Err(error) => return Err(error),
@@ -156,6 +156,6 @@ impl Target {
                 reference.name, reference.endpoints
             ))
         })?;
-        Target::from_info(found, config.mdns).await
+        Target::from_info(found, config.discovery_on()).await
     }
 }

@@ -72,7 +72,7 @@ async fn next_about(observer: &mut Observer, name: &str) -> DiscoveryEvent {
     let wait = async {
         loop {
             let event = observer.next().await.expect("discovery stopped");
-            if event.info().name == name {
+            if event.info().is_some_and(|info| info.name == name) {
                 return event;
             }
         }

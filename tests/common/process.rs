@@ -12,9 +12,16 @@ pub fn hero_process_role() {
     let Ok(name) = std::env::var("HEROS_TEST_HERO") else { return };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let hero = heros::Server::global()
-            .await
-            .unwrap()
+        let server = heros::Server::global().await.unwrap();
+        // `HEROS_TEST_SHARE_AT` (ms since the epoch): share then, so that several processes
+        // started apart share at the same instant (the name-race tests).
+        if let Some(at) = std::env::var("HEROS_TEST_SHARE_AT").ok().and_then(|at| at.parse::<u64>().ok()) {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at);
+            if let Ok(wait) = at.duration_since(std::time::SystemTime::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let hero = server
             .share(
                 heros::Hero::new(&name)
                     .tag("test")
@@ -38,6 +45,39 @@ pub fn hero_process_role() {
             Err(error) => println!("ERROR {error}"),
         }
     });
+}
+
+/// Not a test by itself: a client process (on another simulated host). It connects to
+/// `$HEROS_TEST_CLIENT` by name, waiting at most `$HEROS_TEST_TIMEOUT_MS` (default: the stubs'
+/// own), calls it, and prints `RESULT ...`; [`client_result`] runs it and reads that line.
+pub fn client_process_role() {
+    let Ok(name) = std::env::var("HEROS_TEST_CLIENT") else { return };
+    let timeout = std::env::var("HEROS_TEST_TIMEOUT_MS").ok().and_then(|ms| ms.parse().ok());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let timeout = timeout.map_or(heros::DEFAULT_CONNECT_TIMEOUT, std::time::Duration::from_millis);
+        match super::proto::TestObjectRemote::connect_timeout(&name, timeout).await {
+            Ok(stub) => match stub.read_temp(0, 10).await {
+                Ok(value) => println!("RESULT read_temp={value} endpoint={}", stub.target().endpoint()),
+                Err(error) => println!("RESULT call failed: {error}"),
+            },
+            Err(error) => println!("RESULT connect failed: {error}"),
+        }
+    });
+}
+
+/// Runs `command` (this test binary, e.g. through `ip netns exec`) in the `client_process` role
+/// for HERO `name`, and returns its `RESULT ...` line.
+pub fn client_result(mut command: Command, name: &str) -> String {
+    command.args(["client_process", "--exact", "--nocapture"]).env("HEROS_TEST_CLIENT", name);
+    let mut client = command.stdout(Stdio::piped()).spawn().unwrap();
+    let result = BufReader::new(client.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.find("RESULT ").map(|at| line[at..].to_owned()))
+        .unwrap_or_else(|| "RESULT the client ended without a word".into());
+    client.wait().unwrap();
+    result
 }
 
 /// Opens files until the process has no descriptor left, and keeps them: the server's next

@@ -168,6 +168,8 @@ async fn watch_realm<M>(
                         handle.abort();
                     }
                 }
+                // An etcd outage removes nobody: the followers keep their streams.
+                Some(_) => {}
                 None => return,
             },
             // Reap followers that ended, so that the set does not grow.

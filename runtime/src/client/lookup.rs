@@ -1,4 +1,4 @@
-//! Finding a HERO: by name (the mDNS cache, then `HEROS_PEERS`, then waiting for mDNS), by
+//! Finding a HERO: by name (the discovery cache, then `HEROS_PEERS`, then waiting for discovery), by
 //! `heros://` URL (its server's registry), and again after it moved.
 
 use std::time::Duration;
@@ -11,10 +11,10 @@ use crate::error::{Error, Result};
 use crate::net::describe::{describe_hero, list_heros};
 use crate::proto::HeroInfo;
 
-/// The HERO of `stale` at other endpoints than the record lists: from mDNS (waiting up to
+/// The HERO of `stale` at other endpoints than the record lists: from discovery (waiting up to
 /// `timeout` for a fresh record) or from `HEROS_PEERS`.
 pub(crate) async fn find_moved(config: &Config, stale: &HeroInfo, timeout: Duration) -> Option<HeroInfo> {
-    if config.mdns {
+    if config.discovery_on() {
         let discovery = Discovery::global(config).ok()?;
         return fresh_record(&discovery, stale, tokio::time::Instant::now() + timeout).await;
     }
@@ -52,11 +52,11 @@ pub async fn connect_timeout<R: Remote>(name: &str, timeout: Duration) -> Result
     Ok(R::from_target(Target::connect(name, R::INTERFACE, timeout).await?))
 }
 
-/// Finds a HERO: the mDNS cache first (no round trip), then each of `HEROS_PEERS`, then waits
-/// for mDNS until `timeout`.
+/// Finds a HERO: the discovery cache first (no round trip), then each of `HEROS_PEERS`, then
+/// waits for discovery (mDNS, etcd) until `timeout`.
 pub(crate) async fn find(config: &Config, realm: &str, name: &str, timeout: Duration) -> Result<HeroInfo> {
     crate::wire::names::validate_name(name, realm)?;
-    let discovery = if config.mdns { Some(Discovery::global(config)?) } else { None };
+    let discovery = if config.discovery_on() { Some(Discovery::global(config)?) } else { None };
     if let Some(info) = discovery.as_ref().and_then(|d| d.lookup(realm, name)) {
         return Ok(info);
     }

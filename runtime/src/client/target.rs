@@ -76,7 +76,7 @@ impl Target {
         let (info, rediscoverable) = if name.starts_with("heros://") {
             (describe_by_url(&name.parse::<HeroUrl>()?, &config).await?, false)
         } else {
-            (find(&config, &config.realm, name, timeout).await?, config.mdns)
+            (find(&config, &config.realm, name, timeout).await?, config.discovery_on())
         };
         if !interface.is_empty() && !info.interfaces.iter().any(|i| i == interface) {
             return Err(Error::InterfaceNotImplemented {

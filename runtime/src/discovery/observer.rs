@@ -33,9 +33,13 @@ use crate::wire::names::validate_realm;
 /// # Ok(()) }
 /// ```
 ///
-/// All observers of a process share its one mDNS browser, so creating one is cheap. A HERO that
-/// leaves with a goodbye is reported removed at once; one that was killed within `HEROS_MDNS_TTL`
-/// (30 s by default).
+/// All observers of a process share its one mDNS browser and its one etcd watch per realm, so
+/// creating one is cheap. A HERO that leaves with a goodbye is reported removed at once; one that
+/// was killed within `HEROS_MDNS_TTL` (30 s by default) on mDNS, within its lease
+/// (`HEROS_ETCD_TTL`, 5 s by default) through etcd. When etcd cannot be reached, the observer
+/// reports [`DiscoveryEvent::Outage`] instead of removing the HEROs etcd listed;
+/// [`DiscoveryEvent::Restored`] follows, after the changes it missed. An observer created during
+/// an outage is not told it began: [`Observer::outage`] says whether etcd is reachable now.
 pub struct Observer {
     discovery: Arc<Discovery>,
     events: broadcast::Receiver<DiscoveryEvent>,
@@ -64,6 +68,8 @@ impl Observer {
 
     pub(crate) fn with(discovery: Arc<Discovery>, realm: Option<String>) -> Self {
         let (events, known) = discovery.watch();
+        // After subscribing: an outage found by the watch this starts reaches this observer.
+        discovery.follow(realm.as_deref());
         let mut view = View { realm, reported: BTreeMap::new() };
         view.reported = view.filtered(known);
         Observer { discovery, events, view, pending: VecDeque::new() }
@@ -77,6 +83,20 @@ impl Observer {
     /// The HEROs known now, sorted by realm and name.
     pub fn known(&self) -> Vec<HeroInfo> {
         self.view.filtered(self.discovery.known()).into_values().collect()
+    }
+
+    /// Waits (at most `timeout`) until etcd has listed the HEROs of the observed realm(s), so that
+    /// [`Observer::known`] is complete as far as etcd goes: a fresh process can list a realm
+    /// without waiting a fixed time. At once without etcd; mDNS has no "that was everyone", its
+    /// answers arrive within about a second.
+    pub async fn synced(&self, timeout: std::time::Duration) {
+        self.discovery.synced(self.view.realm.as_deref(), timeout).await;
+    }
+
+    /// Why etcd cannot be reached now (where and the error); `None` while it can, or when it is
+    /// not used. While it cannot, the HEROs it listed stay known.
+    pub fn outage(&self) -> Option<String> {
+        self.discovery.outage()
     }
 
     /// The HEROs known now that implement `interface` (a full service name such as
@@ -145,8 +165,11 @@ impl View {
 
     /// Applies a change; returns it as this observer sees it, or nothing if it changes nothing.
     fn apply(&mut self, event: DiscoveryEvent) -> Option<DiscoveryEvent> {
-        if !self.wants(event.info()) {
-            return None;
+        match event.info() {
+            Some(hero) if !self.wants(hero) => return None,
+            // Outages concern every observer.
+            None => return Some(event),
+            Some(_) => {}
         }
         match event {
             DiscoveryEvent::Added(hero) | DiscoveryEvent::Updated(hero) => {
@@ -157,6 +180,7 @@ impl View {
                 }
             }
             DiscoveryEvent::Removed(hero) => self.reported.remove(&key(&hero)).map(DiscoveryEvent::Removed),
+            other => Some(other),
         }
     }
 

@@ -320,7 +320,7 @@ impl Server {
             own: endpoints.clone(),
             discovered: {
                 let config = config.clone();
-                Box::new(move || match config.mdns {
+                Box::new(move || match config.discovery_on() {
                     true => Discovery::global(&config)
                         .map(|d| d.known().into_iter().flat_map(|hero| hero.endpoints).collect())
                         .unwrap_or_default(),
@@ -408,8 +408,8 @@ impl Server {
         self.inner.table.all().iter().map(|h| h.info.clone()).collect()
     }
 
-    /// Starts serving `hero`: refuses a name already alive in its realm (here, or anywhere mDNS
-    /// reaches), then advertises it.
+    /// Starts serving `hero`: refuses a name already alive in its realm (here, anywhere mDNS
+    /// reaches, or anywhere in the realm through etcd), then advertises it.
     pub async fn share(&self, hero: Hero) -> Result<LocalHero> {
         let Hero { name, realm, mut tags, metadata, services } = hero;
         let realm = realm.unwrap_or_else(|| self.inner.config.realm.clone());
@@ -438,11 +438,12 @@ impl Server {
             endpoints: self.inner.endpoints.clone(),
             secured: self.inner.config.credentials.is_some(),
         };
-        let discovery = match self.inner.config.mdns {
+        let discovery = match self.inner.config.discovery_on() {
             true => Some(Discovery::global(&self.inner.config)?),
             false => None,
         };
-        if let Some(discovery) = &discovery {
+        // mDNS can only probe; etcd decides by a transaction when the HERO is advertised.
+        if let Some(discovery) = discovery.as_ref().filter(|d| d.has_mdns()) {
             ensure_name_free(discovery, &realm, &name, &self.inner.endpoints).await?;
         }
         let entry = Arc::new(HeroEntry {
@@ -452,7 +453,7 @@ impl Server {
             in_flight: InFlight::default(),
             streams: InFlight::default(),
             handles: self.inner.table.handles.clone(),
-            discover: self.inner.config.mdns || !self.inner.config.peers.is_empty(),
+            discover: self.inner.config.discovery_on() || !self.inner.config.peers.is_empty(),
             left: tokio::sync::watch::Sender::new(false),
             callbacks: Default::default(),
         });
