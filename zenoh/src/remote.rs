@@ -106,20 +106,30 @@ impl Capability {
     }
 }
 
-/// Lists the HEROs of `realm` that answer `_discover` within `timeout`, by name.
-pub async fn discover(session: &Session, realm: &str, timeout: Duration) -> Result<Vec<HeroDescriptor>> {
+/// Lists the HEROs of `realm` that answer `_discover` within `wait`, by name. It asks again
+/// every 250 ms until `wait` has passed: a session that just opened is still connecting to the
+/// peers it scouted, and a query reaches only the HEROs its session already knows of.
+pub async fn discover(session: &Session, realm: &str, wait: Duration) -> Result<Vec<HeroDescriptor>> {
     keys::base(realm, "x")?;
     let selector = format!("{}/{realm}/*/{}/**", keys::OBJECTS, keys::DISCOVER);
-    let mut heros = Vec::new();
-    for reply in query(session, &selector, None, timeout).await? {
-        match reply.and_then(|bytes| HeroDescriptor::from_cbor(&cbor::from_bytes(&bytes, "a _discover answer")?, realm))
-        {
-            Ok(hero) => heros.push(hero),
-            Err(error) => tracing::debug!(%error, "a _discover answer was skipped"),
+    let started = Instant::now();
+    let mut heros: Vec<HeroDescriptor> = Vec::new();
+    loop {
+        let left = wait.saturating_sub(started.elapsed()).max(Duration::from_millis(100));
+        for reply in query(session, &selector, None, left.min(Duration::from_secs(1))).await? {
+            let answer = reply.and_then(|bytes| cbor::from_bytes(&bytes, "a _discover answer"));
+            match answer.and_then(|value| HeroDescriptor::from_cbor(&value, realm)) {
+                Ok(hero) if !heros.iter().any(|known| known.name == hero.name) => heros.push(hero),
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%error, "a _discover answer was skipped"),
+            }
         }
+        if started.elapsed() >= wait {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250).min(wait.saturating_sub(started.elapsed()))).await;
     }
     heros.sort_by(|a, b| a.name.cmp(&b.name));
-    heros.dedup_by(|a, b| a.name == b.name);
     Ok(heros)
 }
 

@@ -381,3 +381,46 @@ fn python_call_latency_to_a_rust_and_a_python_hero() {
         server.shutdown().await;
     });
 }
+
+/// Runs the `heros-zenoh` tool (blocking) and returns its standard output; fails the test unless
+/// it exits 0.
+fn tool(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_heros-zenoh")).args(args).output().expect("heros-zenoh runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "heros-zenoh {} failed: {stdout}{stderr}", args.join(" "));
+    stdout.into_owned()
+}
+
+#[test]
+fn the_tool_lists_python_and_rust_heros_on_zenoh_and_calls_them() {
+    in_private_zenoh_network(|| async {
+        let (server, _hero, _face, on_zenoh) = oven_on_zenoh("zoven-listed").await;
+        tokio::task::spawn_blocking(|| {
+            let mut python = Python::start(&["serve", "py-listed"]);
+            python.expect_line("READY", Duration::from_secs(60));
+            let listed: serde_json::Value = serde_json::from_str(&tool(&["list", "--json"])).expect("a JSON list");
+            let class =
+                |name: &str| listed.as_array().unwrap().iter().find(|h| h["name"] == name).map(|h| h["class"].clone());
+            assert_eq!(class("py-listed"), Some(json!("TestObject")), "{listed}");
+            assert_eq!(class("zoven-listed"), Some(json!("Oven")), "{listed}");
+            let table = tool(&["list"]);
+            assert!(table.contains("py-listed") && table.contains("zlab.v1.Oven"), "{table}");
+            assert_eq!(tool(&["call", "py-listed", "read_temp", "0", "max=10"]).trim(), "5.0");
+            assert_eq!(tool(&["call", "zoven-listed", "read_temp", "2", "4"]).trim(), "3.0");
+            tool(&["set", "zoven-listed", "testme", "17"]);
+            assert_eq!(tool(&["get", "zoven-listed", "testme"]).trim(), "17");
+            let refused = Command::new(env!("CARGO_BIN_EXE_heros-zenoh"))
+                .args(["set", "zoven-listed", "firmware", "\"9\""])
+                .output()
+                .unwrap();
+            assert!(!refused.status.success());
+            let message = String::from_utf8_lossy(&refused.stderr);
+            assert!(message.contains("AttributeError") && message.contains("firmware"), "{message}");
+            python.finish(Duration::from_secs(30));
+        })
+        .await
+        .unwrap();
+        on_zenoh.leave().await;
+        server.shutdown().await;
+    });
+}
