@@ -149,13 +149,20 @@ impl ZenohFace {
 
     /// Publishes every message of the event `member` at `key`, subscribing through the HERO's
     /// server again (after 50 ms, doubling to 2 s) when the stream ends, until the face leaves.
+    /// The first subscription is made before this returns, so that an event the HERO emits once
+    /// it is on zenoh is not lost.
     async fn publish_events(&self, key: &str, member: Arc<Served>, channel: HeroChannel) -> Result<JoinHandle<()>> {
         let publisher = self.session.declare_publisher(key.to_owned()).await.map_err(Error::zenoh)?;
         let key = key.to_owned();
+        let mut first = Some(channel.subscribe(&member.path, &member.request).await);
         Ok(tokio::spawn(async move {
             let mut pause = Duration::from_millis(50);
             loop {
-                match channel.subscribe(&member.path, &member.request).await {
+                let subscribed = match first.take() {
+                    Some(subscribed) => subscribed,
+                    None => channel.subscribe(&member.path, &member.request).await,
+                };
+                match subscribed {
                     Ok(mut stream) => {
                         pause = Duration::from_millis(50);
                         while let Ok(Some(bytes)) = stream.message().await {
