@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "schema/examples/route_guide.proto",
             "schema/examples/stage.proto",
             "tests/schema/lab/climate/v1/thermostat.proto",
+            "tests/schema/lab/stock/v1/warehouse.proto",
             // The standard datasource interface: its HERO code lives in this crate (heros::datasource).
             "schema/heros/v1/datasource.proto",
         ],

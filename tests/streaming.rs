@@ -114,3 +114,185 @@ async fn a_slow_reader_holds_back_a_server_stream() {
         assert_eq!(rest, COUNT);
     }
 }
+
+/// Handles and HERO references inside streamed messages, in every kind of streaming rpc.
+mod warehouse {
+    use super::*;
+    use common::stock::{Note, WarehouseRemote, WarehouseServer};
+    use heros::Streaming;
+
+    /// A crate: its number and weight.
+    pub(crate) struct Crate {
+        number: u32,
+        kilograms: f64,
+    }
+
+    /// A warehouse: its name and the warehouses it knows.
+    struct Depot {
+        name: String,
+        neighbours: Vec<WarehouseRemote>,
+    }
+
+    impl common::stock::Warehouse for Depot {
+        type Crate = Crate;
+
+        async fn crates(&self, count: u32, kilograms: f64) -> heros::Result<Streaming<Arc<Crate>>> {
+            Ok(Box::pin(tokio_stream::iter((0..count).map(move |number| Ok(Arc::new(Crate { number, kilograms }))))))
+        }
+
+        async fn weigh(&self, mut requests: Streaming<Arc<Crate>>) -> heros::Result<f64> {
+            let mut total = 0.0;
+            while let Some(crate_) = requests.next().await {
+                total += crate_?.kilograms;
+            }
+            Ok(total)
+        }
+
+        async fn labels(&self, requests: Streaming<Arc<Crate>>) -> heros::Result<Streaming<String>> {
+            let name = self.name.clone();
+            Ok(Box::pin(
+                requests.map(move |crate_| crate_.map(|c| format!("{name}: crate {} of {} kg", c.number, c.kilograms))),
+            ))
+        }
+
+        async fn read_notes(&self, requests: Streaming<Note>) -> heros::Result<Streaming<String>> {
+            Ok(Box::pin(requests.map(|note| note.map(|note| note.text))))
+        }
+
+        async fn neighbours(&self) -> heros::Result<Streaming<heros::proto::HeroRef>> {
+            let references: Vec<_> = self.neighbours.iter().map(|n| Ok(heros::AsHeroRef::hero_ref(n))).collect();
+            Ok(Box::pin(tokio_stream::iter(references)))
+        }
+
+        async fn visit(&self, requests: Streaming<WarehouseRemote>) -> heros::Result<Streaming<String>> {
+            Ok(Box::pin(requests.then(|warehouse| async move { warehouse?.name().await })))
+        }
+
+        async fn name(&self) -> heros::Result<String> {
+            Ok(self.name.clone())
+        }
+
+        async fn tally(&self, mut requests: Streaming<String>) -> heros::Result<f64> {
+            let mut count = 0.0;
+            if let Some(first) = requests.next().await {
+                first?;
+                count += 1.0;
+                tokio::time::sleep(PAUSE).await;
+            }
+            while let Some(label) = requests.next().await {
+                label?;
+                count += 1.0;
+            }
+            Ok(count)
+        }
+    }
+
+    /// How long `Tally` stops reading after the first label.
+    const PAUSE: Duration = Duration::from_millis(600);
+
+    /// A HERO that stops reading holds the caller's stream back: labels are made as the HERO
+    /// takes them, so only what fits in HTTP/2's windows is made ahead over the network, and
+    /// nothing within the process.
+    #[tokio::test]
+    async fn a_slow_reader_holds_back_a_client_stream() {
+        const COUNT: usize = 20_000;
+        for in_process in [false, true] {
+            let server = server(in_process).await;
+            let (_hero, stub) = depot(&server, "slow", Vec::new()).await;
+            let made = Arc::new(AtomicU64::new(0));
+            let counter = made.clone();
+            // 4 KiB a label: 80 MiB in all, five times the stream's window.
+            let labels = tokio_stream::iter(0..COUNT).map(move |n| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                format!("{n}{}", ".".repeat(4096))
+            });
+            let tally = tokio::spawn(async move { stub.tally(labels).await });
+            tokio::time::sleep(PAUSE / 2).await;
+            let ahead = made.load(Ordering::Relaxed);
+            let bound = if in_process { 3 } else { COUNT as u64 / 4 };
+            assert!(
+                ahead <= bound,
+                "{ahead} of {COUNT} labels made while the HERO read one (in process: {in_process})"
+            );
+            assert_eq!(within(60, tally).await.unwrap().unwrap(), COUNT as f64);
+        }
+    }
+
+    async fn depot(
+        server: &Server,
+        name: &str,
+        neighbours: Vec<WarehouseRemote>,
+    ) -> (heros::LocalHero, WarehouseRemote) {
+        let depot = Depot { name: name.to_owned(), neighbours };
+        let hero = server.share(Hero::new(name).interface(WarehouseServer::new(depot))).await.unwrap();
+        let stub = WarehouseRemote::connect(&hero.url()).await.unwrap();
+        (hero, stub)
+    }
+
+    #[tokio::test]
+    async fn handles_travel_in_streams_both_ways() {
+        for in_process in [false, true] {
+            let server = server(in_process).await;
+            let (_hero, stub) = depot(&server, "north", Vec::new()).await;
+            let handles: Vec<heros::Handle> =
+                stub.crates(3, 2.5).await.unwrap().map(|handle| handle.unwrap()).collect().await;
+            assert_eq!(handles.len(), 3);
+            assert!(handles[0].repr().contains("lab.Crate"), "{}", handles[0].repr());
+            assert_eq!(stub.weigh(tokio_stream::iter(handles.clone())).await.unwrap(), 7.5);
+            let labels: Vec<String> = stub
+                .labels(tokio_stream::iter(handles.clone()))
+                .await
+                .unwrap()
+                .map(|label| label.unwrap())
+                .collect()
+                .await;
+            assert_eq!(labels, ["north: crate 0 of 2.5 kg", "north: crate 1 of 2.5 kg", "north: crate 2 of 2.5 kg"]);
+
+            let notes = [
+                stub.target().store(&Note { text: "fragile".into() }).await.unwrap(),
+                stub.target().store(&Note { text: "this side up".into() }).await.unwrap(),
+            ];
+            let read: Vec<String> =
+                stub.read_notes(tokio_stream::iter(notes)).await.unwrap().map(|n| n.unwrap()).collect().await;
+            assert_eq!(read, ["fragile", "this side up"]);
+        }
+    }
+
+    /// A handle of another server in a stream is refused with the handle error, as in a unary call.
+    #[tokio::test]
+    async fn a_foreign_handle_in_a_stream_is_refused() {
+        for in_process in [false, true] {
+            let (here, there) = (server(in_process).await, server(in_process).await);
+            let (_a, north) = depot(&here, "north", Vec::new()).await;
+            let (_b, south) = depot(&there, "south", Vec::new()).await;
+            let foreign: Vec<heros::Handle> =
+                south.crates(1, 1.0).await.unwrap().map(|handle| handle.unwrap()).collect().await;
+            let error = north.weigh(tokio_stream::iter(foreign)).await.unwrap_err();
+            assert!(matches!(error, Error::Handle { .. }), "{error:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn hero_references_travel_in_streams_both_ways() {
+        for in_process in [false, true] {
+            let server = server(in_process).await;
+            let (_e, east) = depot(&server, "east", Vec::new()).await;
+            let (_w, west) = depot(&server, "west", Vec::new()).await;
+            let (_h, hub) = depot(&server, "hub", vec![east.clone(), west.clone()]).await;
+            let neighbours: Vec<WarehouseRemote> = hub.neighbours().await.unwrap().map(|n| n.unwrap()).collect().await;
+            let mut names = Vec::new();
+            for neighbour in &neighbours {
+                names.push(neighbour.name().await.unwrap());
+            }
+            assert_eq!(names, ["east", "west"]);
+            let visited: Vec<String> = hub
+                .visit(tokio_stream::iter(vec![west.clone(), east.clone()]))
+                .await
+                .unwrap()
+                .map(|n| n.unwrap())
+                .collect()
+                .await;
+            assert_eq!(visited, ["west", "east"]);
+        }
+    }
+}

@@ -169,21 +169,19 @@ fn member(
         (None, _, _) if (streams_requests || streams_replies) && attribute.is_some() => {
             return Err(Error::Schema(format!("{where_}: an attribute is a unary rpc, not a stream")))
         }
-        (None, _, _) if (streams_requests || streams_replies) && uses_session => {
-            return Err(Error::Unsupported(format!(
-                "{where_}: handles in the messages of a streaming method are not supported; return the handles from a unary method"
-            )))
-        }
         _ => {}
     }
-    if event.is_none() && (streams_requests || streams_replies) {
-        for (message, streamed) in [(&request, streams_requests), (&reply, streams_replies)] {
-            if streamed && message.fields.iter().any(|f| !matches!(f.special, Special::None)) {
-                return Err(Error::Unsupported(format!(
-                    "{where_}: HERO references in streamed messages ({}) are not supported; pass them in a unary method",
-                    message.full_name
-                )));
-            }
+    if event.is_none() && streams_requests {
+        // As for replies (`check_handle_fields`): a handle in a streamed request is converted
+        // item by item only as the message's one field.
+        let fields = &request.fields;
+        if fields.len() > 1
+            && fields.iter().any(|f| matches!(f.special, Special::Handle { .. } | Special::StoredMessage { .. }))
+        {
+            return Err(Error::Unsupported(format!(
+                "{where_}: a handle in a streamed request ({}) must be the message's only field",
+                request.full_name
+            )));
         }
     }
     if let Some(event) = event {

@@ -143,6 +143,17 @@ fn an_event_takes_one_request_not_a_stream() {
 }
 
 #[test]
+fn a_handle_in_a_streamed_request_is_its_only_field() {
+    let error = generate_err_with_core(
+        "stream_handle_fields",
+        "  rpc Put(stream Crate) returns (Done);",
+        "message Crate { heros.v1.Handle crate = 1 [(heros.v1.handle).type_name = \"lab.Crate\"]; string label = 2; }\nmessage Done {}",
+    );
+    assert!(matches!(error, Error::Unsupported(_)), "{error:?}");
+    assert_mentions(&error, &["rpc t.v1.Svc.Put", "streamed request", "only field"]);
+}
+
+#[test]
 fn a_long_running_method_is_unary() {
     let error = generate_err(
         "long_running_stream",

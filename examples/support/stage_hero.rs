@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use heros::{CallContext, Streaming};
 
@@ -20,17 +20,21 @@ pub(crate) struct StageHero {
     pub(crate) moves_stopped: Arc<AtomicU64>,
     /// Moves that arrived.
     pub(crate) moves_done: Arc<AtomicU64>,
+    /// When the last stopped move's future was dropped (for the cancel latency figure).
+    pub(crate) last_stop: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Counts a move as stopped when its future is dropped before it arrived.
 struct StopGuard {
     stopped: Arc<AtomicU64>,
+    last_stop: Arc<Mutex<Option<Instant>>>,
     arrived: bool,
 }
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
         if !self.arrived {
+            *self.last_stop.lock().unwrap() = Some(Instant::now());
             self.stopped.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -45,7 +49,8 @@ impl Stage for StageHero {
             return Err(heros::Error::invalid_argument(format!("cannot move to {target} at {speed} mm/s")));
         }
         let context = CallContext::current();
-        let mut guard = StopGuard { stopped: self.moves_stopped.clone(), arrived: false };
+        let mut guard =
+            StopGuard { stopped: self.moves_stopped.clone(), last_stop: self.last_stop.clone(), arrived: false };
         let start = *self.position.lock().unwrap();
         let distance = (target - start).abs();
         let step = speed * STEP.as_secs_f64();

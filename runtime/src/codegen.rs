@@ -5,7 +5,7 @@ pub use prost_types;
 pub use tokio_stream::{Stream, StreamExt};
 
 pub use crate::attribute::Attribute;
-pub use crate::client::handles::StubSession;
+pub use crate::client::handles::{HandlesInFlight, StubSession};
 pub use crate::client::stub::{attribute_value, Remote};
 pub use crate::client::{connect, connect_timeout};
 pub use crate::handles::HandleScope;

@@ -3,11 +3,13 @@
 //! ## Layout (docs/ARCHITECTURE.md draws it)
 //! - `server/`: the one gRPC server of a process (`Server`, `Hero`, `LocalHero`, graceful
 //!   shutdown); `service` and `incoming` (the server's half of the generated-code contract:
-//!   `HeroService`, `Call`, and the two ways a call comes in), `routing` (picks the HERO of each
-//!   call), `registry`, `health`, `reflection` with `descriptor_index`, `attribute_watch`,
+//!   `HeroService`, `Call`, and the three ways a call comes in), `call_context` (deadline,
+//!   cancel and progress of the call being served), `operations/` (long-running operations),
+//!   `routing` (picks the HERO of each call), `registry`, `health`, `reflection` with `descriptor_index`, `attribute_watch`,
 //!   `callbacks`, `panic` (a method's panic as its call's error), `this_process` (the servers
 //!   in-process stubs can reach), and `serving/` (connections, limits, bytes in and out).
 //! - `client/`: `Target` (one remote HERO) and its `Transport` (`network` or `in_process`),
+//!   `streaming_calls` (streaming methods), `operation` (`Operation<T, I>`),
 //!   `stub` (the client's half of the contract: `Remote`), finding a HERO by name (`lookup`),
 //!   the session cache, `EventStream`, `EventObserver`, attribute streams, `Handle`.
 //! - `interface`: what both sides read of an interface (`Interface`, `Member`); `codegen`: the

@@ -22,6 +22,11 @@ pub mod climate {
     heros::include_proto!("lab.climate.v1");
 }
 
+/// Handles and references in streamed messages (tests/streaming.rs).
+pub mod stock {
+    heros::include_proto!("lab.stock.v1");
+}
+
 /// The usage guide's TestObject, plus a way to hold a call in flight.
 pub struct TestHero {
     pub testme: Attribute<i64>,

@@ -206,7 +206,7 @@ fn event(code: &MemberCode, reliable: bool, buffer: u32, rt: &TokenStream, arms:
 }
 
 /// The conversion of a special request field into what the skeleton takes.
-fn skeleton_resolve(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
+pub(super) fn skeleton_resolve(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
     let id = ident(&field.ident);
     let name = field.ident.trim_start_matches("r#");
     Some(match &field.special {
@@ -227,7 +227,7 @@ fn skeleton_resolve(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
 }
 
 /// The conversion of what the skeleton returned into the reply field.
-fn skeleton_export(field: &Field, rt: &TokenStream) -> TokenStream {
+pub(super) fn skeleton_export(field: &Field, rt: &TokenStream) -> TokenStream {
     match &field.special {
         Special::None => quote!(),
         Special::Handle { type_name, assoc } => {

@@ -86,7 +86,7 @@ fn event(code: &MemberCode, rt: &TokenStream) -> TokenStream {
 }
 
 /// A field's type in the skeleton's signature.
-fn skeleton_type(field: &Field, rt: &TokenStream) -> TokenStream {
+pub(super) fn skeleton_type(field: &Field, rt: &TokenStream) -> TokenStream {
     match &field.special {
         Special::None => path(&field.ty),
         Special::Handle { assoc, .. } => {
@@ -102,7 +102,7 @@ fn skeleton_type(field: &Field, rt: &TokenStream) -> TokenStream {
 }
 
 /// What a skeleton returns for a special reply field.
-fn skeleton_return_type(field: &Field, rt: &TokenStream) -> TokenStream {
+pub(super) fn skeleton_return_type(field: &Field, rt: &TokenStream) -> TokenStream {
     match &field.special {
         Special::HeroRef { .. } => quote!(#rt::proto::HeroRef),
         _ => skeleton_type(field, rt),

@@ -242,7 +242,7 @@ fn event(code: &MemberCode, svc: &Service, rt: &TokenStream) -> TokenStream {
 }
 
 /// A field's type in the stub's signature.
-fn stub_arg_type(field: &Field, rt: &TokenStream) -> TokenStream {
+pub(super) fn stub_arg_type(field: &Field, rt: &TokenStream) -> TokenStream {
     match &field.special {
         Special::None => path(&field.ty),
         Special::Handle { .. } | Special::StoredMessage { .. } => quote!(&#rt::Handle),
@@ -251,7 +251,7 @@ fn stub_arg_type(field: &Field, rt: &TokenStream) -> TokenStream {
 }
 
 /// What a stub returns for a special reply field.
-fn stub_return_type(field: &Field, rt: &TokenStream) -> TokenStream {
+pub(super) fn stub_return_type(field: &Field, rt: &TokenStream) -> TokenStream {
     match &field.special {
         Special::None => path(&field.ty),
         Special::Handle { .. } | Special::StoredMessage { .. } => quote!(#rt::Handle),
@@ -260,7 +260,7 @@ fn stub_return_type(field: &Field, rt: &TokenStream) -> TokenStream {
 }
 
 /// The conversion of a special argument into the request field.
-fn stub_convert_arg(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
+pub(super) fn stub_convert_arg(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
     let id = ident(&field.ident);
     Some(match &field.special {
         Special::None => return None,
@@ -274,7 +274,7 @@ fn stub_convert_arg(field: &Field, rt: &TokenStream) -> Option<TokenStream> {
 }
 
 /// The conversion of a special reply field into what the stub returns.
-fn stub_unwrap(field: &Field, value: TokenStream, rt: &TokenStream) -> TokenStream {
+pub(super) fn stub_unwrap(field: &Field, value: TokenStream, rt: &TokenStream) -> TokenStream {
     let name = field.ident.trim_start_matches("r#");
     match &field.special {
         Special::None => value,

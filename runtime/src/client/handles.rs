@@ -189,6 +189,7 @@ impl ClientSession {
 }
 
 /// The session a stub call ran in, so that generated code can wrap the handles it returned.
+#[derive(Clone)]
 pub struct StubSession(pub(crate) Arc<ClientSession>);
 
 impl StubSession {
@@ -265,5 +266,20 @@ impl Handle {
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle").field("type_name", &self.type_name()).field("repr", &self.repr()).finish()
+    }
+}
+
+/// The handles a stub's caller streams to a HERO, kept alive until the call is over: a handle's
+/// wire form is valid only while the handle lives, and the HERO reads each request when it gets
+/// to it, after the caller's stream has let go of it.
+#[derive(Clone, Default)]
+pub struct HandlesInFlight(Arc<std::sync::Mutex<Vec<Handle>>>);
+
+impl HandlesInFlight {
+    /// The wire form of `handle`, which is kept until every clone of `self` is dropped.
+    pub fn send(&self, handle: Handle) -> proto::Handle {
+        let message = handle.to_message();
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(handle);
+        message
     }
 }

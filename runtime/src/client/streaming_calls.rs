@@ -13,10 +13,13 @@ use std::future::Future;
 
 use tokio_stream::Stream;
 
+use std::sync::Arc;
+
+use crate::client::handles::{ClientSession, StubSession};
 use crate::client::network::{open_bidi, open_replies, open_upload};
 use crate::client::target::Target;
-use crate::client::transport::{message_of, Outgoing};
-use crate::error::{Error, Result};
+use crate::client::transport::{message_of, Outgoing, Transport};
+use crate::error::{Error, HandleProblem, Result};
 use crate::interface::{AnyMessage, ItemStream, RequestItems, Streaming};
 
 impl Target {
@@ -32,7 +35,40 @@ impl Target {
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
         let transport = self.transport().await;
-        let call = Outgoing { hero: self.addressee(), path, session: None, timeout };
+        self.server_streaming_on(&*transport, None, path, request, timeout).await
+    }
+
+    /// [`Self::server_streaming`] for an rpc that passes or returns handles, in this process's
+    /// session with the HERO's server.
+    pub async fn server_streaming_in_session<Req, Rep>(
+        &self,
+        path: &'static str,
+        request: Req,
+        timeout: Option<Duration>,
+    ) -> Result<(Streaming<Rep>, StubSession)>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let transport = self.transport().await;
+        let session = self.session_on(&*transport).await?;
+        let replies = self.server_streaming_on(&*transport, Some(&session), path, request, timeout).await;
+        Ok((self.in_session(replies, &session)?, StubSession(session)))
+    }
+
+    async fn server_streaming_on<Req, Rep>(
+        &self,
+        transport: &dyn Transport,
+        session: Option<&Arc<ClientSession>>,
+        path: &'static str,
+        request: Req,
+        timeout: Option<Duration>,
+    ) -> Result<Streaming<Rep>>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let call = self.outgoing(path, session, timeout);
         let replies = transport.server_stream(call, Box::new(request), open_replies::<Rep>).await;
         let replies = replies.and_then(|replies| message_of::<ItemStream<Rep>>(replies, path));
         Ok(until_deadline(replies.map_err(|error| self.went_away(error))?, path, timeout))
@@ -51,7 +87,40 @@ impl Target {
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
         let transport = self.transport().await;
-        let call = Outgoing { hero: self.addressee(), path, session: None, timeout };
+        self.client_streaming_on(&*transport, None, path, requests, timeout).await
+    }
+
+    /// [`Self::client_streaming`] for an rpc that passes or returns handles, in this process's
+    /// session with the HERO's server.
+    pub async fn client_streaming_in_session<Req, Rep>(
+        &self,
+        path: &'static str,
+        requests: impl Stream<Item = Req> + Send + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<(Rep, StubSession)>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let transport = self.transport().await;
+        let session = self.session_on(&*transport).await?;
+        let reply = self.client_streaming_on(&*transport, Some(&session), path, requests, timeout).await;
+        Ok((self.in_session(reply, &session)?, StubSession(session)))
+    }
+
+    async fn client_streaming_on<Req, Rep>(
+        &self,
+        transport: &dyn Transport,
+        session: Option<&Arc<ClientSession>>,
+        path: &'static str,
+        requests: impl Stream<Item = Req> + Send + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<Rep>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let call = self.outgoing(path, session, timeout);
         let requests = Box::new(Box::pin(requests) as RequestItems<Req>) as AnyMessage;
         let reply = async {
             let reply = transport.streaming(call, requests, open_upload::<Req, Rep>).await?;
@@ -79,11 +148,62 @@ impl Target {
         Rep: prost::Message + Default + Send + Sync + 'static,
     {
         let transport = self.transport().await;
-        let call = Outgoing { hero: self.addressee(), path, session: None, timeout };
+        self.bidi_streaming_on(&*transport, None, path, requests, timeout).await
+    }
+
+    /// [`Self::bidi_streaming`] for an rpc that passes or returns handles, in this process's
+    /// session with the HERO's server.
+    pub async fn bidi_streaming_in_session<Req, Rep>(
+        &self,
+        path: &'static str,
+        requests: impl Stream<Item = Req> + Send + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<(Streaming<Rep>, StubSession)>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let transport = self.transport().await;
+        let session = self.session_on(&*transport).await?;
+        let replies = self.bidi_streaming_on(&*transport, Some(&session), path, requests, timeout).await;
+        Ok((self.in_session(replies, &session)?, StubSession(session)))
+    }
+
+    async fn bidi_streaming_on<Req, Rep>(
+        &self,
+        transport: &dyn Transport,
+        session: Option<&Arc<ClientSession>>,
+        path: &'static str,
+        requests: impl Stream<Item = Req> + Send + 'static,
+        timeout: Option<Duration>,
+    ) -> Result<Streaming<Rep>>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Rep: prost::Message + Default + Send + Sync + 'static,
+    {
+        let call = self.outgoing(path, session, timeout);
         let requests = Box::new(Box::pin(requests) as RequestItems<Req>) as AnyMessage;
         let replies = transport.streaming(call, requests, open_bidi::<Req, Rep>).await;
         let replies = replies.and_then(|replies| message_of::<ItemStream<Rep>>(replies, path));
         Ok(until_deadline(replies.map_err(|error| self.went_away(error))?, path, timeout))
+    }
+
+    fn outgoing(
+        &self,
+        path: &'static str,
+        session: Option<&Arc<ClientSession>>,
+        timeout: Option<Duration>,
+    ) -> Outgoing<'_> {
+        Outgoing { hero: self.addressee(), path, session: session.map(|s| s.header().clone()), timeout }
+    }
+
+    /// A call's outcome in `session`: a server that no longer knows the session has lost it,
+    /// so the next call opens another.
+    fn in_session<T>(&self, outcome: Result<T>, session: &ClientSession) -> Result<T> {
+        if let Err(Error::Handle { problem: HandleProblem::UnknownSession, .. }) = &outcome {
+            session.mark_dead();
+        }
+        outcome
     }
 }
 

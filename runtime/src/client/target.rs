@@ -279,7 +279,7 @@ impl Target {
     }
 
     /// This process's session with the HERO's server, opened on first use.
-    async fn session_on(&self, transport: &dyn Transport) -> Result<Arc<ClientSession>> {
+    pub(crate) async fn session_on(&self, transport: &dyn Transport) -> Result<Arc<ClientSession>> {
         let slot =
             sessions().lock().unwrap_or_else(|e| e.into_inner()).entry(transport.session_key()).or_default().clone();
         let mut slot = slot.lock().await;
