@@ -412,6 +412,71 @@ mod tests {
         assert!(out_of_range.to_string().contains("'nanos' must be an int (32 bits)"), "{out_of_range}");
     }
 
+    mod zlab {
+        heros::include_proto!("zlab.v1");
+    }
+
+    fn kinds() -> MessageDescriptor {
+        let pool = DescriptorPool::decode(zlab::OVEN_INTERFACE.descriptor_set).unwrap();
+        pool.get_message_by_name("zlab.v1.Kinds").unwrap()
+    }
+
+    #[test]
+    fn enums_maps_lists_messages_and_bytes_go_both_ways() {
+        let kwargs = vec![
+            ("mode", text("MODE_HEAT")),
+            ("counts", Cbor::Map(vec![(text("a"), Cbor::Integer(1.into()))])),
+            ("samples", Cbor::Array(vec![Cbor::Float(0.5), Cbor::Integer(2.into())])),
+            ("alarm", Cbor::Map(vec![(text("celsius"), Cbor::Float(90.0))])),
+            ("raw", Cbor::Bytes(vec![1, 2])),
+        ];
+        let message = request_from_call(&kinds(), "kinds", &call(vec![], kwargs)).unwrap();
+        let reply = reply_value(&message).unwrap();
+        let field = |name: &str| crate::cbor::get(&reply, name).cloned();
+        assert_eq!(field("mode"), Some(text("MODE_HEAT")));
+        assert_eq!(field("counts"), Some(Cbor::Map(vec![(text("a"), Cbor::Integer(1.into()))])));
+        assert_eq!(field("samples"), Some(Cbor::Array(vec![Cbor::Float(0.5), Cbor::Float(2.0)])));
+        assert_eq!(
+            field("alarm"),
+            Some(Cbor::Map(vec![(text("celsius"), Cbor::Float(90.0)), (text("limit"), Cbor::Float(0.0))]))
+        );
+        assert_eq!(field("raw"), Some(Cbor::Bytes(vec![1, 2])));
+        assert_eq!(field("peer"), Some(Cbor::Null), "an absent message is None");
+        let bad_mode = request_from_call(&kinds(), "kinds", &call(vec![text("MODE_COLD")], vec![])).unwrap_err();
+        assert!(bad_mode.to_string().contains("MODE_UNSPECIFIED, MODE_HEAT"), "{bad_mode}");
+    }
+
+    #[test]
+    fn a_hero_reference_goes_out_as_tag_9000_and_is_refused_coming_in() {
+        let mut message = DynamicMessage::new(kinds());
+        let peer = message.descriptor().get_field_by_name("peer").unwrap();
+        let Kind::Message(hero_ref) = peer.kind() else { panic!("a message field") };
+        let mut reference = DynamicMessage::new(hero_ref);
+        reference.set_field_by_name("name", Value::String("oven".into()));
+        reference.set_field_by_name("realm", Value::String("lab".into()));
+        message.set_field(&peer, Value::Message(reference));
+        let reply = reply_value(&message).unwrap();
+        assert_eq!(
+            crate::cbor::get(&reply, "peer"),
+            Some(&Cbor::Tag(HERO_TAG, Box::new(Cbor::Array(vec![text("lab"), text("oven")]))))
+        );
+        let tag = Cbor::Tag(HERO_TAG, Box::new(Cbor::Array(vec![text("lab"), text("oven")])));
+        let refused = request_from_call(&kinds(), "kinds", &call(vec![], vec![("peer", tag)])).unwrap_err();
+        assert!(matches!(refused, Error::Unsupported(_)) && refused.to_string().contains("'peer'"), "{refused}");
+    }
+
+    #[test]
+    fn handles_are_refused_both_ways() {
+        let refused =
+            request_from_call(&kinds(), "kinds", &call(vec![], vec![("session", Cbor::Map(vec![]))])).unwrap_err();
+        assert!(matches!(refused, Error::Unsupported(_)) && refused.to_string().contains("handle"), "{refused}");
+        let mut message = DynamicMessage::new(kinds());
+        let handle = message.descriptor().get_field_by_name("session").unwrap();
+        let Kind::Message(handle_type) = handle.kind() else { panic!("a message field") };
+        message.set_field(&handle, Value::Message(DynamicMessage::new(handle_type)));
+        assert!(matches!(reply_value(&message), Err(Error::Unsupported(_))));
+    }
+
     #[test]
     fn capabilities_show_python_types() {
         let cap = method_capability("wait", &duration(), &duration());
