@@ -89,6 +89,18 @@ fn in_private_zenoh_network<F: std::future::Future<Output = ()>>(test: impl FnOn
         let status = Command::new("ip").args(args).status().expect("ip (iproute2) runs");
         assert!(status.success(), "ip {} failed ({status})", args.join(" "));
     }
+    // zenoh picks its scouting interface when a session opens, among those that are running: wait
+    // for the link to be up (its carrier comes a moment after `ip link set up`, later on a loaded
+    // machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = Command::new("ip").args(["-o", "link", "show", "zh0"]).output().expect("ip runs");
+        if String::from_utf8_lossy(&shown.stdout).contains("state UP") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "veth zh0 is not up after 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("HEROS_LOG").unwrap_or_default()).try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(test());
@@ -293,7 +305,6 @@ fn rust_finds_calls_sets_and_subscribes_to_a_python_hero() {
     in_private_zenoh_network(|| async {
         let name = "py-test-object";
         let face = ZenohFace::open().await.unwrap();
-        let observer = HeroObserver::new(face.session(), "heros").await.unwrap();
         let python = tokio::task::spawn_blocking(move || {
             let mut python = Python::start(&["serve", name]);
             python.expect_line("READY", Duration::from_secs(60));
@@ -301,14 +312,11 @@ fn rust_finds_calls_sets_and_subscribes_to_a_python_hero() {
         })
         .await
         .unwrap();
-        let joined = tokio::time::timeout(Duration::from_secs(20), observer.next()).await.expect("a HERO joins");
-        assert_eq!(joined, Some(Presence::Joined(name.into())));
-
+        let hero = RemoteHero::connect(face.session(), "heros", name, Duration::from_secs(30)).await.unwrap();
         let heros = heros_zenoh::discover(face.session(), "heros", Duration::from_secs(2)).await.unwrap();
         let found = heros.iter().find(|h| h.name == name).unwrap_or_else(|| panic!("{name} discovered: {heros:?}"));
         assert_eq!(found.class, "TestObject");
 
-        let hero = RemoteHero::connect(face.session(), "heros", name, Duration::from_secs(10)).await.unwrap();
         let flavor = |member: &str| hero.capabilities().iter().find(|c| c.name == member).map(|c| c.flavor.clone());
         assert_eq!(flavor("read_temp").as_deref(), Some("method"));
         assert_eq!(flavor("testme").as_deref(), Some("attribute"));
@@ -349,6 +357,11 @@ fn rust_finds_calls_sets_and_subscribes_to_a_python_hero() {
         }
         assert_eq!(event, Some(json!({"value": 21, "doubled": 42})));
 
+        // The observer starts once the two sessions are connected (the calls above went through):
+        // the HERO there already comes first, from the tokens' history.
+        let observer = HeroObserver::new(face.session(), "heros").await.unwrap();
+        let joined = tokio::time::timeout(Duration::from_secs(20), observer.next()).await.expect("a HERO is there");
+        assert_eq!(joined, Some(Presence::Joined(name.into())));
         tokio::task::spawn_blocking(move || python.finish(Duration::from_secs(30))).await.unwrap();
         let left = tokio::time::timeout(Duration::from_secs(20), observer.next()).await.expect("the HERO leaves");
         assert_eq!(left, Some(Presence::Left(name.into())));
