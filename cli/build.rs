@@ -3,7 +3,11 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     heros_codegen::compile(
-        &["../schema/examples/testobject.proto", "../schema/examples/furnace.proto"],
+        &[
+            "../schema/examples/testobject.proto",
+            "../schema/examples/furnace.proto",
+            "../schema/examples/route_guide.proto",
+        ],
         &["../schema"],
     )?;
     Ok(())

@@ -3,10 +3,9 @@
 //! demo; the two-process examples of issue #4 (nested HEROs, handles, callbacks) and of issue #5
 //! (events) must end by themselves, printing the values that only the working feature produces.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longer than any example needs (about 2 s each), short enough to catch one that hangs.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -32,37 +31,11 @@ fn run(name: &str) -> Option<String> {
 
 /// Like [`run`], with command-line arguments.
 fn run_with(name: &str, args: &[&str]) -> Option<String> {
-    let mut child = Command::new(example(name))
-        .args(args)
-        .env_remove("HEROS_NETNS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > DEADLINE {
-            // Its second process ends too: its stdin, a pipe from this one, closes.
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let mut command = Command::new(example(name));
+    command.args(args).env_remove("HEROS_NETNS").stdin(Stdio::null());
+    // At the deadline its second process ends too: its stdin, a pipe from this one, closes.
+    let finished = heros_testing::process::run_to_end(&mut command, DEADLINE).unwrap();
+    let (status, stdout, stderr) = (finished.status, finished.stdout, finished.stderr);
     if stderr.contains("cannot create a private network namespace") {
         println!("skipping: {stderr}");
         return None;

@@ -85,6 +85,18 @@ pub(crate) enum Command {
         /// The new value as JSON, e.g. `10`, `"text"` or `{"x": 1}`; `-` reads it from stdin.
         value: String,
     },
+    /// Serves a web page that shows the realm's HEROs live: health, attribute values, events (with
+    /// plots of numbers), and forms to set attributes and call methods. Uses --realm, --peer,
+    /// --credentials and --token like the other commands. Runs until Ctrl-C.
+    Monitor {
+        /// Address of the page. Loopback only, unless --allow-remote: the page can do whatever
+        /// this tool's credentials allow.
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Allow a --listen address beyond this machine (anyone who reaches it can call HEROs).
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Makes a secured realm's credentials: `realm init <dir>` (the realm CA), `realm issue <dir>
     /// <name>` (a certificate for a process or a person).
     Realm {
@@ -142,7 +154,8 @@ Examples:
   heros --peer 127.0.0.1:50051 list          (no mDNS: ask that server)
   heros call heros://127.0.0.1:50051/my_hero hello
   heros realm init lab && heros realm issue lab oven && heros realm issue lab ada --role observe
-  heros --credentials lab/ada list           (a secured realm; or HEROS_CREDENTIALS=lab/ada)";
+  heros --credentials lab/ada list           (a secured realm; or HEROS_CREDENTIALS=lab/ada)
+  heros monitor --realm lab                  (then open http://127.0.0.1:8080/)";
 
 fn seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text.parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;

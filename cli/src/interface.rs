@@ -4,6 +4,10 @@
 use anyhow::{anyhow, bail, Result};
 use prost_reflect::{DescriptorPool, DynamicMessage, FileDescriptor, MethodDescriptor, Value};
 
+/// The `delivery` of a server stream without the `heros.v1.event` option: from a server that
+/// sends no options, or a streaming method.
+pub(crate) const NO_EVENT_OPTION: &str = "unspecified";
+
 /// What an rpc of a HERO interface is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -75,7 +79,7 @@ pub(crate) fn members(pool: &DescriptorPool, interfaces: &[String]) -> Result<Ve
             } else if method.is_server_streaming() {
                 // A stream without the option (a server that does not send options): still
                 // something to watch.
-                Kind::Event { delivery: "unspecified" }
+                Kind::Event { delivery: NO_EVENT_OPTION }
             } else {
                 Kind::Method
             };

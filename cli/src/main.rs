@@ -13,6 +13,7 @@
 //! - `list`, `describe`, `call` (call, get, set), `watch`: the commands; `table`: aligned text;
 //!   `output`: stdout.
 //! - `remote`: errors from servers (status code, `ErrorDetail` kind).
+//! - `monitor`: `heros monitor`, the live web page (its own layout in `monitor/mod.rs`).
 
 mod args;
 mod call;
@@ -23,6 +24,7 @@ mod interface;
 mod json;
 mod list;
 mod locate;
+mod monitor;
 mod output;
 mod progress;
 mod reflection;
@@ -97,6 +99,9 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Watch { hero, event, count, duration } => {
             let hero = connect(hero).await?;
             until_stopped(watch::run(&hero, event, *count, cli.json), *duration).await
+        }
+        Command::Monitor { listen, allow_remote } => {
+            monitor::run(locator.clone(), *listen, *allow_remote, find_timeout).await
         }
         Command::Realm { .. } => unreachable!("handled above"),
     }

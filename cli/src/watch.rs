@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, Result};
 use heros_runtime::proto::attributes_client::AttributesClient;
-use heros_runtime::proto::WatchRequest;
+use heros_runtime::proto::{AttributeValue, WatchRequest};
 use prost_reflect::DynamicMessage;
 use serde_json::json;
 
@@ -57,24 +57,35 @@ fn print_missed(missed: u64, as_json: bool) {
 }
 
 async fn attribute(hero: &Hero, member: &Member, count: Option<u64>, as_json: bool) -> Result<()> {
-    let request = WatchRequest { interface: member.interface(), attribute: member.method.name().to_owned() };
-    let mut client = AttributesClient::new(hero.channel.clone());
-    let mut values = client
-        .watch(hero.request(request, false))
-        .await
-        .map_err(|status| RemoteError::from_status(&status))?
-        .into_inner();
+    let mut values = watch_attribute(hero, member).await?;
     let mut seen = 0;
     while count.is_none_or(|count| seen < count) {
         let value = values.message().await.map_err(|status| RemoteError::from_status(&status))?;
         let Some(value) = value else {
             return Err(anyhow!("{} ended the watch of {}", hero.info.name, member.display_name()));
         };
-        let message = DynamicMessage::decode(member.method.input(), &value.message[..])
-            .map_err(|e| anyhow!("a value of {} does not decode: {e}", member.display_name()))?;
+        let message = attribute_value(member, &value)?;
         // One line per value, also for people: a watch is read as a log.
         crate::output::line(crate::call::attribute_view(&to_json(&message), as_json));
         seen += 1;
     }
     Ok(())
+}
+
+/// Opens `heros.v1.Attributes/Watch` for `member`: its current value, then each new one. Also
+/// the monitor's attribute feeds.
+pub(crate) async fn watch_attribute(hero: &Hero, member: &Member) -> Result<tonic::Streaming<AttributeValue>> {
+    let request = WatchRequest { interface: member.interface(), attribute: member.method.name().to_owned() };
+    let mut client = AttributesClient::new(hero.channel.clone());
+    Ok(client
+        .watch(hero.request(request, false))
+        .await
+        .map_err(|status| RemoteError::from_status(&status))?
+        .into_inner())
+}
+
+/// One watched value as the attribute's value message (`{"value": ...}` in JSON).
+pub(crate) fn attribute_value(member: &Member, value: &AttributeValue) -> Result<DynamicMessage> {
+    DynamicMessage::decode(member.method.input(), &value.message[..])
+        .map_err(|e| anyhow!("a value of {} does not decode: {e}", member.display_name()))
 }

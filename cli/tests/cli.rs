@@ -3,197 +3,16 @@
 //! test process into a private network namespace first (only `lo`, so no multicast leaves the
 //! machine), which the tool's process inherits. Every test runs in a process of its own under
 //! cargo-nextest.
+mod common;
 
-mod proto {
-    heros::include_proto!("examples.v1");
-}
-
-use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use heros::{Attribute, Event, Hero, LocalHero, Server};
-use proto::{Alarm, Furnace, FurnaceReading, FurnaceServer, TestObject, TestObjectServer};
+use common::proto::Furnace;
+use common::proto::{Alarm, TestObjectServer};
+use common::*;
+use heros::{Hero, Server};
 use serde_json::{json, Value};
-
-struct Thing {
-    testme: Attribute<i64>,
-    firmware: Attribute<String>,
-}
-
-impl Thing {
-    /// A thing with nothing set, for HEROs that only come and go.
-    fn blank() -> Self {
-        Thing { testme: Attribute::new(0), firmware: Attribute::new(String::new()) }
-    }
-}
-
-/// Command-line arguments as the child process takes them.
-fn owned(args: &[&str]) -> Vec<String> {
-    args.iter().map(|a| (*a).to_owned()).collect()
-}
-
-impl TestObject for Thing {
-    async fn read_temp(&self, min: i32, max: i32) -> heros::Result<f64> {
-        if min > max {
-            return Err(heros::Error::failed("BadRange", format!("min {min} is above max {max}")));
-        }
-        Ok((f64::from(max) + f64::from(min)) / 2.0)
-    }
-
-    async fn hello(&self) -> heros::Result<String> {
-        self.testme.update(|n| *n += 1);
-        Ok("world".to_owned())
-    }
-
-    fn testme(&self) -> &Attribute<i64> {
-        &self.testme
-    }
-
-    fn firmware(&self) -> &Attribute<String> {
-        &self.firmware
-    }
-}
-
-#[derive(Default)]
-struct Oven {
-    overheated: Event<Alarm>,
-    readings: Event<FurnaceReading>,
-}
-
-impl Furnace for Oven {
-    async fn heat(&self, celsius: f64) -> heros::Result<()> {
-        self.readings.emit(FurnaceReading { celsius, ..Default::default() }).await;
-        Ok(())
-    }
-
-    async fn burst(&self, _count: u32, _payload_bytes: u32, _alarms: bool) -> heros::Result<u32> {
-        Ok(0)
-    }
-
-    fn overheated(&self) -> &Event<Alarm> {
-        &self.overheated
-    }
-
-    fn readings(&self) -> &Event<FurnaceReading> {
-        &self.readings
-    }
-}
-
-/// A loopback server without mDNS hosting `thing` (a TestObject) and `oven` (a Furnace).
-struct Fixture {
-    server: Server,
-    thing: Arc<Thing>,
-    oven: Arc<Oven>,
-    _heros: Vec<LocalHero>,
-}
-
-impl Fixture {
-    async fn start(mdns: bool) -> Fixture {
-        let server =
-            Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(mdns).start().await.expect("server starts");
-        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
-        let oven = Arc::new(Oven::default());
-        let heros = vec![
-            server
-                .share(
-                    Hero::new("thing")
-                        .tag("lab")
-                        .metadata("room", "3.14")
-                        .interface(TestObjectServer::from_arc(thing.clone())),
-                )
-                .await
-                .unwrap(),
-            server.share(Hero::new("oven").interface(FurnaceServer::from_arc(oven.clone()))).await.unwrap(),
-        ];
-        Fixture { server, thing, oven, _heros: heros }
-    }
-
-    fn peer(&self) -> String {
-        self.server.local_addr().to_string()
-    }
-
-    /// Runs the tool with `--peer` this server.
-    async fn heros(&self, args: &[&str]) -> Run {
-        let mut all = vec!["--peer".to_owned(), self.peer()];
-        all.extend(args.iter().map(|a| (*a).to_owned()));
-        heros(all, true).await
-    }
-}
-
-/// What one run of the tool printed, and how it ended.
-#[derive(Debug)]
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        assert!(self.ok, "the tool failed: {self:?}");
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    fn json_lines(&self) -> Vec<Value> {
-        self.stdout.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
-    }
-
-    /// Asserts that the run failed, and that stderr has each of `parts`.
-    fn fails_with(&self, parts: &[&str]) {
-        assert!(!self.ok, "expected a failure: {self:?}");
-        for part in parts {
-            assert!(self.stderr.contains(part), "stderr lacks {part:?}: {}", self.stderr);
-        }
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-    }
-}
-
-/// Runs the built binary; `no_mdns` keeps it off multicast entirely (HEROS_DISCOVERY=off).
-async fn heros(args: Vec<String>, no_mdns: bool) -> Run {
-    let child = spawn(&args, no_mdns);
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    finished(output)
-}
-
-fn spawn(args: &[String], no_mdns: bool) -> std::process::Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_heros"));
-    command
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("HEROS_PEERS")
-        .env_remove("HEROS_REALM")
-        .env_remove("HEROS_CREDENTIALS")
-        .env_remove("HEROS_TOKEN");
-    if no_mdns {
-        command.env("HEROS_DISCOVERY", "off");
-    } else {
-        command.env_remove("HEROS_DISCOVERY");
-    }
-    command.spawn().expect("the heros binary runs")
-}
-
-fn finished(output: Output) -> Run {
-    Run {
-        ok: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
-}
-
-/// Runs `test` in a private network namespace, or says why not (not root).
-fn in_private_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
-    if let Err(error) = heros_testing::netns::enter_private_network() {
-        println!("skipping: cannot enter a private network namespace: {error}");
-        return;
-    }
-    runtime().block_on(test());
-}
 
 #[test]
 fn a_realm_made_with_the_tool_is_called_only_with_its_credentials_and_roles() {
@@ -210,17 +29,8 @@ fn a_realm_made_with_the_tool_is_called_only_with_its_credentials_and_roles() {
         }
         heros(owned(&["realm", "issue", dir, "bad", "--role", "admin"]), true).await.fails_with(&["admin"]);
 
-        let server = Server::builder()
-            .bind("127.0.0.1:0".parse().unwrap())
-            .mdns(false)
-            .credentials(realm.join("oven"))
-            .start()
-            .await
-            .unwrap();
-        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
-        let _hero =
-            server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
-        let peer = server.local_addr().to_string();
+        let lone = LoneThing::start(Server::builder().credentials(realm.join("oven"))).await;
+        let (thing, peer) = (lone.thing.clone(), lone.peer());
         let run = |args: &[&str]| heros(owned(&[&["--peer", peer.as_str()], args].concat()), true);
 
         run(&["get", "thing", "testme"]).await.fails_with(&["HEROS_CREDENTIALS"]);
@@ -243,12 +53,8 @@ fn a_realm_made_with_the_tool_is_called_only_with_its_credentials_and_roles() {
 #[test]
 fn a_token_realm_is_called_with_the_token_from_the_flag_or_the_environment() {
     runtime().block_on(async {
-        let server =
-            Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).token("s3cret").start().await.unwrap();
-        let thing = Arc::new(Thing { testme: Attribute::new(5), firmware: Attribute::new("1.0.0".to_owned()) });
-        let _hero =
-            server.share(Hero::new("thing").interface(TestObjectServer::from_arc(thing.clone()))).await.unwrap();
-        let peer = server.local_addr().to_string();
+        let lone = LoneThing::start(Server::builder().token("s3cret")).await;
+        let (thing, peer) = (lone.thing.clone(), lone.peer());
         let run = |args: &[&str]| heros(owned(&[&["--peer", peer.as_str()], args].concat()), true);
 
         run(&["get", "thing", "testme"]).await.fails_with(&["UNAUTHENTICATED"]);
@@ -598,21 +404,4 @@ async fn next_change(changes: &mut tokio::sync::mpsc::UnboundedReceiver<String>)
     let line = within(15, changes.recv()).await.expect("a line");
     let line: Value = serde_json::from_str(&line).unwrap();
     format!("{} {}", line["change"].as_str().unwrap(), line["hero"]["name"].as_str().unwrap())
-}
-
-/// The lines `output` brings, as they come.
-fn lines_of(output: std::process::ChildStdout) -> tokio::sync::mpsc::UnboundedReceiver<String> {
-    let (lines, received) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(output)).map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    received
-}
-
-async fn within<T>(seconds: u64, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(seconds), future).await.expect("in time")
 }

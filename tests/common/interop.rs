@@ -3,11 +3,9 @@
 //! Python or Node client with nothing but the `.proto` files exercises methods, attributes, remote
 //! errors, events, handles, references and realms against real Rust HEROs.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use heros::{Hero, LocalHero, Server};
 
@@ -82,32 +80,10 @@ pub fn install(language: &str) -> PathBuf {
 /// Runs a client process to its end, prints its output and returns it; fails the test with that
 /// output when the client exits non-zero or runs longer than [`CLIENT_LIMIT`]. Blocking.
 pub fn run_client(mut command: Command, what: &str) -> String {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the client starts");
-    // Both pipes are read while the child runs, so that neither fills up and blocks it.
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("the client can be waited for") {
-            break Some(status);
-        }
-        if started.elapsed() > CLIENT_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let output = format!("{}{}", stdout.join().unwrap(), stderr.join().unwrap());
+    let finished = heros_testing::process::run_to_end(&mut command, CLIENT_LIMIT).expect("the client starts");
+    let output = format!("{}{}", finished.stdout, finished.stderr);
     println!("--- {what} ---\n{output}--- end of {what} ---");
-    match status {
+    match finished.status {
         Some(status) if status.success() => output,
         Some(status) => panic!("{what} failed ({status}):\n{output}"),
         None => panic!("{what} did not finish within {CLIENT_LIMIT:?}:\n{output}"),

@@ -3,9 +3,10 @@
 //! long-running operation) where its progress goes.
 //!
 //! The server runs each method's future (and each stream it returns) inside [`Scoped`], which puts
-//! the call's context in a thread-local slot while it is polled; [`CallContext::current`] reads it
-//! there. The slot is filled by moving the context in and out around each poll: no reference count
-//! changes and no allocation per poll. Work a method spawns must take the context with it
+//! the call's [`CallScope`] in a thread-local slot while it is polled; [`CallContext::current`]
+//! reads it there. The slot is filled by moving the scope in and out around each poll: no
+//! reference count changes and no allocation per poll. A unary call's context is made only when
+//! the method asks for it, so a call that never does costs no allocation. Work a method spawns must take the context with it
 //! (`let context = CallContext::current();`), because a spawned task is polled elsewhere.
 //!
 //! Cancellation is the future being dropped: when the caller goes away, cancels, or its deadline
@@ -46,8 +47,32 @@ pub(crate) trait ProgressSink: Send + Sync + 'static {
 }
 
 thread_local! {
-    /// The context of the call whose future this thread is polling.
-    static CURRENT: RefCell<Option<CallContext>> = const { RefCell::new(None) };
+    /// The scope of the call whose future this thread is polling.
+    static CURRENT: RefCell<Option<CallScope>> = const { RefCell::new(None) };
+}
+
+/// What a call's context is made of, until (and unless) the method asks for it.
+pub(crate) struct CallScope {
+    deadline: Option<Instant>,
+    progress: Option<Arc<dyn ProgressSink>>,
+    context: Option<CallContext>,
+}
+
+impl CallScope {
+    /// A scope whose context is made on first use.
+    pub(crate) fn new(deadline: Option<Instant>, progress: Option<Arc<dyn ProgressSink>>) -> Self {
+        CallScope { deadline, progress, context: None }
+    }
+
+    /// A scope with its context made already (shared by a method's future and its stream).
+    pub(crate) fn of(context: CallContext) -> Self {
+        CallScope { deadline: context.state.deadline, progress: None, context: Some(context) }
+    }
+
+    fn context(&mut self) -> CallContext {
+        let (deadline, progress) = (self.deadline, self.progress.take());
+        self.context.get_or_insert_with(|| CallContext::new(deadline, progress)).clone()
+    }
 }
 
 impl std::fmt::Debug for CallContext {
@@ -75,7 +100,9 @@ impl CallContext {
     /// The context of the call being served by the current task; a detached one (no deadline,
     /// never cancelled) outside a call.
     pub fn current() -> CallContext {
-        CURRENT.with(|current| current.borrow().clone()).unwrap_or_else(|| CallContext::new(None, None))
+        CURRENT
+            .with(|current| current.borrow_mut().as_mut().map(CallScope::context))
+            .unwrap_or_else(|| CallContext::new(None, None))
     }
 
     /// When the caller stops waiting, if it said (`grpc-timeout`, or the stub's timeout).
@@ -143,7 +170,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         // In here between polls; in `CURRENT` while `inner` is polled.
-        context: Option<CallContext>,
+        scope: Option<CallScope>,
         finished: bool,
     }
 
@@ -151,7 +178,7 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if !*this.finished {
-                if let Some(context) = this.context.as_ref() {
+                if let Some(context) = this.scope.as_ref().and_then(|scope| scope.context.as_ref()) {
                     context.cancel();
                 }
             }
@@ -160,16 +187,16 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> Scoped<F> {
-    pub(crate) fn new(context: CallContext, inner: F) -> Self {
-        Scoped { inner, context: Some(context), finished: false }
+    pub(crate) fn new(scope: CallScope, inner: F) -> Self {
+        Scoped { inner, scope: Some(scope), finished: false }
     }
 }
 
-/// Runs `poll` with `slot`'s context current, and puts it back (even if `poll` panics).
-fn enter<R>(slot: &mut Option<CallContext>, poll: impl FnOnce() -> R) -> R {
+/// Runs `poll` with `slot`'s scope current, and puts it back (even if `poll` panics).
+fn enter<R>(slot: &mut Option<CallScope>, poll: impl FnOnce() -> R) -> R {
     struct Restore<'a> {
-        slot: &'a mut Option<CallContext>,
-        previous: Option<CallContext>,
+        slot: &'a mut Option<CallScope>,
+        previous: Option<CallScope>,
     }
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
@@ -188,7 +215,7 @@ impl<F: Future> Future for Scoped<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let inner = this.inner;
-        let output = enter(this.context, || inner.poll(cx));
+        let output = enter(this.scope, || inner.poll(cx));
         *this.finished |= output.is_ready();
         output
     }
@@ -200,7 +227,7 @@ impl<S: tokio_stream::Stream> tokio_stream::Stream for Scoped<S> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let this = self.project();
         let inner = this.inner;
-        let item = enter(this.context, || inner.poll_next(cx));
+        let item = enter(this.scope, || inner.poll_next(cx));
         *this.finished |= matches!(item, Poll::Ready(None));
         item
     }
@@ -213,7 +240,7 @@ mod tests {
     #[tokio::test]
     async fn the_context_is_current_inside_and_detached_outside() {
         let deadline = Instant::now() + Duration::from_secs(5);
-        let inside = Scoped::new(CallContext::new(Some(deadline), None), async { CallContext::current().deadline() });
+        let inside = Scoped::new(CallScope::new(Some(deadline), None), async { CallContext::current().deadline() });
         assert_eq!(inside.await, Some(deadline));
         assert_eq!(CallContext::current().deadline(), None);
     }
@@ -221,7 +248,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_an_unfinished_call_cancels_its_context() {
         let context = CallContext::new(None, None);
-        let pending = Scoped::new(context.clone(), std::future::pending::<()>());
+        let pending = Scoped::new(CallScope::of(context.clone()), std::future::pending::<()>());
         let mut pending = Box::pin(pending);
         assert!(futures_poll_once(pending.as_mut()).is_pending());
         assert!(!context.is_cancelled());
@@ -230,7 +257,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), context.cancelled()).await.expect("cancelled() resolves");
 
         let finished = CallContext::new(None, None);
-        Scoped::new(finished.clone(), async {}).await;
+        Scoped::new(CallScope::of(finished.clone()), async {}).await;
         assert!(!finished.is_cancelled(), "a call that finished was not cancelled");
     }
 

@@ -16,7 +16,7 @@ use tokio_stream::{Stream, StreamExt};
 use crate::error::{Error, Result};
 use crate::events::event::Frame;
 use crate::interface::{AnyMessage, ItemStream, RequestItems, Streaming};
-use crate::server::call_context::{CallContext, Scoped};
+use crate::server::call_context::{CallContext, CallScope, Scoped};
 use crate::wire::codec::{FrameEncoder, ReservingEncoder, ServerCodec, StreamEncoder};
 use crate::wire::metadata::SESSION;
 
@@ -116,8 +116,8 @@ impl Incoming for OverNetwork {
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
         let OverNetwork { request, max_message_size: size } = self;
-        let context = CallContext::new(deadline_of(&request), None);
-        Box::pin(Scoped::new(context, async move {
+        let scope = CallScope::new(deadline_of(&request), None);
+        Box::pin(Scoped::new(scope, async move {
             let codec = ServerCodec::<ReservingEncoder<Rep>, Req>::new(request_type);
             let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
             // A request above `size` never gets here: the server's receiving body refuses its
@@ -152,8 +152,8 @@ impl Incoming for OverNetwork {
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
         let OverNetwork { request, max_message_size: size } = self;
-        let context = CallContext::new(deadline_of(&request), None);
-        Box::pin(Scoped::new(context, async move {
+        let scope = CallScope::new(deadline_of(&request), None);
+        Box::pin(Scoped::new(scope, async move {
             let codec = ServerCodec::<ReservingEncoder<Rep>, Req>::new(request_type);
             let mut grpc = tonic::server::Grpc::new(codec).apply_max_message_size_config(Some(size), Some(size));
             grpc.client_streaming(UnaryFn(Some(move |requests| method(requests_of(requests)))), request).await
@@ -220,8 +220,8 @@ impl Incoming for InProcess {
         F: FnOnce(Req) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
-        let context = CallContext::new(self.deadline, None);
-        Box::pin(Scoped::new(context, async move {
+        let scope = CallScope::new(self.deadline, None);
+        Box::pin(Scoped::new(scope, async move {
             let request = request_of::<Req>(self.message, request_type)?;
             method(request).await.map(|reply| Box::new(reply) as AnyMessage)
         }))
@@ -238,8 +238,8 @@ impl Incoming for InProcess {
         let context = CallContext::new(self.deadline, None);
         Box::pin(async move {
             let request = request_of::<Req>(self.message, request_type)?;
-            let replies = Scoped::new(context.clone(), method(request)).await?;
-            Ok(Box::new(Box::pin(Scoped::new(context, replies)) as ItemStream<Rep>) as AnyMessage)
+            let replies = Scoped::new(CallScope::of(context.clone()), method(request)).await?;
+            Ok(Box::new(Box::pin(Scoped::new(CallScope::of(context), replies)) as ItemStream<Rep>) as AnyMessage)
         })
     }
 
@@ -250,8 +250,8 @@ impl Incoming for InProcess {
         F: FnOnce(Streaming<Req>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
-        let context = CallContext::new(self.deadline, None);
-        Box::pin(Scoped::new(context, async move {
+        let scope = CallScope::new(self.deadline, None);
+        Box::pin(Scoped::new(scope, async move {
             let requests = request_of::<RequestItems<Req>>(self.message, request_type)?;
             method(Box::pin(requests.map(Ok))).await.map(|reply| Box::new(reply) as AnyMessage)
         }))
@@ -268,8 +268,8 @@ impl Incoming for InProcess {
         let context = CallContext::new(self.deadline, None);
         Box::pin(async move {
             let requests = request_of::<RequestItems<Req>>(self.message, request_type)?;
-            let replies = Scoped::new(context.clone(), method(Box::pin(requests.map(Ok)))).await?;
-            Ok(Box::new(Box::pin(Scoped::new(context, replies)) as ItemStream<Rep>) as AnyMessage)
+            let replies = Scoped::new(CallScope::of(context.clone()), method(Box::pin(requests.map(Ok)))).await?;
+            Ok(Box::new(Box::pin(Scoped::new(CallScope::of(context), replies)) as ItemStream<Rep>) as AnyMessage)
         })
     }
 
@@ -301,7 +301,7 @@ impl Incoming for InProcess {
 /// operation, and the context its progress reports go through. Only unary methods run so.
 pub struct AsOperation {
     pub(crate) request: bytes::Bytes,
-    pub(crate) context: CallContext,
+    pub(crate) scope: CallScope,
 }
 
 /// The answer of an [`AsOperation`] call to a method that is not unary.
@@ -324,8 +324,8 @@ impl Incoming for AsOperation {
         F: FnOnce(Req) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Rep>> + Send + 'static,
     {
-        let AsOperation { request, context } = self;
-        Box::pin(Scoped::new(context, async move {
+        let AsOperation { request, scope } = self;
+        Box::pin(Scoped::new(scope, async move {
             let request = Req::decode(request).map_err(|error| {
                 Error::invalid_argument(format!("the operation's request is not a valid {request_type}: {error}"))
             })?;
@@ -422,8 +422,9 @@ impl<F> StreamingFn<F> {
         let context = self.context.clone();
         Box::pin(async move {
             let method = method.ok_or_else(|| tonic::Status::internal("streaming method called twice"))?;
-            let replies = Scoped::new(context.clone(), method(request)).await.map_err(|e| e.to_status())?;
-            let replies = Scoped::new(context, replies.map(|reply| reply.map_err(|e| e.to_status())));
+            let replies =
+                Scoped::new(CallScope::of(context.clone()), method(request)).await.map_err(|e| e.to_status())?;
+            let replies = Scoped::new(CallScope::of(context), replies.map(|reply| reply.map_err(|e| e.to_status())));
             Ok(tonic::Response::new(Box::pin(replies) as ReplyStream<Rep>))
         })
     }

@@ -10,7 +10,9 @@
 # Any failure exits non-zero: the tests then fail instead of skipping.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# HEROS_NPM_PACKAGE_DIR: install another folder's package.json and package-lock.json instead
+# (the monitor's browser test, cli/tests/browser/setup.sh, installs playwright-core this way).
+here="${HEROS_NPM_PACKAGE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 dir="${1:?usage: setup.sh INSTALL_DIR}"
 mkdir -p "$dir"
 

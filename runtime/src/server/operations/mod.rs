@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::proto::{Operation, OperationState};
-use crate::server::call_context::{CallContext, ProgressSink};
+use crate::server::call_context::{CallScope, ProgressSink};
 use crate::server::incoming::AsOperation;
 use crate::server::panic::{panicked, CatchPanic};
 use crate::server::routing::HeroEntry;
@@ -119,8 +119,7 @@ impl OperationTable {
         });
         let sink: Arc<dyn ProgressSink> =
             Arc::new(Progress { operation: Arc::downgrade(&operation), id: operation.id.clone() });
-        let context = CallContext::new(None, Some(sink));
-        let incoming = AsOperation { request, context };
+        let incoming = AsOperation { request, scope: CallScope::new(None, Some(sink)) };
         let Some(reply) = AsOperation::dispatch(service, method, Call { entry: entry.clone(), incoming }) else {
             return Err(entry.no_member(service, method, service.interface().member_names()));
         };
