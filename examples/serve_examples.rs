@@ -19,6 +19,7 @@
 //! | `interop-root`, `interop-child` | `heros` | Nodes: `Child(0)` of the root is a reference to the child |
 //! | `interop-realm-test` | `interop-lab` | a TestObject (`testme` at 7) in another realm |
 //! | `interop-guide` | `heros` | gRPC's route guide (all four rpc kinds), 8192 features of 4 KiB |
+//! | `interop-stage` | `heros` | a stage: `Move` is long-running (operations: progress, cancel) |
 //!
 //! These are the HEROs the interop suites drive (`tests/interop_python.rs`), plus `my_hero`. No
 //! mDNS unless `HEROS_DISCOVERY=on` (then run it where multicast may go, e.g. in a private
@@ -36,6 +37,8 @@ mod interop_heros;
 mod lab;
 #[path = "support/route_guide_hero.rs"]
 mod route_guide_hero;
+#[path = "support/stage_hero.rs"]
+mod stage_hero;
 
 use std::io::Write;
 
@@ -51,10 +54,11 @@ async fn main() -> anyhow::Result<()> {
     let server = builder.start().await?;
     let features =
         route_guide_hero::long_features(interop_heros::INTEROP_GUIDE_FEATURES, interop_heros::INTEROP_GUIDE_PADDING);
-    let guide = interop_heros::interop_guide(route_guide_hero::routeguide::RouteGuideServer::new(
-        route_guide_hero::RouteGuideHero::new(features),
-    ));
-    let mut heros = interop_heros::share_interop_heros(&server, guide).await;
+    let included = interop_heros::IncludedHeros::new(
+        route_guide_hero::routeguide::RouteGuideServer::new(route_guide_hero::RouteGuideHero::new(features)),
+        proto::StageServer::new(stage_hero::StageHero::default()),
+    );
+    let mut heros = interop_heros::share_interop_heros(&server, included).await;
     let my_hero = Hero::new("my_hero").interface(proto::TestObjectServer::new(lab::TestHero::new(5)));
     heros.push(server.share(my_hero).await?);
 

@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The first pass writes the messages and the servers; the second only the clients, with
     // tonic's own codec, taking the messages from the first (`extern_path`).
     let mut messages = prost_build::Config::new();
-    messages.enable_type_names();
+    messages.enable_type_names().type_name_domain(["."], "type.googleapis.com");
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(false)

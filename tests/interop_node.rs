@@ -12,19 +12,23 @@ mod common;
 
 #[path = "../examples/support/route_guide_hero.rs"]
 mod route_guide_hero;
+#[path = "../examples/support/stage_hero.rs"]
+mod stage_hero;
 
 use std::path::Path;
 use std::process::Command;
 
 use common::interop::{
-    against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, interop_guide, run_client,
+    against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, run_client, IncludedHeros,
     INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING,
 };
 use common::process::in_private_network;
 use common::{proto, TestHero};
 use heros::Hero;
+use proto::StageServer;
 use route_guide_hero::routeguide::RouteGuideServer;
 use route_guide_hero::{long_features, RouteGuideHero};
+use stage_hero::StageHero;
 
 /// Runs `interop_test.js <args>` with the packages setup.sh installed and returns its output;
 /// fails the test with that output unless Node exits 0. Blocking.
@@ -38,14 +42,14 @@ fn node(args: &[&str]) -> String {
 
 /// Runs one scenario against the interop HEROs on a fresh loopback server.
 async fn scenario(name: &'static str) -> String {
-    against_interop_heros(guide(), move |target| node(&[name, "--target", &target])).await
+    against_interop_heros(included(), move |target| node(&[name, "--target", &target])).await
 }
 
 /// A secured realm: TLS with the issued files (grpc-js `createSsl`, target name `heros`) calls,
 /// sets and lists; a plaintext client is refused with UNAUTHENTICATED.
 #[tokio::test(flavor = "multi_thread")]
 async fn node_calls_a_secured_realm_over_tls_and_plaintext_is_refused() {
-    against_secured_interop_heros("node", guide(), |target, credentials| {
+    against_secured_interop_heros("node", included(), |target, credentials| {
         node(&["secured", "--target", &target, "--credentials", credentials.to_str().unwrap()])
     })
     .await;
@@ -168,8 +172,16 @@ async fn node_slow_server_stream_ends_at_its_deadline() {
     scenario("stream-deadline").await;
 }
 
-/// The interop HEROs' route guide (see `common::interop::interop_guide`).
-fn guide() -> heros::Hero {
+/// The stage's long-running `Move` through heros.v1.Operations from the `.proto` alone: watched
+/// with progress and an intermediate position, found and cancelled from another client after the
+/// first closed (the stage stops); the deadline read by the method; a cancelled call stops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_drives_a_long_running_method_through_operations() {
+    scenario("operations").await;
+}
+
+/// The interop HEROs whose code this file includes (see `common::interop::IncludedHeros`).
+fn included() -> IncludedHeros {
     let features = long_features(INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING);
-    interop_guide(RouteGuideServer::new(RouteGuideHero::new(features)))
+    IncludedHeros::new(RouteGuideServer::new(RouteGuideHero::new(features)), StageServer::new(StageHero::default()))
 }

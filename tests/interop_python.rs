@@ -17,18 +17,22 @@ mod common;
 
 #[path = "../examples/support/route_guide_hero.rs"]
 mod route_guide_hero;
+#[path = "../examples/support/stage_hero.rs"]
+mod stage_hero;
 
 use std::path::Path;
 use std::process::Command;
 
 use common::interop::{
-    against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, interop_guide, run_client,
-    share_interop_heros, INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING,
+    against_interop_heros, against_secured_interop_heros, in_blocking_thread, install, run_client, share_interop_heros,
+    IncludedHeros, INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING,
 };
 use common::process::in_private_network;
+use common::proto::{self, StageServer};
 use heros::Server;
 use route_guide_hero::routeguide::RouteGuideServer;
 use route_guide_hero::{long_features, RouteGuideHero};
+use stage_hero::StageHero;
 
 /// Runs `interop_test.py <scenario> --target <target>` with the venv and stubs that setup.sh made,
 /// and returns its output; fails the test with that output unless Python exits 0.
@@ -55,12 +59,12 @@ fn run_scenario_with(scenario: &str, target: &str, more: &[&str]) -> String {
 
 /// Serves the interop HEROs on loopback (no mDNS) while `scenario` runs against them.
 async fn python_against_interop_heros(scenario: &'static str) -> String {
-    against_interop_heros(guide(), move |target| run_scenario(scenario, &target)).await
+    against_interop_heros(included(), move |target| run_scenario(scenario, &target)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_calls_a_secured_realm_over_tls_and_plaintext_is_refused() {
-    against_secured_interop_heros("python", guide(), |target, credentials| {
+    against_secured_interop_heros("python", included(), |target, credentials| {
         run_scenario_with("secured", &target, &["--credentials", credentials.to_str().unwrap()])
     })
     .await;
@@ -124,6 +128,15 @@ async fn python_slow_server_stream_ends_at_its_deadline() {
     python_against_interop_heros("stream-deadline").await;
 }
 
+/// The stage's long-running `Move` through heros.v1.Operations from the `.proto` alone: started,
+/// watched with progress and an intermediate position, awaited, found from another connection
+/// after the first closed, cancelled (the stage stops); the caller's deadline read by the method,
+/// a call past its deadline or cancelled by grpcio stopping the stage.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_drives_a_long_running_method_through_operations() {
+    python_against_interop_heros("operations").await;
+}
+
 /// No stubs at all: grpcio-reflection learns the interfaces (with their heros.v1 options) from the
 /// server's reflection service, and ReadTemp is called with message classes built from them.
 #[tokio::test(flavor = "multi_thread")]
@@ -148,7 +161,7 @@ fn python_client_finds_a_rust_hero_over_mdns() {
     install("python");
     in_private_network(|| async {
         let server = Server::builder().start().await.expect("a server with mDNS on");
-        let _heros = share_interop_heros(&server, guide()).await;
+        let _heros = share_interop_heros(&server, included()).await;
         let target = server.local_addr().to_string();
         in_blocking_thread(move || run_scenario("discover", &target)).await;
         server.shutdown().await;
@@ -180,7 +193,7 @@ fn python_drives_the_served_examples_and_the_worked_example_until_sigterm() {
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines().map_while(Result::ok);
     let first = lines.next().expect("a first line");
     let target = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("{first:?}")).to_owned();
-    let urls: Vec<String> = lines.by_ref().take(7).collect();
+    let urls: Vec<String> = lines.by_ref().take(8).collect();
     assert!(urls.iter().any(|url| url.ends_with(&format!("{target}/my_hero?realm=heros"))), "{urls:?}");
 
     for scenario in ["events", "handles", "references", "streams"] {
@@ -219,8 +232,8 @@ fn run_worked_example(target: &str) -> String {
     output
 }
 
-/// The interop HEROs' route guide (see `common::interop::interop_guide`).
-fn guide() -> heros::Hero {
+/// The interop HEROs whose code this file includes (see `common::interop::IncludedHeros`).
+fn included() -> IncludedHeros {
     let features = long_features(INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING);
-    interop_guide(RouteGuideServer::new(RouteGuideHero::new(features)))
+    IncludedHeros::new(RouteGuideServer::new(RouteGuideHero::new(features)), StageServer::new(StageHero::default()))
 }

@@ -13,11 +13,13 @@ pub(crate) struct BenchHero {
     /// What `Child` returns: the second HERO of the server process, if there is one.
     child: Option<heros::proto::HeroRef>,
     ticks: heros::Event<Tick>,
+    /// When the last `Hold` was dropped before its end.
+    dropped: crate::cancel::DropNote,
 }
 
 impl BenchHero {
     fn new(child: Option<heros::proto::HeroRef>) -> BenchHero {
-        BenchHero { counter: Attribute::new(0), child, ticks: heros::Event::new() }
+        BenchHero { counter: Attribute::new(0), child, ticks: heros::Event::new(), dropped: Default::default() }
     }
 
     pub(crate) fn server() -> BenchServer<BenchHero> {
@@ -101,6 +103,15 @@ impl Bench for BenchHero {
 
     async fn ping_pong(&self, pings: heros::Streaming<Ping>) -> heros::Result<heros::Streaming<Ping>> {
         Ok(Box::pin(pings))
+    }
+
+    async fn hold(&self, milliseconds: u32) -> heros::Result<()> {
+        self.dropped.hold(milliseconds).await;
+        Ok(())
+    }
+
+    async fn last_drop(&self) -> heros::Result<u64> {
+        Ok(self.dropped.last())
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! See BENCHMARKS.md for what each figure means.
 
+mod cancel;
 mod discovery;
 mod events;
 mod floor;

@@ -16,8 +16,10 @@ use http::uri::PathAndQuery;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use crate::cancel::DropNote;
 use crate::proto::{
-    AddReply, AddRequest, BurstReply, BurstRequest, Ping, Place, PlacesRequest, SubscribersReply, UploadReply,
+    AddReply, AddRequest, BurstReply, BurstRequest, DropTime, HoldReply, HoldRequest, Ping, Place, PlacesRequest,
+    SubscribersReply, UploadReply,
 };
 
 /// The message size limit on both ends, as high as the HERO server's (tonic's default is 4 MiB).
@@ -57,6 +59,8 @@ type Subscribers = Arc<Mutex<Vec<mpsc::Sender<RawTick>>>>;
 #[derive(Clone, Default)]
 struct RawBench {
     ticks: Subscribers,
+    /// When the last `Hold` was dropped before its end.
+    dropped: Arc<DropNote>,
 }
 
 impl tonic::server::NamedService for RawBench {
@@ -199,6 +203,32 @@ impl tonic::server::StreamingService<Ping> for PingPong {
     }
 }
 
+/// Waits, noting when it is dropped first (the HERO's `Hold`).
+struct Hold(Arc<DropNote>);
+
+impl tonic::server::UnaryService<HoldRequest> for Hold {
+    type Response = HoldReply;
+    type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<HoldReply>, tonic::Status>> + Send>>;
+    fn call(&mut self, request: tonic::Request<HoldRequest>) -> Self::Future {
+        let dropped = self.0.clone();
+        Box::pin(async move {
+            dropped.hold(request.into_inner().milliseconds).await;
+            Ok(tonic::Response::new(HoldReply {}))
+        })
+    }
+}
+
+/// When the last `Hold` was dropped (the HERO's `LastDrop`).
+struct LastDrop(Arc<DropNote>);
+
+impl tonic::server::UnaryService<()> for LastDrop {
+    type Response = DropTime;
+    type Future = std::future::Ready<Result<tonic::Response<DropTime>, tonic::Status>>;
+    fn call(&mut self, _: tonic::Request<()>) -> Self::Future {
+        std::future::ready(Ok(tonic::Response::new(DropTime { dropped_unix_ns: self.0.last() })))
+    }
+}
+
 /// What tonic-build would generate for the service, minus the parts the benchmark does not use.
 impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
     type Response = http::Response<tonic::body::Body>;
@@ -211,6 +241,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let ticks = self.ticks.clone();
+        let dropped = self.dropped.clone();
         Box::pin(async move {
             Ok(match request.uri().path() {
                 "/bench.v1.Bench/Add" => {
@@ -246,6 +277,14 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawBench {
                 "/bench.v1.Bench/PingPong" => {
                     let codec = tonic_prost::ProstCodec::<Ping, Ping>::default();
                     tonic::server::Grpc::new(codec).streaming(PingPong, request).await
+                }
+                "/bench.v1.Bench/Hold" => {
+                    let codec = tonic_prost::ProstCodec::<HoldReply, HoldRequest>::default();
+                    tonic::server::Grpc::new(codec).unary(Hold(dropped), request).await
+                }
+                "/bench.v1.Bench/LastDrop" => {
+                    let codec = tonic_prost::ProstCodec::<DropTime, ()>::default();
+                    tonic::server::Grpc::new(codec).unary(LastDrop(dropped), request).await
                 }
                 _ => tonic::Status::unimplemented("not a benchmark method").into_http(),
             })
@@ -382,6 +421,25 @@ impl RawClient {
         let codec = tonic_prost::ProstCodec::<Ping, Ping>::default();
         let reply = grpc.streaming(tonic::Request::new(pings), path, codec).await;
         reply.expect("raw tonic PingPong").into_inner()
+    }
+
+    /// `Hold`: waits `milliseconds` on the server (the benchmark drops this future to cancel it).
+    pub(crate) async fn hold(&self, milliseconds: u32) {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/Hold");
+        let codec = tonic_prost::ProstCodec::<HoldRequest, HoldReply>::default();
+        grpc.unary(tonic::Request::new(HoldRequest { milliseconds }), path, codec).await.expect("raw tonic Hold");
+    }
+
+    /// `LastDrop`: when the server last dropped a `Hold` before its end.
+    pub(crate) async fn last_drop(&self) -> u64 {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.expect("raw tonic channel ready");
+        let path = PathAndQuery::from_static("/bench.v1.Bench/LastDrop");
+        let codec = tonic_prost::ProstCodec::<(), DropTime>::default();
+        let reply = grpc.unary(tonic::Request::new(()), path, codec).await;
+        reply.expect("raw tonic LastDrop").into_inner().dropped_unix_ns
     }
 
     /// A subscription to `Ticks`: its stream has begun (and the server counts it) on return.

@@ -27,6 +27,8 @@ pub(crate) struct StreamPlan {
     /// Rounds of ping-pong, and round trips per round, per side.
     pub(crate) ping_rounds: usize,
     pub(crate) ping_block: usize,
+    /// Samples of each way to cancel (`cancel.rs`).
+    pub(crate) cancels: usize,
 }
 
 /// The upload's chunk size.
@@ -39,11 +41,12 @@ pub(crate) struct Callers<'a> {
     pub(crate) server: Option<u32>,
 }
 
-/// Measures the three figures.
+/// Measures the three figures, then how soon a cancel reaches the method (`cancel.rs`).
 pub(crate) async fn measure(callers: Callers<'_>, plan: &StreamPlan, report: &mut Report) -> anyhow::Result<()> {
     server_stream(&callers, plan, report).await?;
     upload(&callers, plan, report).await?;
-    ping_pong(callers.hero, callers.tonic, plan, report).await
+    ping_pong(callers.hero, callers.tonic, plan, report).await?;
+    crate::cancel::measure(callers.hero, callers.tonic, plan.cancels, report).await
 }
 
 /// What [`alternate`] found: the median of each side's rounds, and the CPU time each side's

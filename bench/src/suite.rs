@@ -57,7 +57,14 @@ impl Plan {
                     latency_rounds: 1,
                     latency_block: 20,
                 },
-                streams: StreamPlan { rounds: 1, places: 1_000, upload_bytes: MIB, ping_rounds: 1, ping_block: 20 },
+                streams: StreamPlan {
+                    rounds: 1,
+                    places: 1_000,
+                    upload_bytes: MIB,
+                    ping_rounds: 1,
+                    ping_block: 20,
+                    cancels: 3,
+                },
             },
             Size::Quick => Plan {
                 rounds: 8,
@@ -81,6 +88,7 @@ impl Plan {
                     upload_bytes: 64 * MIB,
                     ping_rounds: 8,
                     ping_block: 250,
+                    cancels: 30,
                 },
             },
             Size::Full => Plan {
@@ -105,6 +113,7 @@ impl Plan {
                     upload_bytes: 64 * MIB,
                     ping_rounds: 20,
                     ping_block: 500,
+                    cancels: 100,
                 },
             },
         }
@@ -126,7 +135,8 @@ impl Progress {
     }
 }
 
-const STREAMS: &str = "streaming methods: server stream of small messages, 64 KiB-chunk upload, bidi ping-pong";
+const STREAMS: &str =
+    "streaming methods: server stream of small messages, 64 KiB-chunk upload, bidi ping-pong; cancel → method dropped";
 
 /// The three clients every comparison uses.
 struct Clients {

@@ -212,7 +212,11 @@ impl Builder {
             .prost_path(&prost_path)
             .prost_types_path(&prost_types_path)
             .service_generator(Box::new(generator))
-            .enable_type_names();
+            .enable_type_names()
+            // `Name::type_url` is what a `google.protobuf.Any` of the message carries (stored
+            // values, intermediate results): the domain every protobuf library expects, not
+            // prost's bare `/pkg.Message` (grpc-js's Any unpacking refuses that).
+            .type_name_domain(["."], "type.googleapis.com");
         if self.bytes_as_bytes {
             config.bytes(["."]);
         }

@@ -25,25 +25,43 @@ pub const INTEROP_CHILD: &str = "interop-child";
 pub const INTEROP_REALM_HERO: &str = "interop-realm-test";
 /// gRPC's route guide (streaming methods) with [`INTEROP_GUIDE_FEATURES`] features:
 /// `feature-<n>` at latitude 400000000, longitude -740000000 + n * 10000, each name followed by
-/// [`INTEROP_GUIDE_PADDING`] dots. The includer makes it ([`interop_guide`]): the route guide's
-/// code (`support/route_guide_hero.rs`) stays out of this module, since tests/streaming.rs
-/// includes it beside `common` and a file may be loaded once per crate.
+/// [`INTEROP_GUIDE_PADDING`] dots. Its code (`support/route_guide_hero.rs`) is loaded by the
+/// includer (see [`IncludedHeros`]).
 pub const INTEROP_GUIDE: &str = "interop-guide";
 /// Enough features that listing them all takes far more than the HTTP/2 windows between a HERO
 /// and a client hold (32 MiB): a client that reads slowly makes the stream slow.
 pub const INTEROP_GUIDE_FEATURES: usize = 8192;
 /// Dots after each feature's name: 4 KiB messages.
 pub const INTEROP_GUIDE_PADDING: usize = 4096;
+/// The stage (`schema/examples/stage.proto`): `Move` is long-running (operations, progress, an
+/// intermediate position, cancel), `TimeLeft` reads the caller's deadline. Its code
+/// (`support/stage_hero.rs`) is loaded by the includer (see [`IncludedHeros`]).
+pub const INTEROP_STAGE: &str = "interop-stage";
 
-/// [`INTEROP_GUIDE`], serving `route_guide` (a `RouteGuideServer` of the route guide HERO with
-/// `long_features(INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING)`).
-pub fn interop_guide(route_guide: impl heros::HeroService) -> Hero {
-    Hero::new(INTEROP_GUIDE).interface(route_guide)
+/// The interop HEROs whose code the includer loads itself, next to this module: the test files
+/// that serve them also include `common` (this module among it) beside their own copy of the
+/// route guide or the stage, and a file may be loaded only once per crate.
+pub struct IncludedHeros {
+    /// [`INTEROP_GUIDE`]: a `RouteGuideServer` of the route guide HERO with
+    /// `long_features(INTEROP_GUIDE_FEATURES, INTEROP_GUIDE_PADDING)`, see [`IncludedHeros::new`].
+    pub guide: Hero,
+    /// [`INTEROP_STAGE`]: a `StageServer` of a `StageHero::default()`.
+    pub stage: Hero,
 }
 
-/// Shares every interop HERO on `server`, `guide` (see [`interop_guide`]) among them, and returns
-/// them; they leave when dropped or shut down.
-pub async fn share_interop_heros(server: &Server, guide: Hero) -> Vec<LocalHero> {
+impl IncludedHeros {
+    /// Names the two services as the interop HEROs.
+    pub fn new(route_guide: impl heros::HeroService, stage: impl heros::HeroService) -> Self {
+        IncludedHeros {
+            guide: Hero::new(INTEROP_GUIDE).interface(route_guide),
+            stage: Hero::new(INTEROP_STAGE).interface(stage),
+        }
+    }
+}
+
+/// Shares every interop HERO on `server`, `included` among them, and returns them; they leave
+/// when dropped or shut down.
+pub async fn share_interop_heros(server: &Server, included: IncludedHeros) -> Vec<LocalHero> {
     let test = Hero::new(INTEROP_TEST_HERO)
         .tag("interop")
         .interface(proto::TestObjectServer::new(TestHero::new(5)))
@@ -61,7 +79,7 @@ pub async fn share_interop_heros(server: &Server, guide: Hero) -> Vec<LocalHero>
         Hero::new(INTEROP_REALM_HERO).realm(INTEROP_REALM).interface(proto::TestObjectServer::new(TestHero::new(7)));
 
     let mut heros = vec![child];
-    for hero in [test, instrument, root, realm, guide] {
+    for hero in [test, instrument, root, realm, included.guide, included.stage] {
         heros.push(server.share(hero).await.expect("interop HERO shared"));
     }
     heros

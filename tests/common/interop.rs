@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use heros::{Hero, Server};
+use heros::Server;
 
 pub use super::interop_heros::*;
 
@@ -51,15 +51,15 @@ pub fn run_client(mut command: Command, what: &str) -> String {
     }
 }
 
-/// Serves the interop HEROs (`guide` among them) on a loopback server of their own (no mDNS)
+/// Serves the interop HEROs (`included` among them) on a loopback server of their own (no mDNS)
 /// while `client` runs, on a blocking thread, with the server's `host:port`; returns what
 /// `client` returns.
 pub async fn against_interop_heros<T: Send + 'static>(
-    guide: Hero,
+    included: IncludedHeros,
     client: impl FnOnce(String) -> T + Send + 'static,
 ) -> T {
     let server = super::local_server().await;
-    let _heros = share_interop_heros(&server, guide).await;
+    let _heros = share_interop_heros(&server, included).await;
     let target = server.local_addr().to_string();
     let output = in_blocking_thread(move || client(target)).await;
     server.shutdown().await;
@@ -71,7 +71,7 @@ pub async fn against_interop_heros<T: Send + 'static>(
 /// credentials folder (`ca.pem`, `cert.pem`, `key.pem`, role operate) issued for `language`.
 pub async fn against_secured_interop_heros<T: Send + 'static>(
     language: &str,
-    guide: Hero,
+    included: IncludedHeros,
     client: impl FnOnce(String, PathBuf) -> T + Send + 'static,
 ) -> T {
     use heros::security::realm;
@@ -88,7 +88,7 @@ pub async fn against_secured_interop_heros<T: Send + 'static>(
         .start()
         .await
         .expect("secured server starts");
-    let _heros = share_interop_heros(&server, guide).await;
+    let _heros = share_interop_heros(&server, included).await;
     let target = server.local_addr().to_string();
     let output = in_blocking_thread(move || client(target, client_credentials)).await;
     server.shutdown().await;

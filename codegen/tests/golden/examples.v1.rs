@@ -15,7 +15,7 @@ impl ::heros::codegen::prost::Name for ReadTempRequest {
         "examples.v1.ReadTempRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ReadTempRequest".into()
+        "type.googleapis.com/examples.v1.ReadTempRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -32,7 +32,7 @@ impl ::heros::codegen::prost::Name for ReadTempReply {
         "examples.v1.ReadTempReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ReadTempReply".into()
+        "type.googleapis.com/examples.v1.ReadTempReply".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -46,7 +46,7 @@ impl ::heros::codegen::prost::Name for HelloRequest {
         "examples.v1.HelloRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.HelloRequest".into()
+        "type.googleapis.com/examples.v1.HelloRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -63,7 +63,7 @@ impl ::heros::codegen::prost::Name for HelloReply {
         "examples.v1.HelloReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.HelloReply".into()
+        "type.googleapis.com/examples.v1.HelloReply".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -80,7 +80,7 @@ impl ::heros::codegen::prost::Name for TestmeValue {
         "examples.v1.TestmeValue".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.TestmeValue".into()
+        "type.googleapis.com/examples.v1.TestmeValue".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -97,7 +97,7 @@ impl ::heros::codegen::prost::Name for FirmwareValue {
         "examples.v1.FirmwareValue".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.FirmwareValue".into()
+        "type.googleapis.com/examples.v1.FirmwareValue".into()
     }
 }
 /// A test object with a computed temperature, a greeting and a counter.
@@ -444,7 +444,7 @@ impl ::heros::codegen::prost::Name for NodeValue {
         "examples.v1.NodeValue".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.NodeValue".into()
+        "type.googleapis.com/examples.v1.NodeValue".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -461,7 +461,7 @@ impl ::heros::codegen::prost::Name for ChildRequest {
         "examples.v1.ChildRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ChildRequest".into()
+        "type.googleapis.com/examples.v1.ChildRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -478,7 +478,7 @@ impl ::heros::codegen::prost::Name for ChildReply {
         "examples.v1.ChildReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ChildReply".into()
+        "type.googleapis.com/examples.v1.ChildReply".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -495,7 +495,7 @@ impl ::heros::codegen::prost::Name for AddChildRequest {
         "examples.v1.AddChildRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.AddChildRequest".into()
+        "type.googleapis.com/examples.v1.AddChildRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -512,7 +512,7 @@ impl ::heros::codegen::prost::Name for ChildCount {
         "examples.v1.ChildCount".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ChildCount".into()
+        "type.googleapis.com/examples.v1.ChildCount".into()
     }
 }
 /// One node: a value and an ordered list of children.
@@ -834,7 +834,7 @@ impl ::heros::codegen::prost::Name for OpenRequest {
         "examples.v1.OpenRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.OpenRequest".into()
+        "type.googleapis.com/examples.v1.OpenRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -851,7 +851,7 @@ impl ::heros::codegen::prost::Name for OpenReply {
         "examples.v1.OpenReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.OpenReply".into()
+        "type.googleapis.com/examples.v1.OpenReply".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -868,7 +868,7 @@ impl ::heros::codegen::prost::Name for ReadRequest {
         "examples.v1.ReadRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ReadRequest".into()
+        "type.googleapis.com/examples.v1.ReadRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -885,7 +885,7 @@ impl ::heros::codegen::prost::Name for ReadReply {
         "examples.v1.ReadReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ReadReply".into()
+        "type.googleapis.com/examples.v1.ReadReply".into()
     }
 }
 /// Settings of a session, stored on the server by the client and passed by handle.
@@ -905,7 +905,7 @@ impl ::heros::codegen::prost::Name for Settings {
         "examples.v1.Settings".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.Settings".into()
+        "type.googleapis.com/examples.v1.Settings".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -924,7 +924,7 @@ impl ::heros::codegen::prost::Name for ConfigureRequest {
         "examples.v1.ConfigureRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ConfigureRequest".into()
+        "type.googleapis.com/examples.v1.ConfigureRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -941,7 +941,7 @@ impl ::heros::codegen::prost::Name for ConfigureReply {
         "examples.v1.ConfigureReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.ConfigureReply".into()
+        "type.googleapis.com/examples.v1.ConfigureReply".into()
     }
 }
 /// A lab instrument with channels to read.
@@ -1215,7 +1215,7 @@ impl ::heros::codegen::prost::Name for Notice {
         "examples.v1.Notice".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.Notice".into()
+        "type.googleapis.com/examples.v1.Notice".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -1234,7 +1234,7 @@ impl ::heros::codegen::prost::Name for CountdownRequest {
         "examples.v1.CountdownRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.CountdownRequest".into()
+        "type.googleapis.com/examples.v1.CountdownRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -1251,7 +1251,7 @@ impl ::heros::codegen::prost::Name for CountdownReply {
         "examples.v1.CountdownReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.CountdownReply".into()
+        "type.googleapis.com/examples.v1.CountdownReply".into()
     }
 }
 /// Whatever wants to be told: implemented by the client.
@@ -1535,7 +1535,7 @@ impl ::heros::codegen::prost::Name for HeatRequest {
         "examples.v1.HeatRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.HeatRequest".into()
+        "type.googleapis.com/examples.v1.HeatRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -1559,7 +1559,7 @@ impl ::heros::codegen::prost::Name for Alarm {
         "examples.v1.Alarm".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.Alarm".into()
+        "type.googleapis.com/examples.v1.Alarm".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -1581,7 +1581,7 @@ impl ::heros::codegen::prost::Name for FurnaceReading {
         "examples.v1.FurnaceReading".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.FurnaceReading".into()
+        "type.googleapis.com/examples.v1.FurnaceReading".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -1602,7 +1602,7 @@ impl ::heros::codegen::prost::Name for BurstRequest {
         "examples.v1.BurstRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.BurstRequest".into()
+        "type.googleapis.com/examples.v1.BurstRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -1620,7 +1620,7 @@ impl ::heros::codegen::prost::Name for BurstReply {
         "examples.v1.BurstReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.BurstReply".into()
+        "type.googleapis.com/examples.v1.BurstReply".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -1637,7 +1637,7 @@ impl ::heros::codegen::prost::Name for AlarmCount {
         "examples.v1.AlarmCount".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/examples.v1.AlarmCount".into()
+        "type.googleapis.com/examples.v1.AlarmCount".into()
     }
 }
 /// A furnace that reports what it does.

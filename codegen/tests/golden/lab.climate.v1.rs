@@ -19,7 +19,7 @@ impl ::heros::codegen::prost::Name for Reading {
         "lab.climate.v1.Reading".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.Reading".into()
+        "type.googleapis.com/lab.climate.v1.Reading".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -36,7 +36,7 @@ impl ::heros::codegen::prost::Name for SetModeRequest {
         "lab.climate.v1.SetModeRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.SetModeRequest".into()
+        "type.googleapis.com/lab.climate.v1.SetModeRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -53,7 +53,7 @@ impl ::heros::codegen::prost::Name for SetModeReply {
         "lab.climate.v1.SetModeReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.SetModeReply".into()
+        "type.googleapis.com/lab.climate.v1.SetModeReply".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -89,7 +89,7 @@ impl ::heros::codegen::prost::Name for CalibrateRequest {
         "lab.climate.v1.CalibrateRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.CalibrateRequest".into()
+        "type.googleapis.com/lab.climate.v1.CalibrateRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -108,7 +108,7 @@ impl ::heros::codegen::prost::Name for CalibrateReply {
         "lab.climate.v1.CalibrateReply".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.CalibrateReply".into()
+        "type.googleapis.com/lab.climate.v1.CalibrateReply".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -125,7 +125,7 @@ impl ::heros::codegen::prost::Name for CheckRequest {
         "lab.climate.v1.CheckRequest".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.CheckRequest".into()
+        "type.googleapis.com/lab.climate.v1.CheckRequest".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -144,7 +144,7 @@ impl ::heros::codegen::prost::Name for Temperature {
         "lab.climate.v1.Temperature".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.Temperature".into()
+        "type.googleapis.com/lab.climate.v1.Temperature".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -161,7 +161,7 @@ impl ::heros::codegen::prost::Name for SetpointValue {
         "lab.climate.v1.SetpointValue".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.SetpointValue".into()
+        "type.googleapis.com/lab.climate.v1.SetpointValue".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -178,7 +178,7 @@ impl ::heros::codegen::prost::Name for SerialValue {
         "lab.climate.v1.SerialValue".into()
     }
     fn type_url() -> ::heros::codegen::prost::alloc::string::String {
-        "/lab.climate.v1.SerialValue".into()
+        "type.googleapis.com/lab.climate.v1.SerialValue".into()
     }
 }
 #[allow(dead_code, unreachable_pub, missing_docs)]

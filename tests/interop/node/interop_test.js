@@ -21,7 +21,8 @@ const REALM = 'interop-lab';
 const REALM_HERO = 'interop-realm-test'; // TestObject (testme at 7) in realm interop-lab
 const GUIDE = 'interop-guide'; // gRPC's route guide (package routeguide): streaming methods
 const GUIDE_FEATURES = 8192; // feature-<n> at place(n), each name followed by 4096 dots
-const ALL = [CHILD, INSTRUMENT, ROOT, REALM_HERO, TEST, GUIDE].sort();
+const STAGE = 'interop-stage'; // a Stage: Move is long-running (heros.v1.Operations), TimeLeft reads the deadline
+const ALL = [CHILD, INSTRUMENT, ROOT, REALM_HERO, TEST, GUIDE, STAGE].sort();
 
 // A scenario that hangs fails instead of stalling the run.
 const WATCHDOG_MS = Number(process.env.INTEROP_WATCHDOG_MS || 60000);
@@ -32,9 +33,11 @@ const { services, types } = heros.loadSchema([
   'examples/instrument.proto',
   'examples/nodes.proto',
   'examples/route_guide.proto',
+  'examples/stage.proto',
   'heros/v1/core.proto',
   'heros/v1/handles.proto',
   'heros/v1/registry.proto',
+  'heros/v1/operations.proto',
 ]);
 const examples = services.examples.v1;
 const framework = services.heros.v1;
@@ -525,6 +528,65 @@ const scenarios = {
     console.log(`  DEADLINE_EXCEEDED after ${received} of ${GUIDE_FEATURES} features`);
     assert.equal(name(await call(guide, 'GetFeature', place(7), who)), 'feature-7', 'the HERO answers after');
   },
+
+  // The stage's long-running Move through heros.v1.Operations with grpc-js and the .proto alone:
+  // started, watched with progress and an intermediate position (an Any), found and cancelled from
+  // another client after the first one closed (the stage stops); the caller's deadline read by
+  // the method; a direct call cancelled by grpc-js stops the stage too.
+  async operations({ target }) {
+    const who = md({ name: STAGE, realm: 'heros' });
+    const stage = new examples.Stage(target, insecure);
+    const MoveRequest = types.lookupType('examples.v1.MoveRequest');
+    const MoveReply = types.lookupType('examples.v1.MoveReply');
+    const StagePosition = types.lookupType('examples.v1.StagePosition');
+    const start = await stageStill(stage, who);
+    const move = (to, speed) => ({
+      interface: 'examples.v1.Stage',
+      method: 'Move',
+      request: MoveRequest.encode({ target: to, speed }).finish(),
+    });
+
+    const operations = new framework.Operations(target, insecure);
+    const started = await call(operations, 'Start', move(start + 20, 100), who, deadline());
+    assert.deepEqual([started.hero, started.method, started.state], [STAGE, 'Move', 'OPERATION_RUNNING']);
+    assert.match(started.id, /^[0-9a-f]{32}$/);
+    const seen = await collect(operations.Watch({ id: started.id }, who, deadline()));
+    const final = seen[seen.length - 1];
+    assert.equal(final.state, 'OPERATION_SUCCEEDED', final.error_message);
+    assert.equal(MoveReply.decode(final.result).position, start + 20, "the operation's result");
+    const running = seen.filter((o) => o.state === 'OPERATION_RUNNING' && o.progress > 0);
+    assert.ok(running.length >= 3, `Watch shows progress (${running.length} updates)`);
+    const middle = running[Math.floor(running.length / 2)];
+    assert.equal(middle.intermediate.type_url, 'type.googleapis.com/examples.v1.StagePosition');
+    const position = StagePosition.decode(middle.intermediate.value).millimetres;
+    assert.ok(position > start && position < start + 20, `the intermediate position ${position} on the way`);
+    console.log(`  Move as an operation: ${running.length} progress updates, then ${final.state}`);
+
+    const opener = new framework.Operations(target, insecure);
+    const long = await call(opener, 'Start', move(start + 10_000, 10), who, deadline());
+    opener.close();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const now = await call(operations, 'Get', { id: long.id }, who, deadline());
+    assert.equal(now.state, 'OPERATION_RUNNING', 'it runs on after the client that started it closed');
+    await call(operations, 'Cancel', { id: long.id }, who, deadline());
+    const ended = await call(operations, 'Wait', { id: long.id }, who, deadline());
+    assert.deepEqual([ended.state, ended.error_code, ended.error_detail.kind], ['OPERATION_CANCELLED', grpc.status.CANCELLED, 'CANCELLED']);
+    const stopped = await stageStill(stage, who);
+    assert.ok(stopped < start + 100, `the stage stopped where it was (${stopped - start} mm out)`);
+    await refused(call(operations, 'Get', { id: '0'.repeat(32) }, who, deadline()), grpc.status.NOT_FOUND, 'OPERATION_NOT_FOUND');
+    console.log(`  started by a closed client, cancelled from another: stopped ${(stopped - start).toFixed(2)} mm out`);
+
+    const left = await call(stage, 'TimeLeft', {}, who, { deadline: Date.now() + 5000 });
+    assert.ok(left.milliseconds > 3000 && left.milliseconds <= 5000, `TimeLeft with a 5 s deadline: ${JSON.stringify(left)}`);
+
+    const here = await stageStill(stage, who);
+    const direct = stage.Move({ target: here + 10_000, speed: 10 }, who, deadline(), () => {});
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    direct.cancel();
+    const after = await stageStill(stage, who);
+    assert.ok(after > here && after < here + 20, `moved, then stopped when grpc-js cancelled (${after - here} mm)`);
+    console.log('  the deadline reaches the method; a cancelled call stops the stage');
+  },
 };
 
 // --- Helpers -----------------------------------------------------------------------------------
@@ -544,6 +606,18 @@ function collect(stream) {
     stream.on('end', () => resolve(messages));
     stream.on('error', reject);
   });
+}
+
+/** Where the stage is, once two readings 100 ms apart agree (nothing moves it any more). */
+async function stageStill(stage, who) {
+  let before = (await call(stage, 'Position', {}, who, deadline())).millimetres;
+  for (let i = 0; i < 50; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = (await call(stage, 'Position', {}, who, deadline())).millimetres;
+    if (now === before) return now;
+    before = now;
+  }
+  throw new Error(`the stage is still moving 5 s later (at ${before} mm)`);
 }
 
 /** Resolves once `condition()` holds, checking every few milliseconds (events arrive by themselves). */

@@ -27,8 +27,10 @@ from examples import furnace_pb2, furnace_pb2_grpc
 from examples import instrument_pb2, instrument_pb2_grpc
 from examples import nodes_pb2, nodes_pb2_grpc
 from examples import route_guide_pb2 as rg, route_guide_pb2_grpc
+from examples import stage_pb2, stage_pb2_grpc
 from examples import testobject_pb2 as t, testobject_pb2_grpc
 from heros.v1 import core_pb2, handles_pb2, handles_pb2_grpc, registry_pb2, registry_pb2_grpc
+from heros.v1 import operations_pb2 as ops, operations_pb2_grpc
 
 # The names and values of tests/common/interop.rs.
 TEST_HERO = "interop-test"  # TestObject (counter at 5) + Furnace, realm "heros"
@@ -39,8 +41,9 @@ REALM_HERO = "interop-realm-test"  # TestObject (counter at 7), realm REALM
 REALM = "interop-lab"
 GUIDE = "interop-guide"  # gRPC's route guide (package routeguide), streaming methods
 GUIDE_FEATURES = 8192  # feature-<n> at place(n), each name followed by 4096 dots
+STAGE = "interop-stage"  # a Stage: Move is long-running (operations), TimeLeft reads the deadline
 DEFAULT_REALM = "heros"
-ALL_HEROS = sorted([TEST_HERO, INSTRUMENT, ROOT, CHILD, REALM_HERO, GUIDE])
+ALL_HEROS = sorted([TEST_HERO, INSTRUMENT, ROOT, CHILD, REALM_HERO, GUIDE, STAGE])
 
 FURNACE_LIMIT = 80.0
 TIMEOUT = 10.0  # seconds, for every call: a hang fails the scenario instead of stalling the test
@@ -123,6 +126,8 @@ class Server:
         self.sessions = handles_pb2_grpc.SessionsStub(self.channel)
         self.handles = handles_pb2_grpc.HandlesStub(self.channel)
         self.route_guide = route_guide_pb2_grpc.RouteGuideStub(self.channel)
+        self.stage = stage_pb2_grpc.StageStub(self.channel)
+        self.operations = operations_pb2_grpc.OperationsStub(self.channel)
 
     def raw(self, path: str):
         """A unary call of any path, request and reply as bytes: what a client without the stub
@@ -826,6 +831,114 @@ def scenario_stream_deadline(server: Server) -> None:
           "GetFeature after the deadline")
 
 
+def stage_still(stage, md) -> float:
+    """Where the stage is, once two readings 100 ms apart agree (nothing moves it any more)."""
+    before = stage.Position(empty_pb2.Empty(), metadata=md, timeout=TIMEOUT).millimetres
+    for _ in range(50):
+        time.sleep(0.1)
+        now = stage.Position(empty_pb2.Empty(), metadata=md, timeout=TIMEOUT).millimetres
+        if now == before:
+            return now
+        before = now
+    raise Failure(f"the stage is still moving 5 s later (at {before} mm)")
+
+
+def scenario_operations(server: Server) -> None:
+    """A long-running method with heros.v1.Operations and nothing but the .proto files: started,
+    watched (progress, message, the intermediate position as an Any), awaited, looked up from
+    another connection after the one that started it closed, cancelled (the stage stops: the
+    method's future was dropped); errors for an unknown id and a method that is not long-running.
+    The caller's deadline reaches the method (TimeLeft), and a direct call cancelled or past its
+    deadline stops the stage too."""
+    md = headers(STAGE, DEFAULT_REALM)
+    stage, operations = server.stage, server.operations
+    start = stage_still(stage, md)
+
+    # Started, watched to its end.
+    target = start + 20.0
+    request = stage_pb2.MoveRequest(target=target, speed=100.0).SerializeToString()
+    started = operations.Start(ops.StartOperationRequest(interface="examples.v1.Stage", method="Move", request=request),
+                               metadata=md, timeout=TIMEOUT)
+    equal((started.hero, started.interface, started.method, started.state),
+          (STAGE, "examples.v1.Stage", "Move", ops.OPERATION_RUNNING), "Start's reply")
+    check(len(started.id) == 32 and int(started.id, 16) >= 0, f"a 128-bit id in hex: {started.id!r}")
+    seen = list(operations.Watch(ops.OperationId(id=started.id), metadata=md, timeout=TIMEOUT))
+    final = seen[-1]
+    equal(final.state, ops.OPERATION_SUCCEEDED, f"the last Watch message ({final.error_message})")
+    equal(stage_pb2.MoveReply.FromString(final.result).position, target, "the operation's result")
+    running = [o for o in seen if o.state == ops.OPERATION_RUNNING and o.progress > 0]
+    check(len(running) >= 3, f"Watch shows the move's progress ({len(running)} updates)")
+    fractions = [o.progress for o in running]
+    equal(fractions, sorted(fractions), "progress only grows")
+    middle = running[len(running) // 2]
+    position = stage_pb2.StagePosition()
+    check(middle.intermediate.Unpack(position), f"intermediate is a StagePosition: {middle.intermediate.type_url}")
+    check(start < position.millimetres < target, f"the intermediate position {position.millimetres} on the way")
+    check(middle.message.startswith("at "), f"the progress message: {middle.message!r}")
+    equal(operations.Wait(ops.OperationId(id=started.id), metadata=md, timeout=TIMEOUT).state,
+          ops.OPERATION_SUCCEEDED, "Wait of an ended operation")
+    print(f"  Move as an operation: {len(running)} progress updates, ended at {target} mm")
+
+    # A long move, started on a connection that then closes; found and cancelled from another.
+    opener = grpc.insecure_channel(server.target, options=CHANNEL_OPTIONS)
+    request = stage_pb2.MoveRequest(target=start + 10_000.0, speed=10.0).SerializeToString()
+    long = operations_pb2_grpc.OperationsStub(opener).Start(
+        ops.StartOperationRequest(interface="examples.v1.Stage", method="Move", request=request),
+        metadata=md, timeout=TIMEOUT)
+    opener.close()
+    time.sleep(0.3)
+    other = grpc.insecure_channel(server.target, options=CHANNEL_OPTIONS)
+    other_ops = operations_pb2_grpc.OperationsStub(other)
+    now = other_ops.Get(ops.OperationId(id=long.id), metadata=md, timeout=TIMEOUT)
+    equal(now.state, ops.OPERATION_RUNNING, "the operation runs on after its connection closed")
+    check(now.progress > 0, f"and makes progress ({now.progress})")
+    listed = other_ops.List(empty_pb2.Empty(), metadata=md, timeout=TIMEOUT)
+    check(long.id in [o.id for o in listed.operations], "List has it")
+    cancelled = other_ops.Cancel(ops.OperationId(id=long.id), metadata=md, timeout=TIMEOUT)
+    ended = other_ops.Wait(ops.OperationId(id=long.id), metadata=md, timeout=TIMEOUT)
+    equal(ended.state, ops.OPERATION_CANCELLED, f"Wait after Cancel (Cancel said {cancelled.state})")
+    equal(ended.error_code, grpc.StatusCode.CANCELLED.value[0], "a cancelled operation's error_code")
+    equal((ended.error_detail.kind, ended.error_detail.hero, ended.error_detail.method),
+          ("CANCELLED", STAGE, "examples.v1.Stage/Move"), "its ErrorDetail")
+    stopped = stage_still(stage, md)
+    check(stopped < start + 100.0, f"the stage stopped where it was ({stopped} mm, {stopped - start:.1f} mm out)")
+    equal(other_ops.Cancel(ops.OperationId(id=long.id), metadata=md, timeout=TIMEOUT).state,
+          ops.OPERATION_CANCELLED, "a second Cancel leaves it as it is")
+    other.close()
+    print(f"  a move started on a closed connection, cancelled from another: stopped at {stopped:.2f} mm")
+
+    heros_error(lambda: operations.Get(ops.OperationId(id="0" * 32), metadata=md, timeout=TIMEOUT),
+                grpc.StatusCode.NOT_FOUND, "OPERATION_NOT_FOUND")
+    heros_error(lambda: operations.Start(ops.StartOperationRequest(interface="examples.v1.Stage", method="Position",
+                                                                   request=b""), metadata=md, timeout=TIMEOUT),
+                grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+
+    # The caller's deadline, as the method reads it. grpcio rounds the grpc-timeout it sends up
+    # (5 s came as 5009 ms): a little over 5 s is still this deadline.
+    left = stage.TimeLeft(empty_pb2.Empty(), metadata=md, timeout=5.0)
+    check(left.HasField("milliseconds") and 3000 < left.milliseconds <= 5100,
+          f"TimeLeft with a 5 s deadline: {left}")
+    check(not stage.TimeLeft(empty_pb2.Empty(), metadata=md).HasField("milliseconds"), "no deadline, none left")
+
+    # A direct call past its deadline, and one cancelled by the caller: the stage stops both times.
+    here = stage_still(stage, md)
+    try:
+        stage.Move(stage_pb2.MoveRequest(target=here + 10_000.0, speed=10.0), metadata=md, timeout=0.5)
+        raise Failure("a 1000 s move answered within 0.5 s")
+    except grpc.RpcError as error:
+        equal(error.code(), grpc.StatusCode.DEADLINE_EXCEEDED, f"a move past its deadline ({error.details()})")
+    after_deadline = stage_still(stage, md)
+    check(after_deadline < here + 20.0, f"the stage stopped at its deadline ({after_deadline - here:.1f} mm moved)")
+    future = stage.Move.future(stage_pb2.MoveRequest(target=after_deadline + 10_000.0, speed=10.0), metadata=md,
+                               timeout=TIMEOUT)
+    time.sleep(0.3)
+    future.cancel()
+    after_cancel = stage_still(stage, md)
+    check(after_deadline < after_cancel < after_deadline + 20.0,
+          f"the stage moved, then stopped when the caller cancelled ({after_cancel - after_deadline:.1f} mm moved)")
+    print("  the deadline reaches the method; a call past it, or cancelled, stops the stage")
+
+
 SCENARIOS = {
     "calls": scenario_calls,
     "attributes": scenario_attributes,
@@ -841,6 +954,7 @@ SCENARIOS = {
     "secured": scenario_secured,
     "streams": scenario_streams,
     "stream-deadline": scenario_stream_deadline,
+    "operations": scenario_operations,
 }
 
 
