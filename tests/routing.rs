@@ -437,6 +437,14 @@ async fn every_error_of_a_hero_call_names_the_hero_and_the_method_and_starts_wit
         assert!(status.message().contains(text), "{path}: {:?}", status.message());
         assert!(detail.message.contains(text) && !detail.message.starts_with(kind), "{path}: {detail:?}");
     }
+    // A name nobody serves: `hero` is the name asked for (docs/PROTOCOL.md, Errors), and no
+    // method was reached.
+    let status = raw_call(&server, "/lab.climate.v1.Thermostat/Check", &[("heros-name", "nobody")], check(1.0))
+        .await
+        .unwrap_err();
+    let detail = detail(&status);
+    assert_eq!((detail.kind.as_str(), detail.hero.as_str()), ("HERO_NOT_FOUND", "nobody"), "{status:?}");
+    assert!(status.message().starts_with("HERO_NOT_FOUND: "), "{:?}", status.message());
     // The Rust side reads them back as before: the kind and the bare message.
     let status = raw_call(&server, "/lab.climate.v1.Thermostat/Check", &[("heros-name", "thermo")], check(95.0))
         .await
