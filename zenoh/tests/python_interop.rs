@@ -9,13 +9,16 @@
 //! From Python (`tests/python/zenoh_interop.py`): `RemoteHERO` calls a Rust HERO's methods,
 //! reads and sets its attributes (a read-only one refuses), gets its application error as
 //! Python HEROS's remote exception, its event in a callback, and `HEROObserver` sees it come and
-//! go. From Rust: [`RemoteHero`] finds, calls, sets and subscribes to a Python `LocalHERO`.
+//! go. From Rust: [`RemoteHero`] finds, calls, sets and subscribes to a Python `LocalHERO`, and
+//! the typed stub generated from a `.proto` written to match it (tests/proto/pyobject.proto) does
+//! the same through [`RemoteHero::typed`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use heros::{Attribute, Event, Hero, LocalHero, Server};
 use heros_testing::python_heros::{self, PythonScript};
 use heros_zenoh::{Error, HeroObserver, Presence, RemoteHero, ZenohFace, ZenohHero};
@@ -23,6 +26,11 @@ use serde_json::json;
 
 mod zlab {
     heros::include_proto!("zlab.v1");
+}
+
+/// tests/proto/pyobject.proto: written to match the Python `TestObject`.
+mod pyobject {
+    heros::include_proto!("pyobject.v1");
 }
 
 const LIMIT: f64 = 80.0;
@@ -243,6 +251,64 @@ fn rust_finds_calls_sets_and_subscribes_to_a_python_hero() {
         tokio::task::spawn_blocking(move || python.finish(Duration::from_secs(30))).await.unwrap();
         let left = tokio::time::timeout(Duration::from_secs(20), observer.next()).await.expect("the HERO leaves");
         assert_eq!(left, Some(Presence::Left(name.into())));
+    });
+}
+
+#[test]
+fn a_typed_stub_of_a_matching_proto_calls_gets_sets_and_subscribes_to_a_python_hero() {
+    in_private_zenoh_network(|| async {
+        let name = "py-typed";
+        let face = ZenohFace::open().await.unwrap();
+        let python = tokio::task::spawn_blocking(move || {
+            let mut python = PythonScript::start(&python(), &["serve", name]);
+            python.expect_line("READY", Duration::from_secs(60));
+            python
+        })
+        .await
+        .unwrap();
+        let hero = RemoteHero::connect(face.session(), "heros", name, Duration::from_secs(30)).await.unwrap();
+        let stub: pyobject::TestObjectRemote = hero.typed(&pyobject::TEST_OBJECT_INTERFACE).unwrap();
+        assert_eq!(stub.target().endpoint(), format!("zenoh:@object/heros/{name}"));
+
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
+        assert_eq!(stub.read_temp(-4, 1).await.unwrap(), -1.5);
+        assert_eq!(stub.testme().await.unwrap(), 5);
+        assert_eq!(stub.hello().await.unwrap(), "world");
+        assert_eq!(stub.testme().await.unwrap(), 6);
+        stub.set_testme(10).await.unwrap();
+        assert_eq!(stub.testme().await.unwrap(), 10);
+        match stub.fail("no luck".into()).await {
+            Err(heros::Error::Failed { kind, message, .. }) => {
+                assert_eq!((kind.as_str(), message.as_str()), ("ValueError", "no luck"))
+            }
+            other => panic!("fail() raises ValueError, a Failed error: {other:?}"),
+        }
+
+        let mut events = stub.subscribe_new_data().await.unwrap();
+        // zenoh carries the new subscriber to Python's session on its own time: emit again until
+        // an event arrives.
+        let mut event = None;
+        for value in 1..=20 {
+            assert!(stub.emit(value).await.unwrap());
+            if let Ok(received) = tokio::time::timeout(Duration::from_millis(500), events.next()).await {
+                event = received;
+                break;
+            }
+        }
+        let event = event.expect("an event within 10 s").unwrap().event().expect("an event, not a gap");
+        assert!((1..=20).contains(&event.value) && event.doubled == 2 * event.value, "{event:?}");
+
+        // What Python HEROS has no counterpart for: a clear error, no panic.
+        let refused = |error: heros::Error, words: &str| match error {
+            heros::Error::Rpc { code: tonic::Code::Unimplemented, message, .. } => {
+                assert!(message.contains(words), "{message}")
+            }
+            other => panic!("Unimplemented saying {words:?}: {other:?}"),
+        };
+        refused(stub.samples().await.err().expect("a stream is refused"), "streaming method");
+        refused(stub.watch_testme().await.err().expect("a watch is refused"), "watching the attribute");
+
+        tokio::task::spawn_blocking(move || python.finish(Duration::from_secs(30))).await.unwrap();
     });
 }
 
