@@ -54,6 +54,12 @@ pub(crate) enum Command {
         /// With --watch: stop after this many seconds.
         #[arg(long = "for", value_name = "SECONDS", value_parser = seconds, requires = "watch")]
         duration: Option<Duration>,
+        /// Also list the HEROs on zenoh (Python HEROS, and Rust HEROs shared there) of the realm
+        /// (--realm, else HEROS_REALM, else `heros`), in a WORLD column (`grpc` or `zenoh`; the
+        /// JSON field `world`). Opens a zenoh session (HEROS_ZENOH_CONFIG, else zenoh's
+        /// defaults: multicast scouting). Needs a tool built with the `zenoh` feature.
+        #[arg(long, conflicts_with = "watch")]
+        zenoh: bool,
     },
     /// A HERO's interfaces: methods with their request and reply, attributes, events.
     Describe {
@@ -150,6 +156,7 @@ pub(crate) enum RealmCommand {
 const EXAMPLES: &str = "\
 Examples:
   heros list
+  heros list --zenoh                         (Python HEROS's HEROs too; feature `zenoh`)
   heros describe my_hero
   heros call my_hero ReadTemp '{\"min\": 0, \"max\": 10}'
   heros set my_hero testme 10

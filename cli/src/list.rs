@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::locate::Locator;
 use crate::table::Table;
+use crate::zenoh::ZenohHero;
 
 /// Prints the HEROs known after `wait`; with `watch`, then the changes until Ctrl-C or `until`.
 pub(crate) async fn run(
@@ -38,6 +39,33 @@ pub(crate) async fn run(
         }
     };
     crate::until_stopped(changes, until).await
+}
+
+/// `list --zenoh`: the HEROs of discovery (or the peers) and those on zenoh, asked at the same
+/// time, with the world each is in (`grpc` or `zenoh`).
+pub(crate) async fn both_worlds(locator: &Locator, wait: Duration, as_json: bool) -> Result<()> {
+    let (grpc, zenoh) = tokio::try_join!(locator.list(wait), crate::zenoh::list(&locator.realm, wait))?;
+    if as_json {
+        let grpc = grpc.iter().map(|hero| {
+            let mut hero = hero_json(hero);
+            hero["world"] = json!("grpc");
+            hero
+        });
+        let all: Vec<serde_json::Value> = grpc.chain(zenoh.iter().map(ZenohHero::json)).collect();
+        crate::output::line(format_args!("{}", serde_json::Value::Array(all)));
+        return Ok(());
+    }
+    if grpc.is_empty() && zenoh.is_empty() {
+        crate::output::line(format_args!("no HEROs found"));
+        return Ok(());
+    }
+    let mut table = Table::new(&["WORLD", "NAME", "REALM", "INTERFACES", "TAGS", "ENDPOINT"]);
+    let grpc = grpc.iter().map(|hero| ("grpc", row(hero)));
+    for (world, row) in grpc.chain(zenoh.iter().map(|hero| ("zenoh", hero.row()))) {
+        table.row(std::iter::once(world.to_owned()).chain(row).collect());
+    }
+    crate::output::line(table.render().trim_end());
+    Ok(())
 }
 
 fn print_list(heros: &[HeroInfo], as_json: bool, watch: bool) {

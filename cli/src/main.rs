@@ -12,6 +12,7 @@
 //!   messages with errors that name the field.
 //! - `list`, `describe`, `call` (call, get, set), `watch`: the commands; `table`: aligned text;
 //!   `output`: stdout.
+//! - `zenoh`: the HEROs of Python HEROS for `list --zenoh` (feature `zenoh`).
 //! - `remote`: errors from servers (status code, `ErrorDetail` kind).
 //! - `monitor`: `heros monitor`, the live web page (its own layout in `monitor/mod.rs`).
 
@@ -31,6 +32,7 @@ mod reflection;
 mod remote;
 mod table;
 mod watch;
+mod zenoh;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -80,8 +82,12 @@ async fn run(cli: &Cli) -> Result<()> {
         }
     };
     match &cli.command {
-        Command::List { watch, duration } => {
-            list::run(&locator, cli.timeout.unwrap_or(LIST_WAIT), *watch, *duration, cli.json).await
+        Command::List { watch, duration, zenoh } => {
+            let wait = cli.timeout.unwrap_or(LIST_WAIT);
+            match zenoh {
+                true => list::both_worlds(&locator, wait, cli.json).await,
+                false => list::run(&locator, wait, *watch, *duration, cli.json).await,
+            }
         }
         Command::Describe { hero } => {
             describe::run(&connect(hero).await?, cli.json);

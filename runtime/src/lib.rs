@@ -8,7 +8,8 @@
 //!   `routing` (picks the HERO of each call), `registry`, `health`, `reflection` with `descriptor_index`, `attribute_watch`,
 //!   `callbacks`, `panic` (a method's panic as its call's error), `this_process` (the servers
 //!   in-process stubs can reach), and `serving/` (connections, limits, bytes in and out).
-//! - `client/`: `Target` (one remote HERO) and its `Transport` (`network` or `in_process`),
+//! - `client/`: `Target` (one remote HERO) and its `Transport` (`network`, `in_process`, or
+//!   `foreign`: a `ForeignTransport` another crate gives, e.g. heros-zenoh's),
 //!   `streaming_calls` (streaming methods), `operation` (`Operation<T, I>`),
 //!   `stub` (the client's half of the contract: `Remote`), finding a HERO by name (`lookup`),
 //!   the session cache, `EventStream`, `EventObserver`, attribute streams, `Handle`.
@@ -49,6 +50,7 @@ pub use attribute::Attribute;
 pub use client::attribute_stream::AttributeStream;
 pub use client::event_observer::{EventObserver, HeroFilter, Observed};
 pub use client::event_stream::{Connected, EventStream, Received};
+pub use client::foreign::{EncodedMessages, ForeignFuture, ForeignTransport};
 pub use client::handles::Handle;
 pub use client::operation::{Operation, OperationPhase, OperationStatus};
 pub use client::stub::Remote;

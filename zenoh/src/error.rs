@@ -61,6 +61,24 @@ pub enum Error {
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// How a typed stub (`RemoteHero::typed`) sees a failure on zenoh: as the HEROS for Rust error
+/// that says the same to its caller.
+impl From<Error> for heros_runtime::Error {
+    fn from(error: Error) -> Self {
+        let rpc = |code, error: &Error| heros_runtime::Error::Rpc { code, message: error.to_string() };
+        match error {
+            Error::Hero(error) => error,
+            Error::Remote { remote_type, message, .. } => heros_runtime::Error::failed(remote_type, message),
+            Error::InvalidArgument(message) => heros_runtime::Error::invalid_argument(message),
+            Error::Zenoh(_) | Error::NotFound { .. } => {
+                heros_runtime::Error::Unavailable { message: error.to_string() }
+            }
+            Error::NoSuchMember { .. } | Error::Unsupported(_) => rpc(tonic::Code::Unimplemented, &error),
+            Error::Protocol(_) => rpc(tonic::Code::Internal, &error),
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn zenoh(error: impl std::fmt::Display) -> Self {
         Error::Zenoh(error.to_string())

@@ -9,13 +9,16 @@
 //!   `AttributeError`), events, errors raised as Python's remote exceptions.
 //! - [`RemoteHero`] calls a Python HERO from Rust with `serde_json::Value` arguments;
 //!   [`HeroObserver`] follows HEROs coming and going (liveliness); [`discover`] lists them.
+//! - [`RemoteHero::typed`] makes a generated typed stub (`<Service>Remote`) of a `.proto` that
+//!   matches a Python HERO work against it, over zenoh.
 //!
 //! It is a crate of its own so that a build that does not need zenoh never compiles it.
 //!
 //! ## Layout
 //! - `face`: the server side ([`ZenohFace`], [`ZenohHero`]); `grpc`: its calls into the HERO's
 //!   own gRPC server.
-//! - `remote`: the client side ([`RemoteHero`], [`HeroObserver`], [`discover`]).
+//! - `remote`: the client side ([`RemoteHero`], [`HeroObserver`], [`discover`]); `typed`: the
+//!   transport of typed stubs on a [`RemoteHero`].
 //! - `mapping`: protobuf messages to and from Python's `[args, kwargs]`, replies and capabilities.
 //! - `cbor`: HEROS's CBOR tags, its error payload, CBOR to and from JSON.
 //! - `keys`: the key space `@object/<realm>/<name>/<member>`. `error`: [`Error`].
@@ -29,6 +32,7 @@ mod grpc;
 mod keys;
 mod mapping;
 mod remote;
+mod typed;
 
 pub use cbor::{from_json as json_to_cbor, to_json as cbor_to_json};
 pub use ciborium::Value as Cbor;

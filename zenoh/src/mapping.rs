@@ -166,17 +166,24 @@ fn to_single(field: &FieldDescriptor, arg: &Cbor) -> Result<Value> {
         Kind::Message(m) if m.full_name() == HANDLE => return Err(handle_refused(field.name())),
         Kind::Message(m) => {
             let entries = arg.as_map().ok_or_else(|| wrong(field, &format!("a dict ({})", m.full_name()), arg))?;
-            let mut message = DynamicMessage::new(m.clone());
-            for (key, value) in entries {
-                let name = key.as_text().ok_or_else(|| wrong(field, "a dict with str keys", arg))?;
-                let inner = m.get_field_by_name(name).ok_or_else(|| {
-                    Error::InvalidArgument(format!("'{}': {} has no field '{name}'", field.name(), m.full_name()))
-                })?;
-                set(&mut message, &inner, value)?;
-            }
-            Value::Message(message)
+            Value::Message(message_from_dict(&m, entries, field.name())?)
         }
     })
+}
+
+/// A message from a dict by field name (`what` names the dict in errors).
+fn message_from_dict(m: &MessageDescriptor, entries: &[(Cbor, Cbor)], what: &str) -> Result<DynamicMessage> {
+    let mut message = DynamicMessage::new(m.clone());
+    for (key, value) in entries {
+        let name = key.as_text().ok_or_else(|| {
+            Error::InvalidArgument(format!("'{what}' must be a dict with str keys ({})", m.full_name()))
+        })?;
+        let inner = m
+            .get_field_by_name(name)
+            .ok_or_else(|| Error::InvalidArgument(format!("'{what}': {} has no field '{name}'", m.full_name())))?;
+        set(&mut message, &inner, value)?;
+    }
+    Ok(message)
 }
 
 fn handle_refused(field: &str) -> Error {
@@ -218,6 +225,35 @@ pub(crate) fn reply_value(message: &DynamicMessage) -> Result<Cbor> {
         [] => Ok(Cbor::Null),
         [only] if only.name() == "value" => field_value(message, only),
         _ => message_value(message),
+    }
+}
+
+/// The other way, for a typed stub calling a HERO on zenoh: the request message as a call's
+/// `[args, kwargs]`, every field a keyword argument by its name (so that the `.proto` need not
+/// list them in the Python method's order).
+pub(crate) fn call_from_request(request: &DynamicMessage) -> Result<Cbor> {
+    let Cbor::Map(kwargs) = message_value(request)? else { unreachable!("a message is a dict") };
+    Ok(Cbor::Array(vec![Cbor::Array(Vec::new()), Cbor::Map(kwargs)]))
+}
+
+/// A reply (or an event's value) into `message` by the rules of [`reply_value`]: a one-field
+/// `value` message takes the value, an empty one takes anything (Python's `None`), any other a
+/// dict by field name.
+pub(crate) fn reply_message(message: &MessageDescriptor, value: &Cbor) -> Result<DynamicMessage> {
+    let fields: Vec<FieldDescriptor> = message.fields().collect();
+    match fields.as_slice() {
+        [] => Ok(DynamicMessage::new(message.clone())),
+        [only] if only.name() == "value" => {
+            let mut reply = DynamicMessage::new(message.clone());
+            set(&mut reply, only, value)?;
+            Ok(reply)
+        }
+        _ => {
+            let entries = value
+                .as_map()
+                .ok_or_else(|| Error::InvalidArgument(format!("a reply for {} must be a dict", message.full_name())))?;
+            message_from_dict(message, entries, message.full_name())
+        }
     }
 }
 
@@ -475,6 +511,25 @@ mod tests {
         let Kind::Message(handle_type) = handle.kind() else { panic!("a message field") };
         message.set_field(&handle, Value::Message(DynamicMessage::new(handle_type)));
         assert!(matches!(reply_value(&message), Err(Error::Unsupported(_))));
+    }
+
+    #[test]
+    fn a_request_goes_out_as_keyword_arguments_and_a_reply_comes_back_into_its_message() {
+        let mut request = DynamicMessage::new(duration());
+        request.set_field_by_name("seconds", Value::I64(5));
+        let call = call_from_request(&request).unwrap();
+        assert_eq!(
+            call,
+            super::tests::call(vec![], vec![("seconds", Cbor::Integer(5.into())), ("nanos", Cbor::Integer(0.into()))])
+        );
+        let reply = reply_message(&duration(), &Cbor::Map(vec![(text("nanos"), Cbor::Integer(9.into()))])).unwrap();
+        assert_eq!(reply.get_field_by_name("nanos").unwrap().as_i32(), Some(9));
+        let not_a_dict = reply_message(&duration(), &Cbor::Float(1.0)).unwrap_err();
+        assert!(not_a_dict.to_string().contains("must be a dict"), "{not_a_dict}");
+        let alarm = kinds().get_field_by_name("alarm").unwrap();
+        let Kind::Message(alarm) = alarm.kind() else { panic!("a message field") };
+        let wrong = reply_message(&alarm, &Cbor::Map(vec![(text("celsius"), text("hot"))])).unwrap_err();
+        assert!(wrong.to_string().contains("'celsius' must be a float, got str"), "{wrong}");
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! `_capabilities`, called with `[args, kwargs]`, its events taken from its member's key, its
 //! coming and going seen through its liveliness token (`HEROObserver`).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ciborium::Value as Cbor;
+use heros_runtime::proto::HeroInfo;
+use heros_runtime::{Interface, Remote, Target};
 use serde_json::{Map, Value as Json};
 use zenoh::bytes::Encoding;
 use zenoh::handlers::FifoChannelHandler;
@@ -216,7 +219,37 @@ impl RemoteHero {
         &self.capabilities
     }
 
-    fn member(&self, name: &str, flavor: &'static str) -> Result<&Capability> {
+    /// `@object/<realm>/<name>`.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A generated typed stub (`<Service>Remote`) on this HERO: `interface` is the generated
+    /// `<SERVICE>_INTERFACE` of the same `.proto`, which says what each rpc is. Methods are called
+    /// with the request's fields as keyword arguments (by name), attributes read and set, events
+    /// subscribed to; streaming methods, handles, callbacks, operations and attribute watches
+    /// answer `Unimplemented`. An rpc the HERO does not have fails when called, naming the
+    /// members it has.
+    pub fn typed<R: Remote>(self, interface: &'static Interface) -> Result<R> {
+        if interface.name != R::INTERFACE {
+            return Err(Error::InvalidArgument(format!(
+                "the stub is of {}, the interface given is {}: give the stub's own <SERVICE>_INTERFACE",
+                R::INTERFACE,
+                interface.name
+            )));
+        }
+        let info = HeroInfo {
+            name: self.descriptor.name.clone(),
+            realm: self.descriptor.realm.clone(),
+            interfaces: vec![interface.name.to_owned()],
+            tags: self.descriptor.tags.clone(),
+            ..Default::default()
+        };
+        let transport = crate::typed::ZenohTransport::new(self, interface)?;
+        Ok(R::from_target(Target::foreign(info, Arc::new(transport))))
+    }
+
+    pub(crate) fn member(&self, name: &str, flavor: &'static str) -> Result<&Capability> {
         self.capabilities.iter().find(|c| c.name == name && c.flavor == flavor).ok_or_else(|| {
             let available: Vec<&str> =
                 self.capabilities.iter().filter(|c| c.flavor == flavor).map(|c| c.name.as_str()).collect();
@@ -229,13 +262,16 @@ impl RemoteHero {
         })
     }
 
-    /// Sends one query to a member and returns its one reply, or the error the HERO raised.
-    async fn ask(&self, member: &str, payload: Option<Cbor>) -> Result<Cbor> {
+    /// Sends one query to a member and returns its one reply, or the error the HERO raised;
+    /// waits `timeout`, else the call timeout.
+    pub(crate) async fn ask(&self, member: &str, payload: Option<Cbor>, timeout: Option<Duration>) -> Result<Cbor> {
         let selector = format!("{}/{member}/**", self.base);
-        let replies = query(&self.session, &selector, payload.map(|p| cbor::to_bytes(&p)), self.timeout).await?;
-        let reply = replies.into_iter().next().ok_or_else(|| {
-            Error::Zenoh(format!("{}.{member}: no reply within {:?}", self.descriptor.name, self.timeout))
-        })??;
+        let timeout = timeout.unwrap_or(self.timeout);
+        let replies = query(&self.session, &selector, payload.map(|p| cbor::to_bytes(&p)), timeout).await?;
+        let reply = replies
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Zenoh(format!("{}.{member}: no reply within {timeout:?}", self.descriptor.name)))??;
         cbor::from_bytes(&reply, "a reply")
     }
 
@@ -246,20 +282,20 @@ impl RemoteHero {
         let args = args.iter().map(cbor::from_json).collect::<Result<Vec<_>>>()?;
         let kwargs =
             kwargs.iter().map(|(k, v)| Ok((Cbor::Text(k.clone()), cbor::from_json(v)?))).collect::<Result<_>>()?;
-        let reply = self.ask(method, Some(Cbor::Array(vec![Cbor::Array(args), Cbor::Map(kwargs)]))).await?;
+        let reply = self.ask(method, Some(Cbor::Array(vec![Cbor::Array(args), Cbor::Map(kwargs)])), None).await?;
         Ok(cbor::to_json(&reply))
     }
 
     /// Reads the attribute `attribute`.
     pub async fn get(&self, attribute: &str) -> Result<Json> {
         self.member(attribute, "attribute")?;
-        Ok(cbor::to_json(&self.ask(attribute, None).await?))
+        Ok(cbor::to_json(&self.ask(attribute, None, None).await?))
     }
 
     /// Sets the attribute `attribute` (the HERO refuses it for a read-only one).
     pub async fn set(&self, attribute: &str, value: &Json) -> Result<()> {
         self.member(attribute, "attribute")?;
-        self.ask(attribute, Some(cbor::from_json(value)?)).await.map(drop)
+        self.ask(attribute, Some(cbor::from_json(value)?), None).await.map(drop)
     }
 
     /// Subscribes to the event `event`: every value the HERO emits from now on.
@@ -279,10 +315,15 @@ pub struct Subscription {
 impl Subscription {
     /// The next value; `None` when the session closed. A value that is not CBOR is skipped.
     pub async fn recv(&self) -> Option<Json> {
+        self.recv_cbor().await.map(|value| cbor::to_json(&value))
+    }
+
+    /// The next value as it came.
+    pub(crate) async fn recv_cbor(&self) -> Option<Cbor> {
         loop {
             let sample = self.subscriber.recv_async().await.ok()?;
             match cbor::from_bytes(&sample.payload().to_bytes(), "an event") {
-                Ok(value) => return Some(cbor::to_json(&value)),
+                Ok(value) => return Some(value),
                 Err(error) => tracing::debug!(%error, "an event was skipped"),
             }
         }

@@ -2,27 +2,35 @@
 //! that `tests/python/setup.sh` makes under `target/` (the first run installs from PyPI).
 //!
 //! Each test runs in a private network namespace of its own, with a veth pair whose two ends
-//! both stay inside it: zenoh's multicast scouting needs an interface other than `lo` (it
-//! leaves loopback addresses out of its hello messages), and nothing sent there can leave the
-//! namespace. Without the right to make one (not root) a test skips, saying so.
+//! both stay inside it (`heros_testing::python_heros`): zenoh's multicast scouting needs an
+//! interface other than `lo`, and nothing sent there can leave the namespace. Without the right
+//! to make one (not root) a test skips, saying so.
 //!
 //! From Python (`tests/python/zenoh_interop.py`): `RemoteHERO` calls a Rust HERO's methods,
 //! reads and sets its attributes (a read-only one refuses), gets its application error as
 //! Python HEROS's remote exception, its event in a callback, and `HEROObserver` sees it come and
-//! go. From Rust: [`RemoteHero`] finds, calls, sets and subscribes to a Python `LocalHERO`.
+//! go. From Rust: [`RemoteHero`] finds, calls, sets and subscribes to a Python `LocalHERO`, and
+//! the typed stub generated from a `.proto` written to match it (tests/proto/pyobject.proto) does
+//! the same through [`RemoteHero::typed`].
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use heros::{Attribute, Event, Hero, LocalHero, Server};
+use heros_testing::python_heros::{self, PythonScript};
 use heros_zenoh::{Error, HeroObserver, Presence, RemoteHero, ZenohFace, ZenohHero};
 use serde_json::json;
 
 mod zlab {
     heros::include_proto!("zlab.v1");
+}
+
+/// tests/proto/pyobject.proto: written to match the Python `TestObject`.
+mod pyobject {
+    heros::include_proto!("pyobject.v1");
 }
 
 const LIMIT: f64 = 80.0;
@@ -70,36 +78,14 @@ impl zlab::Oven for Oven {
     }
 }
 
-/// Runs `test` in a private network namespace with a veth pair up (see the file's doc), on a
-/// fresh tokio runtime; or skips it, saying why.
+/// Runs `test` in a private network namespace with a veth pair up (see
+/// `heros_testing::python_heros`), on a fresh tokio runtime; or skips it, saying why.
 fn in_private_zenoh_network<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
     // PyPI is not reachable from inside the namespace: install first.
     python();
-    if let Err(error) = heros_testing::netns::enter_private_network() {
-        println!("skipping: cannot enter a private network namespace: {error}");
+    if let Err(error) = python_heros::enter_private_zenoh_network() {
+        println!("skipping: cannot enter a private network with a veth pair: {error}");
         return;
-    }
-    // Both ends stay in this namespace; 198.18.0.0/15 is the benchmarking range.
-    for args in [
-        &["link", "add", "zh0", "type", "veth", "peer", "name", "zh1"][..],
-        &["addr", "add", "198.18.7.1/24", "dev", "zh0"],
-        &["link", "set", "zh0", "up"],
-        &["link", "set", "zh1", "up"],
-    ] {
-        let status = Command::new("ip").args(args).status().expect("ip (iproute2) runs");
-        assert!(status.success(), "ip {} failed ({status})", args.join(" "));
-    }
-    // zenoh picks its scouting interface when a session opens, among those that are running: wait
-    // for the link to be up (its carrier comes a moment after `ip link set up`, later on a loaded
-    // machine).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let shown = Command::new("ip").args(["-o", "link", "show", "zh0"]).output().expect("ip runs");
-        if String::from_utf8_lossy(&shown.stdout).contains("state UP") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "veth zh0 is not up after 10 s");
-        std::thread::sleep(Duration::from_millis(20));
     }
     let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("HEROS_LOG").unwrap_or_default()).try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -122,120 +108,20 @@ async fn oven_on_zenoh(name: &str) -> (Server, LocalHero, ZenohFace, ZenohHero) 
     (server, hero, face, on_zenoh)
 }
 
-/// The venv's interpreter (made once per test process by setup.sh).
+/// The venv's interpreter (made once per test process by setup.sh; the CLI's tests share it).
 fn python() -> PathBuf {
-    static READY: Mutex<bool> = Mutex::new(false);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("zenoh-python");
-    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
-    if !*ready {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/setup.sh");
-        let output = Command::new("bash").arg(&script).arg(&dir).output().expect("bash runs setup.sh");
-        assert!(
-            output.status.success(),
-            "{} failed: {}{}",
-            script.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        *ready = true;
-    }
-    dir.join("venv/bin/python")
-}
-
-/// A Python process of `zenoh_interop.py`, its output read line by line.
-struct Python {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Python {
-    fn start(args: &[&str]) -> Python {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/zenoh_interop.py");
-        let mut child = Command::new(python())
-            .arg(script)
-            .args(args)
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python starts");
-        let (send, lines) = mpsc::channel();
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let send = send.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let _ = send.send(line);
-                }
-            });
-        }
-        let stdin = child.stdin.take();
-        Python { child, stdin, lines, seen: Vec::new() }
-    }
-
-    /// Waits (blocking) for a line that is `expected`; fails the test with all output so far.
-    fn expect_line(&mut self, expected: &str, within: Duration) {
-        let deadline = std::time::Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    println!("python: {line}");
-                    let found = line.trim() == expected;
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("python did not say {expected:?} within {within:?}; it said:\n{}", self.seen.join("\n"));
-    }
-
-    /// Waits for the process to end and fails the test unless it exited 0.
-    fn finish(mut self, within: Duration) -> String {
-        drop(self.stdin.take());
-        let deadline = std::time::Instant::now() + within;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        std::thread::sleep(Duration::from_millis(50));
-        self.seen.extend(self.lines.try_iter());
-        let output = self.seen.join("\n");
-        println!("--- python ---\n{output}\n--- end ---");
-        assert!(status.is_some_and(|s| s.success()), "python failed ({status:?}):\n{output}");
-        output
-    }
-}
-
-impl Drop for Python {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    python_heros::python(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("zenoh-python"))
 }
 
 /// Runs one scenario of zenoh_interop.py against an Oven named `name` on zenoh.
 fn python_scenario(scenario: &'static str, name: &'static str) {
     in_private_zenoh_network(|| async move {
         let (server, _hero, _face, on_zenoh) = oven_on_zenoh(name).await;
-        let output =
-            tokio::task::spawn_blocking(move || Python::start(&[scenario, name]).finish(Duration::from_secs(90)))
-                .await
-                .unwrap();
+        let output = tokio::task::spawn_blocking(move || {
+            PythonScript::start(&python(), &[scenario, name]).finish(Duration::from_secs(90))
+        })
+        .await
+        .unwrap();
         assert!(output.contains(&format!("{scenario} ok")), "{output}");
         on_zenoh.leave().await;
         server.shutdown().await;
@@ -268,7 +154,7 @@ fn python_observer_sees_a_rust_hero_come_and_go() {
         let name = "zoven-observed";
         let server = Server::builder().bind("127.0.0.1:0".parse().unwrap()).mdns(false).start().await.unwrap();
         let mut python = tokio::task::spawn_blocking(move || {
-            let mut python = Python::start(&["observe", name]);
+            let mut python = PythonScript::start(&python(), &["observe", name]);
             python.expect_line("READY", Duration::from_secs(60));
             python
         })
@@ -306,7 +192,7 @@ fn rust_finds_calls_sets_and_subscribes_to_a_python_hero() {
         let name = "py-test-object";
         let face = ZenohFace::open().await.unwrap();
         let python = tokio::task::spawn_blocking(move || {
-            let mut python = Python::start(&["serve", name]);
+            let mut python = PythonScript::start(&python(), &["serve", name]);
             python.expect_line("READY", Duration::from_secs(60));
             python
         })
@@ -368,6 +254,64 @@ fn rust_finds_calls_sets_and_subscribes_to_a_python_hero() {
     });
 }
 
+#[test]
+fn a_typed_stub_of_a_matching_proto_calls_gets_sets_and_subscribes_to_a_python_hero() {
+    in_private_zenoh_network(|| async {
+        let name = "py-typed";
+        let face = ZenohFace::open().await.unwrap();
+        let python = tokio::task::spawn_blocking(move || {
+            let mut python = PythonScript::start(&python(), &["serve", name]);
+            python.expect_line("READY", Duration::from_secs(60));
+            python
+        })
+        .await
+        .unwrap();
+        let hero = RemoteHero::connect(face.session(), "heros", name, Duration::from_secs(30)).await.unwrap();
+        let stub: pyobject::TestObjectRemote = hero.typed(&pyobject::TEST_OBJECT_INTERFACE).unwrap();
+        assert_eq!(stub.target().endpoint(), format!("zenoh:@object/heros/{name}"));
+
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
+        assert_eq!(stub.read_temp(-4, 1).await.unwrap(), -1.5);
+        assert_eq!(stub.testme().await.unwrap(), 5);
+        assert_eq!(stub.hello().await.unwrap(), "world");
+        assert_eq!(stub.testme().await.unwrap(), 6);
+        stub.set_testme(10).await.unwrap();
+        assert_eq!(stub.testme().await.unwrap(), 10);
+        match stub.fail("no luck".into()).await {
+            Err(heros::Error::Failed { kind, message, .. }) => {
+                assert_eq!((kind.as_str(), message.as_str()), ("ValueError", "no luck"))
+            }
+            other => panic!("fail() raises ValueError, a Failed error: {other:?}"),
+        }
+
+        let mut events = stub.subscribe_new_data().await.unwrap();
+        // zenoh carries the new subscriber to Python's session on its own time: emit again until
+        // an event arrives.
+        let mut event = None;
+        for value in 1..=20 {
+            assert!(stub.emit(value).await.unwrap());
+            if let Ok(received) = tokio::time::timeout(Duration::from_millis(500), events.next()).await {
+                event = received;
+                break;
+            }
+        }
+        let event = event.expect("an event within 10 s").unwrap().event().expect("an event, not a gap");
+        assert!((1..=20).contains(&event.value) && event.doubled == 2 * event.value, "{event:?}");
+
+        // What Python HEROS has no counterpart for: a clear error, no panic.
+        let refused = |error: heros::Error, words: &str| match error {
+            heros::Error::Rpc { code: tonic::Code::Unimplemented, message, .. } => {
+                assert!(message.contains(words), "{message}")
+            }
+            other => panic!("Unimplemented saying {words:?}: {other:?}"),
+        };
+        refused(stub.samples().await.err().expect("a stream is refused"), "streaming method");
+        refused(stub.watch_testme().await.err().expect("a watch is refused"), "watching the attribute");
+
+        tokio::task::spawn_blocking(move || python.finish(Duration::from_secs(30))).await.unwrap();
+    });
+}
+
 /// The figure of BENCHMARKS.md: p50 of a Python `read_temp` call to a Rust HERO over zenoh and
 /// to a Python HERO, same run, same machine. Run it with
 /// `cargo nextest run -p heros-zenoh --run-ignored only --no-capture`.
@@ -377,9 +321,10 @@ fn python_call_latency_to_a_rust_and_a_python_hero() {
     in_private_zenoh_network(|| async {
         let (server, _hero, _face, on_zenoh) = oven_on_zenoh("zoven-bench").await;
         let output = tokio::task::spawn_blocking(|| {
-            let mut serving = Python::start(&["serve", "py-bench"]);
+            let mut serving = PythonScript::start(&python(), &["serve", "py-bench"]);
             serving.expect_line("READY", Duration::from_secs(60));
-            let output = Python::start(&["bench", "zoven-bench", "py-bench", "2000"]).finish(Duration::from_secs(120));
+            let output = PythonScript::start(&python(), &["bench", "zoven-bench", "py-bench", "2000"])
+                .finish(Duration::from_secs(120));
             if let Some(stdin) = serving.stdin.as_mut() {
                 let _ = stdin.flush();
             }
@@ -416,7 +361,7 @@ fn the_tool_lists_python_and_rust_heros_on_zenoh_and_calls_them() {
     in_private_zenoh_network(|| async {
         let (server, _hero, _face, on_zenoh) = oven_on_zenoh("zoven-listed").await;
         tokio::task::spawn_blocking(|| {
-            let mut python = Python::start(&["serve", "py-listed"]);
+            let mut python = PythonScript::start(&python(), &["serve", "py-listed"]);
             python.expect_line("READY", Duration::from_secs(60));
             let listed: serde_json::Value = serde_json::from_str(&tool(&["list", "--json"])).expect("a JSON list");
             let class =

@@ -6,6 +6,7 @@ pub(crate) mod attribute_stream;
 pub(crate) mod caches;
 pub(crate) mod event_observer;
 pub(crate) mod event_stream;
+pub(crate) mod foreign;
 pub(crate) mod handles;
 pub(crate) mod in_process;
 pub(crate) mod lookup;

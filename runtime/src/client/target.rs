@@ -12,11 +12,12 @@ use super::caches::sessions;
 use super::lookup::{describe_by_url, find, fresh_record};
 use crate::client::attribute_stream::{decode_values, AttributeStream};
 use crate::client::event_stream::EventStream;
+use crate::client::foreign::{frames_of, reply_of, Foreign, ForeignTransport};
 use crate::client::handles::{ClientSession, Handle, StubSession};
 use crate::client::in_process::InProcessTransport;
 use crate::client::network::open_frames;
 use crate::client::network::NetworkTransport;
-use crate::client::transport::{decode_reply, message_of, Addressee, Outgoing, Transport};
+use crate::client::transport::{decode_reply, Addressee, Outgoing, Transport};
 use crate::config::{Config, HeroUrl};
 use crate::discovery::Discovery;
 use crate::error::{Error, HandleProblem, Result};
@@ -45,6 +46,9 @@ struct TargetInner {
     stale: AtomicBool,
     /// Whether the HERO can be looked up again by discovery (not for `heros://` URLs).
     rediscoverable: bool,
+    /// Whether calls go through a [`ForeignTransport`], which is never replaced: it has no
+    /// endpoints to dial again, and finds its HERO again on its own.
+    foreign: bool,
 }
 
 /// In-process when a server of this process hosts the HERO at one of its endpoints, else over
@@ -103,7 +107,21 @@ impl Target {
     /// A target for a HERO whose record is already known (e.g. from an [`crate::Observer`]).
     pub async fn from_info(info: HeroInfo, rediscoverable: bool) -> Result<Target> {
         let transport = transport_to(&info).await?;
-        Ok(Target {
+        Ok(Target::with_transport(info, transport, rediscoverable, false))
+    }
+
+    /// A target for a HERO that is not served by HEROS for Rust, reached through `transport`
+    /// (e.g. a Python HERO over zenoh, with heros-zenoh). `info` says who it is (name, realm,
+    /// interfaces); a generated stub made on it with [`crate::Remote::from_target`] calls its
+    /// methods, gets and sets its attributes and subscribes to its events through `transport`,
+    /// and gets an `Unimplemented` error for what only a HEROS server has (handles, callbacks,
+    /// operations, attribute watches, streaming methods).
+    pub fn foreign(info: HeroInfo, transport: Arc<dyn ForeignTransport>) -> Target {
+        Target::with_transport(info, Arc::new(Foreign(transport)), false, true)
+    }
+
+    fn with_transport(info: HeroInfo, transport: Arc<dyn Transport>, rediscoverable: bool, foreign: bool) -> Target {
+        Target {
             inner: Arc::new(TargetInner {
                 hero: Addressee {
                     name: info.name.clone(),
@@ -115,8 +133,9 @@ impl Target {
                 transport: RwLock::new(transport),
                 stale: AtomicBool::new(false),
                 rediscoverable,
+                foreign,
             }),
-        })
+        }
     }
 
     /// The HERO's name.
@@ -203,7 +222,7 @@ impl Target {
     {
         let call = Outgoing { hero: &self.inner.hero, path, session, timeout };
         let reply = transport.unary(call, Box::new(request), decode_reply::<Rep>).await;
-        reply.and_then(|reply| message_of::<Rep>(reply, path)).map_err(|error| self.went_away(error))
+        reply.and_then(|reply| reply_of::<Rep>(reply, path)).map_err(|error| self.went_away(error))
     }
 
     /// Subscribes to an event: every message the HERO emits from now on, subscribing again
@@ -238,7 +257,7 @@ impl Target {
         let transport = self.transport().await;
         let call = Outgoing { hero: &self.inner.hero, path, session: None, timeout: None };
         let frames = transport.server_stream(call, Box::new(request), open_frames::<M>).await;
-        let frames = frames.and_then(|frames| message_of::<ItemStream<(u64, Option<M>)>>(frames, path));
+        let frames = frames.and_then(|frames| frames_of::<M>(frames, path));
         Ok(EventStream::of(frames.map_err(|error| self.went_away(error))?))
     }
 
@@ -361,7 +380,7 @@ impl Target {
 
     /// Notes a lost server, so that the next call looks for the HERO again.
     pub(crate) fn went_away(&self, error: Error) -> Error {
-        if matches!(error, Error::Unavailable { .. }) {
+        if matches!(error, Error::Unavailable { .. }) && !self.inner.foreign {
             self.mark_stale();
             forget_connection(&self.endpoint());
         }

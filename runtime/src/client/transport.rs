@@ -1,11 +1,14 @@
-//! `Transport`: how a [`crate::Target`] reaches its HERO. Two implementations: over gRPC
-//! ([`super::network::NetworkTransport`], one HTTP/2 connection shared per server) and within
-//! the process ([`super::in_process::InProcessTransport`], the HERO's server called directly,
-//! no bytes, no socket). `Target` holds one as `Arc<dyn Transport>` and never asks which.
+//! `Transport`: how a [`crate::Target`] reaches its HERO. Three implementations: over gRPC
+//! ([`super::network::NetworkTransport`], one HTTP/2 connection shared per server), within the
+//! process ([`super::in_process::InProcessTransport`], the HERO's server called directly, no
+//! bytes, no socket), and through a [`super::foreign::ForeignTransport`] that another crate gives
+//! (a HERO that is not a HEROS for Rust server; `super::foreign::Foreign`). `Target` holds one
+//! as `Arc<dyn Transport>` and never asks which.
 //!
 //! The trait is object-safe, so messages cross it erased: a request as an
 //! [`OutgoingMessage`] (which the network encodes and the process hands over as it is), a reply
-//! as an [`AnyMessage`] that the typed caller takes back with [`message_of`]. The network side
+//! as an [`AnyMessage`] that the typed caller takes back with [`message_of`] (or, from a foreign
+//! transport, decodes: `foreign::reply_of`). The network side
 //! decodes with a [`Decode`] function the typed caller picks, so no type is guessed there.
 
 use std::future::Future;
@@ -80,6 +83,8 @@ pub(crate) trait OutgoingMessage: Send + Sync + 'static {
     fn encode_into(&self, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status>;
     /// The message itself, for a HERO of this process.
     fn into_any(self: Box<Self>) -> AnyMessage;
+    /// The message encoded, for a foreign transport (`client::foreign`).
+    fn to_bytes(&self) -> bytes::Bytes;
 }
 
 impl<M: prost::Message + Send + Sync + 'static> OutgoingMessage for M {
@@ -90,6 +95,10 @@ impl<M: prost::Message + Send + Sync + 'static> OutgoingMessage for M {
 
     fn into_any(self: Box<Self>) -> AnyMessage {
         self
+    }
+
+    fn to_bytes(&self) -> bytes::Bytes {
+        self.encode_to_vec().into()
     }
 }
 

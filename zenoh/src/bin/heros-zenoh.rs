@@ -1,6 +1,7 @@
 //! `heros-zenoh`: the HEROs on zenoh (Python HEROS, and Rust HEROs shared with `ZenohFace`),
-//! listed and called from the command line. `heros list` shows the gRPC world; this shows the
-//! zenoh one, so that the default `heros` tool never compiles zenoh.
+//! listed and called from the command line. `heros list` shows the gRPC world (and, built with
+//! its feature `zenoh`, both with `--zenoh`); this tool calls the zenoh one, so that the default
+//! `heros` tool never compiles zenoh.
 //!
 //! ```text
 //! heros-zenoh list [--realm R] [--wait-ms N] [--json]
