@@ -431,6 +431,19 @@ async fn a_method_of_another_hero_is_called_with_each_event_peer_to_peer() {
     assert_eq!(error.unwrap_err().code(), tonic::Code::InvalidArgument);
     let error = furnace.target().connect_callback("examples.v1.Furnace", "Nothing", &log_hero, "/a.B/C").await;
     assert_eq!(error.unwrap_err().code(), tonic::Code::Unimplemented);
+    // A method that is not an event: METHOD_NOT_FOUND with expected=event, as PROTOCOL.md says.
+    let error = furnace.target().connect_callback("examples.v1.Furnace", "Heat", &log_hero, "/a.B/C").await;
+    let error = error.unwrap_err();
+    assert!(error.to_string().contains("'Heat' is not an event of examples.v1.Furnace"), "{error}");
+    match error {
+        heros::Error::MethodNotFound { hero, interface, method, expected, available } => {
+            assert_eq!((hero.as_str(), interface.as_str()), ("furnace", "examples.v1.Furnace"));
+            assert_eq!((method.as_str(), expected.as_str()), ("Heat", "event"));
+            assert!(available.iter().any(|e| e == "Overheated"), "{available:?}");
+            assert!(!available.iter().any(|e| e == "Heat"), "{available:?}");
+        }
+        other => panic!("expected METHOD_NOT_FOUND, got {other:?}"),
+    }
     let elsewhere = heros::proto::HeroRef { realm: "elsewhere".into(), ..heros::AsHeroRef::hero_ref(&log_hero) };
     let error = furnace.target().connect_callback("examples.v1.Furnace", "Overheated", &elsewhere, "/a.B/C").await;
     assert_eq!(error.unwrap_err().code(), tonic::Code::PermissionDenied);
