@@ -704,8 +704,6 @@ fn observers_stubs_and_event_observers_of_one_realm_share_one_etcd_watch() {
         assert_eq!(observer.etcd_watches(), 1, "one watch per process and realm");
 
         let other = Observer::new("other").unwrap();
-        let error = TestObjectRemote::connect_timeout("nobody?realm=other", Duration::from_millis(100)).await;
-        assert!(error.is_err());
         assert_eq!(other.etcd_watches(), 2, "a second realm, a second watch");
         hero.shutdown().await;
     });

@@ -26,3 +26,32 @@ pub fn skip_or_fail(missing: impl Display) {
         panic!("{missing}\n(.ci/run installs it; set HEROS_TESTS_ALLOW_SKIP=1 to skip such tests instead)");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    // cargo-nextest runs each test in a process of its own: setting the environment is safe.
+
+    #[test]
+    #[should_panic(expected = "HEROS_TESTS_ALLOW_SKIP=1")]
+    fn a_missing_prerequisite_fails_by_default() {
+        std::env::remove_var("HEROS_TESTS_ALLOW_SKIP");
+        super::skip_or_fail("no etcd");
+    }
+
+    #[test]
+    fn a_missing_prerequisite_skips_when_allowed() {
+        std::env::set_var("HEROS_TESTS_ALLOW_SKIP", "1");
+        super::skip_or_fail("no etcd");
+    }
+
+    #[test]
+    fn a_missing_etcd_is_not_found_not_a_failed_start() {
+        let empty = std::env::temp_dir().join(format!("heros-empty-path-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        std::env::set_var("PATH", &empty);
+        let error = super::etcd::Etcd::start().err().expect("no etcd on an empty PATH");
+        let _ = std::fs::remove_dir(&empty);
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound, "{error}");
+        assert!(error.to_string().contains("etcd-server"), "says what to install: {error}");
+    }
+}
