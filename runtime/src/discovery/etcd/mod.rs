@@ -127,8 +127,9 @@ impl Cluster {
     /// Sends one unary request within [`REQUEST_TIMEOUT`], to the current endpoint and, if it
     /// cannot be reached, to each other endpoint in turn (an error etcd answered is not tried
     /// elsewhere). Errors are [`Error::Unavailable`] naming etcd, or [`Error::Unauthenticated`]
-    /// when the TLS handshake failed: a certificate of another CA will not do better next time,
-    /// so sharing fails on it instead of waiting for etcd in the background.
+    /// when the TLS handshake failed or etcd refused the process (its RBAC): a certificate of
+    /// another CA will not do better next time, so sharing fails on it instead of waiting for
+    /// etcd in the background.
     pub(crate) async fn call<R, T, F, Fut>(&self, what: &str, request: R, send: F) -> Result<T>
     where
         R: Clone,
@@ -144,6 +145,14 @@ impl Cluster {
                     let why = tls_refusal(&status).unwrap_or_default();
                     return Err(Error::Unauthenticated {
                         message: format!("etcd at {}: {what}: TLS: {why} (check HEROS_CREDENTIALS)", self.describe()),
+                    });
+                }
+                // etcd's RBAC refused this process: waiting will not change that either.
+                Ok(Err(status))
+                    if matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated) =>
+                {
+                    return Err(Error::Unauthenticated {
+                        message: format!("etcd at {}: {what}: {}", self.describe(), status.message()),
                     });
                 }
                 Ok(Err(status)) if !matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => {

@@ -79,8 +79,9 @@ struct State {
     keys: BTreeMap<String, Key>,
     /// Whether the task that keeps the lease (and claims pending keys) runs.
     maintained: bool,
-    /// Whether etcd was found unreachable and that was logged: one warning per outage.
-    outage: bool,
+    /// Why etcd cannot be reached, while the task that keeps the lease finds it so: one warning
+    /// per outage, and HEROs shared meanwhile do not try again what just failed.
+    outage: Option<String>,
 }
 
 struct Key {
@@ -119,7 +120,11 @@ impl Registrar {
     pub(super) async fn register(&self, info: &HeroInfo) -> Result<Registration> {
         let key = record::key(&info.realm, &info.name);
         let value = record::encode(info)?;
-        let first = self.first_claim(info, &key, &value).await?;
+        let known_outage = self.inner.state.lock().await.outage.clone();
+        let first = match known_outage {
+            Some(why) => FirstClaim::Unreachable(why),
+            None => self.first_claim(info, &key, &value).await?,
+        };
         let mut state = self.inner.state.lock().await;
         let status = match first {
             FirstClaim::Won { lease } if state.lease == Some(lease) => {
@@ -408,7 +413,7 @@ impl Inner {
                 _ => false,
             });
         }
-        if !std::mem::replace(&mut state.outage, true) {
+        if state.outage.replace(why.to_owned()).is_none() {
             warn!("discovery: cannot register in etcd ({why}); HEROs keep serving, retrying with backoff");
         }
     }
@@ -416,7 +421,7 @@ impl Inner {
     /// etcd answered: the next outage is logged again.
     async fn report_reachable(&self) {
         let mut state = self.state.lock().await;
-        if std::mem::replace(&mut state.outage, false) {
+        if state.outage.take().is_some() {
             info!(endpoints = %self.cluster.describe(), "discovery: etcd reachable again");
         }
     }
