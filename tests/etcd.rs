@@ -503,7 +503,7 @@ fn a_name_taken_while_a_hero_could_not_reach_etcd_is_a_visible_conflict_until_it
         assert_eq!(conflict, Some(EtcdRegistration::Conflict { holder: first_endpoints.clone() }));
         // The realm lists one 'twin', the first; the second still serves at its address.
         let listed: Vec<_> = observer.known().into_iter().map(|h| h.endpoints).collect();
-        assert_eq!(listed, [first_endpoints.clone()]);
+        assert_eq!(listed, [first_endpoints]);
         let stub = TestObjectRemote::connect(&second.url()).await.unwrap();
         assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
         assert_eq!(stub.target().endpoint(), second.info().endpoints[0]);
