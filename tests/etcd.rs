@@ -1,7 +1,9 @@
 //! Discovery through etcd, with real processes and a private etcd server (heros-testing's
 //! `etcd`, Debian's `etcd-server`). Each test moves into a private network namespace of its own
 //! (or builds routed hosts with `ip netns`), so neither etcd nor mDNS touches the machine's
-//! network. Needs root and `etcd`; without them each test says why it skips.
+//! network. Needs root (without it each test says why it skips, as the mDNS tests do) and `etcd`:
+//! without etcd the tests fail, as CI must never pass without running them, unless
+//! `HEROS_TESTS_ALLOW_SKIP=1` lets them skip (`heros_testing::skip_or_fail`).
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::process::{in_private_network, HeroProcess};
 use common::proto::TestObjectRemote;
-use heros::{DiscoveryEvent, Error, Observer};
+use heros::{DiscoveryEvent, Error, EtcdRegistration, Observer};
 use heros_testing::etcd::Etcd;
 use heros_testing::routed::RoutedHosts;
 
@@ -45,14 +47,22 @@ fn observer_process() {
     });
 }
 
-/// A private etcd, or why the test skips.
+/// A private etcd; `None` (the test skips) only when etcd is not installed and
+/// `HEROS_TESTS_ALLOW_SKIP=1` allows that.
 fn etcd() -> Option<Etcd> {
-    match Etcd::start() {
+    installed(Etcd::start())
+}
+
+/// The etcd `started`, or the test fails; or `None` (skip) when it is not installed and
+/// `HEROS_TESTS_ALLOW_SKIP=1` allows that. An installed etcd that does not start always fails.
+fn installed(started: std::io::Result<Etcd>) -> Option<Etcd> {
+    match started {
         Ok(etcd) => Some(etcd),
-        Err(why) => {
-            println!("skipping: {why}");
+        Err(why) if why.kind() == std::io::ErrorKind::NotFound => {
+            heros_testing::skip_or_fail(why);
             None
         }
+        Err(why) => panic!("{why}"),
     }
 }
 
@@ -95,9 +105,7 @@ async fn next_about(observer: &mut Observer, name: &str, within: Duration) -> Op
 /// Routed hosts with etcd on the router, reachable from both subnets; or why the test skips.
 fn routed_hosts_with_etcd() -> Option<(RoutedHosts, Etcd)> {
     let hosts = RoutedHosts::create().map_err(|why| println!("skipping: cannot create routed hosts: {why}")).ok()?;
-    let etcd = Etcd::start_in(Some(&hosts.router), "0.0.0.0".parse().unwrap())
-        .map_err(|why| println!("skipping: {why}"))
-        .ok()?;
+    let etcd = installed(Etcd::start_in(Some(&hosts.router), "0.0.0.0".parse().unwrap()))?;
     Some((hosts, etcd))
 }
 
@@ -242,19 +250,17 @@ fn summary(event: &DiscoveryEvent) -> String {
     }
 }
 
-#[test]
-fn an_observer_cut_off_from_etcd_catches_up_on_what_happened_meanwhile() {
-    // The observer on B loses its link to etcd (on the router) while HEROs on A come and go.
-    let Some((hosts, etcd)) = routed_hosts_with_etcd() else { return };
-    let ttl = "3";
-    let on_a = |name: &str| {
-        let etcd_url = format!("http://{}:{}", RoutedHosts::ROUTER_FROM_A, etcd.port());
-        let env = [("HEROS_DISCOVERY", "etcd"), ("HEROS_ETCD", etcd_url.as_str()), ("HEROS_ETCD_TTL", ttl)];
-        let hero =
-            HeroProcess::start_with(RoutedHosts::command_on(&hosts.a, std::env::current_exe().unwrap()), name, &env);
-        assert!(hero.ready(), "{name}: {}", hero.first_line);
-        hero
-    };
+/// A HERO process on host A of `hosts`, registered in `etcd` (on the router) with lease `ttl`.
+fn hero_on_a(hosts: &RoutedHosts, etcd: &Etcd, name: &str, ttl: &str) -> HeroProcess {
+    let etcd_url = format!("http://{}:{}", RoutedHosts::ROUTER_FROM_A, etcd.port());
+    let env = [("HEROS_DISCOVERY", "etcd"), ("HEROS_ETCD", etcd_url.as_str()), ("HEROS_ETCD_TTL", ttl)];
+    let hero = HeroProcess::start_with(RoutedHosts::command_on(&hosts.a, std::env::current_exe().unwrap()), name, &env);
+    assert!(hero.ready(), "{name}: {}", hero.first_line);
+    hero
+}
+
+/// An observer process on host B, through `etcd` (on the router), and the events it prints.
+fn observer_on_b(hosts: &RoutedHosts, etcd: &Etcd) -> (KillOnDrop, Seen) {
     let mut observer = RoutedHosts::command_on(&hosts.b, std::env::current_exe().unwrap());
     observer
         .args(["observer_process", "--exact", "--nocapture"])
@@ -272,32 +278,67 @@ fn an_observer_cut_off_from_etcd_catches_up_on_what_happened_meanwhile() {
         }
     });
     let mut seen = Seen { receiver, unexpected: Vec::new() };
+    seen.expect("started", Duration::from_secs(10));
+    (observer, seen)
+}
+
+/// Takes host `host`'s link to the router down or up (`state`); `device` is its name there
+/// (`ra<pid>` on A, `rb<pid>` on B).
+fn set_link(host: &str, device: &str, state: &str) {
+    let device = format!("{device}{}", std::process::id());
+    let status = std::process::Command::new("ip").args(["-n", host, "link", "set", &device, state]).status();
+    assert!(status.is_ok_and(|s| s.success()), "ip link set {device} {state}");
+}
+
+#[test]
+fn an_observer_cut_off_from_etcd_catches_up_on_what_happened_meanwhile() {
+    // The observer on B loses its link to etcd (on the router) while HEROs on A come and go.
+    let Some((hosts, etcd)) = routed_hosts_with_etcd() else { return };
+    let (_observer, mut seen) = observer_on_b(&hosts, &etcd);
     let mut expect = |what: &str, within: Duration| seen.expect(what, within);
-    expect("started", Duration::from_secs(10));
-    let survivor = on_a("survivor");
-    let doomed = on_a("doomed");
+    let survivor = hero_on_a(&hosts, &etcd, "survivor", "3");
+    let doomed = hero_on_a(&hosts, &etcd, "doomed", "3");
     expect("added survivor", Duration::from_secs(5));
     expect("added doomed", Duration::from_secs(5));
 
-    let link = |state: &str| {
-        let device = format!("rb{}", std::process::id());
-        let status = std::process::Command::new("ip").args(["-n", &hosts.b, "link", "set", &device, state]).status();
-        assert!(status.is_ok_and(|s| s.success()), "ip link set {device} {state}");
-    };
-    link("down");
+    set_link(&hosts.b, "rb", "down");
     // HTTP/2 pings notice the silent link within about two seconds.
     expect("outage", Duration::from_secs(6));
     doomed.kill();
-    let newcomer = on_a("newcomer");
+    let newcomer = hero_on_a(&hosts, &etcd, "newcomer", "3");
     // Long enough for the doomed HERO's lease to expire in etcd while B cannot see it.
     std::thread::sleep(Duration::from_secs(5));
-    link("up");
+    set_link(&hosts.b, "rb", "up");
     // In any order: the watch resumes from its revision and reports what it missed.
     for what in ["restored", "added newcomer", "removed doomed"] {
         expect(what, Duration::from_secs(10));
     }
     survivor.leave();
     newcomer.leave();
+}
+
+#[test]
+fn a_hero_cut_off_from_etcd_longer_than_its_lease_registers_again() {
+    // etcd stays up; the HERO's host A loses its link, so etcd lets its lease expire. (Stopping
+    // etcd instead would not do: etcd renews every lease when it starts again.)
+    let Some((hosts, etcd)) = routed_hosts_with_etcd() else { return };
+    let (_observer, mut seen) = observer_on_b(&hosts, &etcd);
+    let ttl = Duration::from_secs(2);
+    let hero = hero_on_a(&hosts, &etcd, "cut_off", &ttl.as_secs().to_string());
+    seen.expect("added cut_off", Duration::from_secs(5));
+
+    set_link(&hosts.a, "ra", "down");
+    // etcd checks expiries every 500 ms; allow that and some scheduling.
+    seen.expect("removed cut_off", ttl + Duration::from_secs(3));
+    set_link(&hosts.a, "ra", "up");
+    let back = Instant::now();
+    // The keep-alive finds its lease gone: a new lease, and the key put back.
+    seen.expect("added cut_off", Duration::from_secs(10));
+    println!("MEASURE etcd_link_back_to_hero_listed_again_ms={:.1}", back.elapsed().as_secs_f64() * 1e3);
+    // Kept alive again: it outlives two more lease times.
+    let later = seen.receiver.recv_timeout(ttl * 2);
+    assert!(!matches!(later, Ok(ref event) if event == "removed cut_off"), "{later:?}");
+    hero.leave();
 }
 
 /// The events an observer process printed, and those read but not expected yet.
@@ -371,30 +412,113 @@ fn heros_started_at_the_same_instant_with_one_name_cannot_both_win() {
     });
 }
 
+/// Polls `hero`'s etcd registration until `wanted` holds, at most `within`; returns the last.
+async fn registration_until(
+    hero: &heros::LocalHero,
+    within: Duration,
+    wanted: impl Fn(&EtcdRegistration) -> bool,
+) -> Option<EtcdRegistration> {
+    let deadline = Instant::now() + within;
+    loop {
+        let now = hero.etcd_registration();
+        if now.as_ref().is_some_and(&wanted) || Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[test]
-fn an_unreachable_etcd_fails_sharing_clearly_and_observers_report_it() {
+fn a_hero_shared_before_etcd_starts_serves_at_once_and_is_registered_when_etcd_comes() {
     in_private_network(|| async {
-        // Nothing listens on port 1 of this fresh namespace.
-        std::env::set_var("HEROS_DISCOVERY", "etcd");
-        std::env::set_var("HEROS_ETCD", "http://127.0.0.1:1");
+        // etcd's port is chosen, but etcd does not run yet.
+        let Some(mut etcd) = installed(Etcd::reserve()) else { return };
+        use_etcd_only(&etcd, 5);
+        // Over loopback, as from another process: "callable" means through its address.
+        std::env::set_var("HEROS_IN_PROCESS", "off");
         let mut observer = Observer::new("heros").unwrap();
         let outage = next_about(&mut observer, "", Duration::from_secs(5)).await;
-        assert!(
-            matches!(outage, Some(DiscoveryEvent::Outage(ref why)) if why.contains("http://127.0.0.1:1")),
-            "{outage:?}"
-        );
+        assert!(matches!(outage, Some(DiscoveryEvent::Outage(ref why)) if why.contains(&etcd.url())), "{outage:?}");
 
         let started = Instant::now();
-        let Err(error) = heros::share("lonely", common::proto::TestObjectServer::new(common::TestHero::new(1))).await
-        else {
-            panic!("sharing needs etcd to decide the name");
-        };
-        assert!(started.elapsed() < Duration::from_secs(8), "no hang: {:?}", started.elapsed());
-        assert!(matches!(error, Error::Unavailable { .. }), "{error:?}");
-        assert!(error.to_string().contains("etcd at http://127.0.0.1:1"), "{error}");
+        let hero = heros::share("patient", common::proto::TestObjectServer::new(common::TestHero::new(5)))
+            .await
+            .expect("sharing does not need etcd");
+        // Generous: an unreachable etcd answers at once (connection refused); sharing used to
+        // wait 4 s for it and then fail.
+        assert!(started.elapsed() < Duration::from_secs(3), "sharing waited for etcd: {:?}", started.elapsed());
+        let pending = hero.etcd_registration();
+        assert!(
+            matches!(pending, Some(EtcdRegistration::Pending { ref why }) if why.contains(&etcd.url())),
+            "{pending:?}"
+        );
+        let stub = TestObjectRemote::connect(&hero.url()).await.expect("callable by address at once");
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
+        let error = TestObjectRemote::connect_timeout("patient", Duration::from_millis(300)).await.unwrap_err();
+        assert!(matches!(error, Error::DiscoveryTimeout { .. }), "not in etcd yet: {error:?}");
 
-        let error = TestObjectRemote::connect_timeout("lonely", Duration::from_millis(500)).await.unwrap_err();
-        assert!(matches!(error, Error::DiscoveryTimeout { .. }), "{error:?}");
+        etcd.restart().unwrap();
+        let back = Instant::now();
+        let added = next_about(&mut observer, "patient", Duration::from_secs(8)).await;
+        assert!(matches!(added, Some(DiscoveryEvent::Added(_))), "registered once etcd answers: {added:?}");
+        println!("MEASURE etcd_back_to_hero_listed_ms={:.1}", back.elapsed().as_secs_f64() * 1e3);
+        let registered =
+            registration_until(&hero, Duration::from_secs(2), |r| *r == EtcdRegistration::Registered).await;
+        assert_eq!(registered, Some(EtcdRegistration::Registered));
+        let by_name = TestObjectRemote::connect_timeout("patient", Duration::from_secs(2)).await.expect("by name");
+        assert_eq!(by_name.read_temp(0, 10).await.unwrap(), 5.0);
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0, "the first stub kept its connection");
+
+        hero.shutdown().await;
+        let removed = next_about(&mut observer, "patient", Duration::from_secs(3)).await;
+        assert!(matches!(removed, Some(DiscoveryEvent::Removed(_))), "{removed:?}");
+    });
+}
+
+#[test]
+fn a_name_taken_while_a_hero_could_not_reach_etcd_is_a_visible_conflict_until_it_is_free() {
+    in_private_network(|| async {
+        let Some(mut etcd) = etcd() else { return };
+        let env = use_etcd_only(&etcd, 3);
+        std::env::set_var("HEROS_IN_PROCESS", "off");
+        let mut observer = Observer::new("heros").unwrap();
+        let first = start_hero("twin", &env);
+        assert!(matches!(
+            next_about(&mut observer, "twin", Duration::from_secs(5)).await,
+            Some(DiscoveryEvent::Added(_))
+        ));
+        let first_endpoints = observer.known()[0].endpoints.clone();
+
+        // This process cannot ask etcd who holds the name: it shares, pending.
+        etcd.stop();
+        let second = heros::share("twin", common::proto::TestObjectServer::new(common::TestHero::new(5)))
+            .await
+            .expect("sharing does not need etcd");
+        assert!(matches!(second.etcd_registration(), Some(EtcdRegistration::Pending { .. })));
+        // etcd keeps (renews) the leases across its restart: the first HERO still holds the name.
+        etcd.restart().unwrap();
+        let conflict =
+            registration_until(&second, Duration::from_secs(8), |r| matches!(r, EtcdRegistration::Conflict { .. }))
+                .await;
+        assert_eq!(conflict, Some(EtcdRegistration::Conflict { holder: first_endpoints.clone() }));
+        // The realm lists one 'twin', the first; the second still serves at its address.
+        let listed: Vec<_> = observer.known().into_iter().map(|h| h.endpoints).collect();
+        assert_eq!(listed, [first_endpoints]);
+        let stub = TestObjectRemote::connect(&second.url()).await.unwrap();
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
+        assert_eq!(stub.target().endpoint(), second.info().endpoints[0]);
+
+        // The name is free again: the second takes it (at its next keep-alive, a third of the lease).
+        first.leave();
+        let registered =
+            registration_until(&second, Duration::from_secs(5), |r| *r == EtcdRegistration::Registered).await;
+        assert_eq!(registered, Some(EtcdRegistration::Registered));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while observer.known().first().map(|h| &h.endpoints) != Some(&second.info().endpoints) {
+            assert!(Instant::now() < deadline, "the second 'twin' is not listed: {:?}", observer.known());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        second.shutdown().await;
     });
 }
 
@@ -408,10 +532,7 @@ fn an_etcd_that_takes_only_the_realm_s_certificates_serves_discovery_over_tls() 
         // etcd's certificate comes from the realm CA like any server's.
         let etcd_credentials = realm::issue(&dir, "etcd", heros::Role::Operate, None).unwrap().dir;
         let hero_credentials = realm::issue(&dir, "hero", heros::Role::Operate, None).unwrap().dir;
-        let etcd = match Etcd::start_tls(&etcd_credentials) {
-            Ok(etcd) => etcd,
-            Err(why) => return println!("skipping: {why}"),
-        };
+        let Some(etcd) = installed(Etcd::start_tls(&etcd_credentials)) else { return };
         assert!(etcd.url().starts_with("https://"));
         let credentials = hero_credentials.to_str().unwrap();
         let env = [
@@ -422,7 +543,8 @@ fn an_etcd_that_takes_only_the_realm_s_certificates_serves_discovery_over_tls() 
         let hero = HeroProcess::start("tls_hero", &env);
         assert!(hero.ready(), "{}", hero.first_line);
 
-        // Another realm's certificate is refused by etcd: sharing fails, clearly.
+        // Another realm's credentials: the TLS handshake fails (neither side trusts the other's CA),
+        // and sharing fails on it, clearly, rather than retry what cannot succeed.
         let other = std::env::temp_dir().join(format!("heros-etcd-other-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&other);
         realm::init(&other).unwrap();
@@ -430,7 +552,8 @@ fn an_etcd_that_takes_only_the_realm_s_certificates_serves_discovery_over_tls() 
         let refused =
             HeroProcess::start("intruder", &[env[0], env[1], ("HEROS_CREDENTIALS", intruder.to_str().unwrap())]);
         assert!(
-            refused.first_line.starts_with("ERROR") && refused.first_line.contains("etcd at https://"),
+            refused.first_line.starts_with("ERROR unauthenticated: etcd at https://")
+                && refused.first_line.contains("TLS"),
             "{}",
             refused.first_line
         );
@@ -518,5 +641,70 @@ fn an_unreachable_endpoint_of_the_cluster_is_passed_over() {
         let stub = TestObjectRemote::connect_timeout("fallback", Duration::from_secs(5)).await.expect("found");
         assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
         hero.leave();
+    });
+}
+
+#[test]
+fn a_datasource_observer_receives_readings_of_a_datasource_found_through_etcd_only() {
+    use heros::datasource::{Boundaries, DataValue, DatasourceObserver, DatasourceServer, PolledDatasource};
+    use heros::{Hero, HeroFilter, Server};
+
+    in_private_network(|| async {
+        let Some(etcd) = etcd() else { return };
+        use_etcd_only(&etcd, 4);
+        // Over loopback, as from another process: the subscription is a real connection.
+        std::env::set_var("HEROS_IN_PROCESS", "off");
+        let server = Server::builder().start().await.unwrap();
+        let source = PolledDatasource::new(Boundaries::new().range("temperature", "ok", 15.0, 25.0));
+        let hero = Hero::new("thermometer").interface(DatasourceServer::from_arc(source.clone()));
+        let hero = server.share(hero).await.unwrap();
+        assert_eq!(hero.etcd_registration(), Some(EtcdRegistration::Registered));
+        let poller = source.start(Duration::from_millis(50), || async {
+            vec![DataValue { id: "temperature".into(), value: 21.5, unit: "°C".into(), ..Default::default() }]
+        });
+
+        let mut observer = DatasourceObserver::new("heros", HeroFilter::any()).unwrap();
+        let (name, set) = common::within(10, observer.next()).await.expect("a reading");
+        assert_eq!(name, "thermometer");
+        assert_eq!(set.values.len(), 1);
+        assert_eq!((set.values[0].value, set.values[0].inbound.as_str()), (21.5, "ok"));
+        assert_eq!(observer.subscribed(), 1);
+        poller.abort();
+        hero.shutdown().await;
+    });
+}
+
+#[test]
+fn observers_stubs_and_event_observers_of_one_realm_share_one_etcd_watch() {
+    use common::proto::{FurnaceRemote, FurnaceServer};
+    use heros::datasource::DatasourceObserver;
+    use heros::{Hero, HeroFilter, Server};
+
+    in_private_network(|| async {
+        let Some(etcd) = etcd() else { return };
+        use_etcd_only(&etcd, 4);
+        std::env::set_var("HEROS_IN_PROCESS", "off");
+        let server = Server::builder().start().await.unwrap();
+        let hero = Hero::new("watched")
+            .interface(common::proto::TestObjectServer::new(common::TestHero::new(5)))
+            .interface(FurnaceServer::new(common::lab::TestFurnace::default()));
+        let hero = server.share(hero).await.unwrap();
+
+        let observer = Observer::new("heros").unwrap();
+        assert_eq!(observer.etcd_watches(), 1, "the observer's");
+        let stub = TestObjectRemote::connect("watched").await.expect("found by name through etcd");
+        assert_eq!(stub.read_temp(0, 10).await.unwrap(), 5.0);
+        let events = FurnaceRemote::observe_overheated("heros", HeroFilter::any()).unwrap();
+        let _datasources = DatasourceObserver::new("heros", HeroFilter::any()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while events.subscribed() < 1 {
+            assert!(Instant::now() < deadline, "the event observer found no furnace through etcd");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(observer.etcd_watches(), 1, "one watch per process and realm");
+
+        let other = Observer::new("other").unwrap();
+        assert_eq!(other.etcd_watches(), 2, "a second realm, a second watch");
+        hero.shutdown().await;
     });
 }

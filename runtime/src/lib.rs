@@ -58,7 +58,7 @@ pub use client::{connect, connect_timeout, use_security, Target, DEFAULT_CONNECT
 pub use config::{Config, HeroUrl};
 #[doc(hidden)] // not part of the API: the hook of runtime/tests/discovery.rs
 pub use discovery::testing as discovery_testing;
-pub use discovery::{DiscoveryEvent, Observer};
+pub use discovery::{DiscoveryEvent, EtcdRegistration, Observer};
 pub use error::{detail_of, Error, HandleProblem, Result};
 pub use events::event::{Delivery, Event, Frame, Payload, Subscription, DEFAULT_EVENT_BUFFER};
 pub use interface::{Interface, Member, MemberKind, Streaming};

@@ -4,7 +4,8 @@
 //! inside a network namespace (`ip netns exec <ns>`).
 //!
 //! Needs the `etcd` binary (Debian's `etcd-server`; `.ci/run` installs it). [`Etcd::start`]
-//! fails with a message saying so when it is missing; tests then skip.
+//! fails with a message saying so when it is missing ([`io::ErrorKind::NotFound`]); tests then
+//! fail, or skip where `HEROS_TESTS_ALLOW_SKIP=1` allows it ([`crate::skip_or_fail`]).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -48,10 +49,25 @@ impl Etcd {
         Self::start_with(None, IpAddr::V4(Ipv4Addr::LOCALHOST), Some(tls.to_owned()))
     }
 
+    /// Chooses the ports and the data folder on 127.0.0.1 but does not start etcd: for the tests
+    /// of processes that start before etcd does. [`Etcd::restart`] starts it. Fails like
+    /// [`Etcd::start`] when the `etcd` binary is missing.
+    pub fn reserve() -> io::Result<Etcd> {
+        Self::planned(None, IpAddr::V4(Ipv4Addr::LOCALHOST), None)
+    }
+
     fn start_with(namespace: Option<&str>, listen: IpAddr, tls: Option<PathBuf>) -> io::Result<Etcd> {
+        let mut etcd = Self::planned(namespace, listen, tls)?;
+        etcd.run()?;
+        Ok(etcd)
+    }
+
+    fn planned(namespace: Option<&str>, listen: IpAddr, tls: Option<PathBuf>) -> io::Result<Etcd> {
+        // Asked here, not through `ip netns exec`, whose failure would not say NotFound.
+        Command::new("etcd").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().map_err(missing)?;
         let data = std::env::temp_dir().join(format!("heros-etcd-{}-{:x}", std::process::id(), nanos()));
         std::fs::create_dir_all(&data)?;
-        let mut etcd = Etcd {
+        Ok(Etcd {
             child: None,
             namespace: namespace.map(str::to_owned),
             listen,
@@ -59,9 +75,7 @@ impl Etcd {
             client_port: free_port()?,
             peer_port: free_port()?,
             data,
-        };
-        etcd.run()?;
-        Ok(etcd)
+        })
     }
 
     /// `http://<address>:<port>` (`https://` with TLS) for clients, with the address clients
@@ -97,7 +111,8 @@ impl Etcd {
         }
     }
 
-    /// Starts the server again on the same ports and data, and waits until it answers.
+    /// Starts the server again (or for the first time, after [`Etcd::reserve`]) on the same ports
+    /// and data, and waits until it answers.
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop();
         self.run()
@@ -159,12 +174,7 @@ impl Etcd {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = command.spawn().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot start etcd ({e}); install Debian's etcd-server (.ci/run does when it is missing)"),
-            )
-        })?;
+        let child = command.spawn().map_err(missing)?;
         self.child = Some(child);
         self.wait_ready()
     }
@@ -229,6 +239,14 @@ impl Drop for Etcd {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.data);
     }
+}
+
+/// Why etcd could not be started, keeping the error's kind (`NotFound`: no `etcd` binary).
+fn missing(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("cannot start etcd ({e}); install Debian's etcd-server (.ci/run does when it is missing)"),
+    )
 }
 
 /// A port free now (the OS's choice for port 0).

@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::proto::HeroInfo;
 
 use cache::Cache;
+pub use etcd::EtcdRegistration;
 pub(crate) use mdns::Liveness;
 use mdns::{HostNames, Mdns, MdnsAdvertisement};
 pub use observer::Observer;
@@ -164,7 +165,8 @@ impl Discovery {
     /// Advertises one HERO served at `port` with every backend: on mDNS on `bind_ip` if the
     /// server is bound to one address, else on every address of the enabled interfaces (IPv4
     /// only for `0.0.0.0`); in etcd with the record's endpoints, if its name is free in the
-    /// realm (else [`Error::NameConflict`]; [`Error::Unavailable`] when etcd cannot be reached).
+    /// realm (else [`Error::NameConflict`]). When etcd cannot be reached the HERO is advertised
+    /// all the same, and registered in etcd in the background once it answers.
     pub(crate) async fn advertise(&self, info: &HeroInfo, port: u16, bind_ip: IpAddr) -> Result<Advertisement> {
         // etcd first: it decides the name across the realm, before mDNS tells anyone.
         let registration = match &self.etcd {
@@ -207,6 +209,11 @@ impl Discovery {
     /// Why etcd cannot be reached now; `None` while it can, or when it is not used.
     pub(crate) fn outage(&self) -> Option<String> {
         lock(&self.shared.outage).clone()
+    }
+
+    /// How many etcd watches the process runs (0 without etcd). A diagnostic.
+    pub(crate) fn etcd_watches(&self) -> usize {
+        self.etcd.as_ref().map_or(0, |etcd| etcd.watches_running())
     }
 
     /// Whether mDNS is one of the backends.
@@ -330,6 +337,11 @@ impl Advertisement {
     /// The etcd key, e.g. `/heros/v1/lab/oven`, when etcd is used.
     pub fn etcd_key(&self) -> Option<&str> {
         self.registration.as_ref().map(|r| r.key())
+    }
+
+    /// Where the HERO stands in etcd, when etcd is used.
+    pub fn etcd_registration(&self) -> Option<EtcdRegistration> {
+        self.registration.as_ref().map(|r| r.status())
     }
 
     /// Withdraws the HERO from every backend and waits until each confirms (mDNS: the goodbye

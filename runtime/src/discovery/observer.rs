@@ -93,6 +93,13 @@ impl Observer {
         self.discovery.synced(self.view.realm.as_deref(), timeout).await;
     }
 
+    /// How many etcd watches this process runs: one per realm observed, looked up or followed
+    /// for events, however many observers, stubs and event observers share it (0 without etcd).
+    /// A diagnostic, e.g. to check that a program does not open more than it needs.
+    pub fn etcd_watches(&self) -> usize {
+        self.discovery.etcd_watches()
+    }
+
     /// Why etcd cannot be reached now (where and the error); `None` while it can, or when it is
     /// not used. While it cannot, the HEROs it listed stay known.
     pub fn outage(&self) -> Option<String> {

@@ -124,6 +124,14 @@ impl LocalHero {
         )
     }
 
+    /// Where it stands in etcd: registered, pending (etcd could not be reached; retried in the
+    /// background while the HERO serves) or in conflict (another HERO took the name meanwhile).
+    /// `None` when discovery does not use etcd.
+    pub fn etcd_registration(&self) -> Option<crate::EtcdRegistration> {
+        let advertisement = self.advertisement.lock().unwrap_or_else(|e| e.into_inner());
+        advertisement.as_ref().and_then(|a| a.etcd_registration())
+    }
+
     /// The interfaces of this HERO that no other HERO of the server implements.
     fn no_longer_served(&self) -> Vec<String> {
         let others = self.table.all();
@@ -409,7 +417,9 @@ impl Server {
     }
 
     /// Starts serving `hero`: refuses a name already alive in its realm (here, anywhere mDNS
-    /// reaches, or anywhere in the realm through etcd), then advertises it.
+    /// reaches, or anywhere in the realm through etcd), then advertises it. etcd that cannot be
+    /// reached does not stop it: the HERO serves, and is registered in etcd once it answers
+    /// ([`LocalHero::etcd_registration`]).
     pub async fn share(&self, hero: Hero) -> Result<LocalHero> {
         let Hero { name, realm, mut tags, metadata, services } = hero;
         let realm = realm.unwrap_or_else(|| self.inner.config.realm.clone());

@@ -18,6 +18,7 @@
 //! mDNS browser does: the process-wide discovery outlives any runtime of the caller (each
 //! `#[tokio::test]` has its own), and its watches and keep-alives must not die with one.
 
+mod backoff;
 mod proto;
 pub(crate) mod record;
 mod registration;
@@ -35,6 +36,7 @@ use super::{lock, Shared};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
+pub use registration::EtcdRegistration;
 pub(crate) use registration::Registration;
 
 /// How long one etcd request may take before the connection counts as lost.
@@ -48,10 +50,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const PING_INTERVAL: Duration = Duration::from_secs(1);
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Waits between attempts after a lost connection: from the first to the last, doubling.
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_LAST: Duration = Duration::from_secs(2);
-
 /// The process's etcd backend.
 pub(crate) struct Etcd {
     cluster: Cluster,
@@ -61,6 +59,8 @@ pub(crate) struct Etcd {
     /// The watches running, by realm (`None`: every realm), and whether each has delivered its
     /// first listing.
     watches: Mutex<HashMap<Option<String>, tokio::sync::watch::Receiver<bool>>>,
+    /// How many watch tasks run now ([`Etcd::watches_running`]).
+    running: Arc<AtomicUsize>,
 }
 
 /// The endpoints of the cluster, one channel each, and the one requests go to now: a request
@@ -126,7 +126,10 @@ impl Cluster {
 
     /// Sends one unary request within [`REQUEST_TIMEOUT`], to the current endpoint and, if it
     /// cannot be reached, to each other endpoint in turn (an error etcd answered is not tried
-    /// elsewhere). Errors are [`Error::Unavailable`] naming etcd.
+    /// elsewhere). Errors are [`Error::Unavailable`] naming etcd, or [`Error::Unauthenticated`]
+    /// when the TLS handshake failed or etcd refused the process (its RBAC): a certificate of
+    /// another CA will not do better next time, so sharing fails on it instead of waiting for
+    /// etcd in the background.
     pub(crate) async fn call<R, T, F, Fut>(&self, what: &str, request: R, send: F) -> Result<T>
     where
         R: Clone,
@@ -138,6 +141,20 @@ impl Cluster {
             let (at, channel) = self.channel();
             match tokio::time::timeout(REQUEST_TIMEOUT, send(channel, request.clone())).await {
                 Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Err(status)) if tls_refusal(&status).is_some() => {
+                    let why = tls_refusal(&status).unwrap_or_default();
+                    return Err(Error::Unauthenticated {
+                        message: format!("etcd at {}: {what}: TLS: {why} (check HEROS_CREDENTIALS)", self.describe()),
+                    });
+                }
+                // etcd's RBAC refused this process: waiting will not change that either.
+                Ok(Err(status))
+                    if matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated) =>
+                {
+                    return Err(Error::Unauthenticated {
+                        message: format!("etcd at {}: {what}: {}", self.describe(), status.message()),
+                    });
+                }
                 Ok(Err(status)) if !matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => {
                     return Err(self.unavailable(what, &status.message()));
                 }
@@ -152,6 +169,26 @@ impl Cluster {
     pub(crate) fn unavailable(&self, what: &str, why: &dyn std::fmt::Display) -> Error {
         Error::unavailable(format!("etcd at {}: {what}: {why}", self.describe()))
     }
+}
+
+/// Why the TLS handshake with etcd failed (its certificate is not of the realm's CA, or etcd
+/// refused ours), if that is why `status` came; `None` for any other failure.
+fn tls_refusal(status: &tonic::Status) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = cause {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        // rustls's errors reach the connection as io::Error(InvalidData, rustls::Error), whose
+        // `source` skips the rustls error itself.
+        if let Some(tls) = error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            if let Some(tls) = tls.downcast_ref::<rustls::Error>() {
+                return Some(tls.to_string());
+            }
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// TLS for `https://` etcd endpoints: the realm's credentials folder (`HEROS_CREDENTIALS`), whose
@@ -177,6 +214,22 @@ fn tls_config(config: &Config) -> Result<ClientTlsConfig> {
         .ca_certificate(tonic::transport::Certificate::from_pem(read(CA_FILE)?))
         .identity(identity)
         .domain_name(crate::security::realm::SERVER_NAME))
+}
+
+/// One running watch task, counted while it lives.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn count(counter: &Arc<AtomicUsize>) -> Running {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Running(counter.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Etcd {
@@ -209,6 +262,7 @@ impl Etcd {
             runtime,
             shared,
             watches: Mutex::new(HashMap::new()),
+            running: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -226,8 +280,18 @@ impl Etcd {
         let (synced, receiver) = tokio::sync::watch::channel(false);
         watches.insert(scope.clone(), receiver.clone());
         let watch = watch::Watch::new(self.cluster.clone(), self.shared.clone(), scope, synced);
-        self.runtime.spawn(watch.run());
+        let running = Running::count(&self.running);
+        self.runtime.spawn(async move {
+            let _running = running;
+            watch.run().await
+        });
         receiver
+    }
+
+    /// How many etcd watches the process runs: one per realm it asked about (or one for every
+    /// realm), however many observers, stubs and event observers ask. A diagnostic.
+    pub(super) fn watches_running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
     }
 
     /// Waits until the watch of `realm` has delivered its first listing, or `timeout`.

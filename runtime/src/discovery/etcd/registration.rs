@@ -7,28 +7,57 @@
 //! expires); when none of its endpoints answers, its process was probably killed, and the new
 //! HERO waits up to one lease time for the key to go before it gives up.
 //!
-//! When etcd cannot be reached the HEROs go on serving; the keep-alive is retried with backoff.
-//! If the lease expired meanwhile (etcd stayed up, this process was cut off), a new lease is
-//! granted and every key is claimed again; a name another process took meanwhile is logged and
-//! claimed again as soon as it is free.
+//! etcd is not needed to serve. When it cannot be reached while a HERO is shared, sharing
+//! succeeds and the HERO serves (by address, and over mDNS when that is on) while the task that
+//! keeps the lease retries with backoff and registers it as soon as etcd answers
+//! ([`EtcdRegistration::Pending`] until then). When the connection is lost later, the keep-alive
+//! is retried the same way; if the lease expired meanwhile (etcd stayed up, this process was cut
+//! off), a new lease is granted and every key is claimed again. One warning per outage.
+//!
+//! A name found taken when a HERO registers late (after an outage) cannot fail the `share` that
+//! returned long ago. The choice: the HERO keeps serving where it is (stubs connected to it keep
+//! working) but is not listed in etcd, an error is logged once, [`EtcdRegistration::Conflict`]
+//! says so, and the name is claimed as soon as the other's key goes (it left, or its lease
+//! expired). The realm never lists two HEROs of one name: the transaction still decides. When
+//! etcd answers at share time, the same conflict fails `share` with [`Error::NameConflict`], as
+//! over mDNS.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
-use tracing::{debug, warn};
+use tokio::sync::{watch, Mutex};
+use tracing::{debug, error, info, warn};
 
+use super::backoff::Backoff;
 use super::proto::{self, compare, request_op, response_op};
-use super::{record, Cluster, BACKOFF_FIRST, BACKOFF_LAST, REQUEST_TIMEOUT};
+use super::{record, Cluster, REQUEST_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::proto::HeroInfo;
 
 /// How often a name held by a process that does not answer is tried again.
 const RETRY_HELD: Duration = Duration::from_millis(250);
 
-/// How long sharing a HERO waits for etcd to answer before it fails.
-const REGISTER_PATIENCE: Duration = Duration::from_secs(4);
+/// Where a HERO stands in etcd ([`LocalHero::etcd_registration`](crate::LocalHero::etcd_registration)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EtcdRegistration {
+    /// Its key is in etcd, bound to the process's lease: observers through etcd list it.
+    Registered,
+    /// Not in etcd yet, or no longer: etcd could not be reached, or the lease expired while this
+    /// process was cut off. Retried with backoff; the HERO serves meanwhile.
+    Pending {
+        /// The last error, or what happened.
+        why: String,
+    },
+    /// Another HERO holds the name in the realm: it registered while this one could not reach
+    /// etcd. This one keeps serving at its address but is not listed in etcd; it takes the name
+    /// when the other's key goes.
+    Conflict {
+        /// The other HERO's endpoints, as its key says.
+        holder: Vec<String>,
+    },
+}
 
 #[derive(Clone)]
 pub(super) struct Registrar {
@@ -46,18 +75,38 @@ struct Inner {
 struct State {
     /// The process's lease, once granted.
     lease: Option<i64>,
-    /// Every key this process registers, with its value, claimed or not.
-    keys: BTreeMap<String, Vec<u8>>,
-    /// Keys another process took while this one had lost its lease: claimed again when free.
-    unclaimed: BTreeSet<String>,
-    keeping_alive: bool,
+    /// Every key this process registers, claimed or not.
+    keys: BTreeMap<String, Key>,
+    /// Whether the task that keeps the lease (and claims pending keys) runs.
+    maintained: bool,
+    /// Why etcd cannot be reached, while the task that keeps the lease finds it so: one warning
+    /// per outage, and HEROs shared meanwhile do not try again what just failed.
+    outage: Option<String>,
+}
+
+struct Key {
+    value: Vec<u8>,
+    status: watch::Sender<EtcdRegistration>,
+}
+
+impl Key {
+    fn claimed(&self) -> bool {
+        *self.status.borrow() == EtcdRegistration::Registered
+    }
 }
 
 /// What a create-if-absent transaction found.
 enum Claim {
+    /// The key is this process's now (or already was, under its lease).
     Won,
-    /// Someone holds the key: their record, and whether its lease is this process's.
+    /// Another process holds the key: its record.
     Held(Option<HeroInfo>),
+}
+
+/// How the first attempt to register, while sharing, ended (when it did not fail sharing).
+enum FirstClaim {
+    Won { lease: i64 },
+    Unreachable(String),
 }
 
 impl Registrar {
@@ -65,30 +114,55 @@ impl Registrar {
         Registrar { inner: Arc::new(Inner { cluster, runtime, ttl, state: Mutex::new(State::default()) }) }
     }
 
-    /// Claims `info`'s name in its realm and keeps it under the process's lease.
+    /// Claims `info`'s name in its realm and keeps it under the process's lease. Fails with
+    /// [`Error::NameConflict`] when another HERO holds the name; when etcd cannot be reached,
+    /// succeeds with the registration pending (see the module docs).
     pub(super) async fn register(&self, info: &HeroInfo) -> Result<Registration> {
         let key = record::key(&info.realm, &info.name);
         let value = record::encode(info)?;
+        let known_outage = self.inner.state.lock().await.outage.clone();
+        let first = match known_outage {
+            Some(why) => FirstClaim::Unreachable(why),
+            None => self.first_claim(info, &key, &value).await?,
+        };
+        let mut state = self.inner.state.lock().await;
+        let status = match first {
+            FirstClaim::Won { lease } if state.lease == Some(lease) => {
+                debug!(%key, "discovery: registered in etcd");
+                EtcdRegistration::Registered
+            }
+            FirstClaim::Won { .. } => {
+                EtcdRegistration::Pending { why: "the etcd lease was lost while registering".into() }
+            }
+            FirstClaim::Unreachable(why) => {
+                self.inner.report_outage(&mut state, &why);
+                info!(hero = %info.name, realm = %info.realm,
+                    "discovery: serving without etcd for now; registered there as soon as it answers");
+                EtcdRegistration::Pending { why }
+            }
+        };
+        let (status, receiver) = watch::channel(status);
+        state.keys.insert(key.clone(), Key { value, status });
+        if !std::mem::replace(&mut state.maintained, true) {
+            self.inner.runtime.spawn(self.inner.clone().maintain());
+        }
+        Ok(Registration { registrar: Some(self.clone()), key, status: receiver })
+    }
+
+    /// The attempt made while sharing: it waits for a holder that does not answer to lose its
+    /// lease, but not for etcd.
+    async fn first_claim(&self, info: &HeroInfo, key: &str, value: &[u8]) -> Result<FirstClaim> {
         // A holder that does not answer may have been killed: its key goes within its lease time.
         let deadline = tokio::time::Instant::now() + self.inner.ttl + Duration::from_secs(1);
-        // etcd that does not answer (not started yet, just restarted, electing a leader) gets a
-        // little time; then sharing fails, saying so.
-        let patience = tokio::time::Instant::now() + REGISTER_PATIENCE;
-        let mut backoff = BACKOFF_FIRST;
         loop {
             let claimed = match self.inner.lease().await {
-                Ok(lease) => self.inner.claim(&key, &value, lease).await,
+                Ok(lease) => self.inner.claim(key, value, lease).await.map(|claim| (lease, claim)),
                 Err(e) => Err(e),
             };
             let holder = match claimed {
-                Ok(Claim::Won) => break,
-                Ok(Claim::Held(holder)) => holder,
-                Err(Error::Unavailable { message }) if tokio::time::Instant::now() + backoff < patience => {
-                    debug!(hero = %info.name, "discovery: cannot register in etcd yet ({message}); trying again");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_LAST);
-                    continue;
-                }
+                Ok((lease, Claim::Won)) => return Ok(FirstClaim::Won { lease }),
+                Ok((_, Claim::Held(holder))) => holder,
+                Err(Error::Unavailable { message }) => return Ok(FirstClaim::Unreachable(message)),
                 Err(e) => return Err(e),
             };
             let conflict =
@@ -106,25 +180,18 @@ impl Registrar {
             debug!(hero = %info.name, realm = %info.realm, "discovery: the etcd key is held by a HERO that does not answer; waiting for its lease to expire");
             tokio::time::sleep(RETRY_HELD).await;
         }
-        self.inner.state.lock().await.keys.insert(key.clone(), value);
-        debug!(%key, "discovery: registered in etcd");
-        Ok(Registration { registrar: Some(self.clone()), key })
     }
 }
 
 impl Inner {
-    /// The process's lease, granted on first use (and then kept alive).
-    async fn lease(self: &Arc<Self>) -> Result<i64> {
+    /// The process's lease, granted on first use (and after one expired).
+    async fn lease(&self) -> Result<i64> {
         let mut state = self.state.lock().await;
         if let Some(lease) = state.lease {
             return Ok(lease);
         }
         let lease = self.grant().await?;
         state.lease = Some(lease);
-        if !state.keeping_alive {
-            state.keeping_alive = true;
-            self.runtime.spawn(self.clone().keep_alive());
-        }
         Ok(lease)
     }
 
@@ -184,7 +251,11 @@ impl Inner {
             Some(response_op::Response::ResponseRange(range)) => range.kvs.into_iter().next(),
             _ => None,
         });
-        Ok(Claim::Held(holder.and_then(|kv| record::decode(&kv.key, &kv.value).ok())))
+        match holder {
+            // An earlier attempt that seemed to fail (its answer was lost) had created it.
+            Some(kv) if kv.lease == lease && kv.value == value => Ok(Claim::Won),
+            holder => Ok(Claim::Held(holder.and_then(|kv| record::decode(&kv.key, &kv.value).ok()))),
+        }
     }
 
     /// Deletes `key` if it is still bound to this process's lease.
@@ -216,40 +287,33 @@ impl Inner {
             .map(drop)
     }
 
-    /// Keeps the lease alive until the process ends, renewing it (and every key) if it was lost.
-    async fn keep_alive(self: Arc<Self>) {
-        let mut backoff = BACKOFF_FIRST;
-        let mut reported = false;
+    /// Keeps the lease alive until the process ends, and claims the keys not claimed yet (shared
+    /// during an outage, lost with an expired lease, or held by another HERO), with backoff while
+    /// etcd cannot be reached.
+    async fn maintain(self: Arc<Self>) {
+        let mut backoff = Backoff::new();
         loop {
-            let lease = self.state.lock().await.lease;
-            let outcome = match lease {
-                Some(lease) => self.keep(lease, &mut backoff).await,
-                None => Kept::Gone,
-            };
-            match outcome {
-                Kept::Gone => match self.renew().await {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        if !reported {
-                            warn!("discovery: cannot register again in etcd ({e}); HEROs keep serving, retrying");
-                            reported = true;
-                        }
-                    }
-                },
-                Kept::Lost(why) => {
-                    if !reported {
-                        warn!("discovery: etcd keep-alive failed ({why}); HEROs keep serving, retrying with backoff");
-                        reported = true;
+            let why = match self.lease().await {
+                Ok(lease) => {
+                    self.report_reachable().await;
+                    self.claim_unclaimed(lease).await;
+                    match self.keep(lease, &mut backoff).await {
+                        // At once: a new lease, and the keys claimed again.
+                        Kept::Gone => continue,
+                        Kept::Lost(why) => why,
                     }
                 }
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(BACKOFF_LAST);
+                Err(e) => e.to_string(),
+            };
+            let mut state = self.state.lock().await;
+            self.report_outage(&mut state, &why);
+            drop(state);
+            backoff.wait().await;
         }
     }
 
     /// One keep-alive stream: a request every third of the lease, until it fails.
-    async fn keep(&self, lease: i64, backoff: &mut Duration) -> Kept {
+    async fn keep(&self, lease: i64, backoff: &mut Backoff) -> Kept {
         let (requests, receiver) = tokio::sync::mpsc::channel(1);
         let (at, channel) = self.cluster.channel();
         let mut client = proto::lease_client::LeaseClient::new(channel);
@@ -260,36 +324,42 @@ impl Inner {
             (Ok(()), Ok(Ok(responses))) => responses.into_inner(),
             (_, Ok(Err(status))) => {
                 self.cluster.failed(at);
-                return Kept::Lost(status.message().to_owned());
+                return Kept::Lost(self.cluster.unavailable("keep the lease alive", &status.message()).to_string());
             }
             _ => {
                 self.cluster.failed(at);
-                return Kept::Lost(format!("no answer within {REQUEST_TIMEOUT:?}"));
+                let why = format!("no answer within {REQUEST_TIMEOUT:?}");
+                return Kept::Lost(self.cluster.unavailable("keep the lease alive", &why).to_string());
             }
         };
         loop {
-            match tokio::time::timeout(REQUEST_TIMEOUT, responses.message()).await {
+            let lost = match tokio::time::timeout(REQUEST_TIMEOUT, responses.message()).await {
                 Ok(Ok(Some(response))) if response.ttl <= 0 => {
                     warn!(
                         lease,
                         "discovery: the etcd lease expired while this process could not reach etcd; registering again"
                     );
-                    self.state.lock().await.lease = None;
+                    let mut state = self.state.lock().await;
+                    state.lease = None;
+                    let why = "the etcd lease expired while this process could not reach etcd";
+                    for key in state.keys.values() {
+                        key.status.send_replace(EtcdRegistration::Pending { why: why.into() });
+                    }
                     return Kept::Gone;
                 }
                 Ok(Ok(Some(_))) => {
-                    *backoff = BACKOFF_FIRST;
+                    backoff.reset();
+                    self.report_reachable().await;
                     self.claim_unclaimed(lease).await;
+                    None
                 }
-                Ok(Ok(None)) => return Kept::Lost("the keep-alive stream ended".into()),
-                Ok(Err(status)) => {
-                    self.cluster.failed(at);
-                    return Kept::Lost(status.message().to_owned());
-                }
-                Err(_) => {
-                    self.cluster.failed(at);
-                    return Kept::Lost(format!("no keep-alive answer within {REQUEST_TIMEOUT:?}"));
-                }
+                Ok(Ok(None)) => Some("the keep-alive stream ended".to_owned()),
+                Ok(Err(status)) => Some(status.message().to_owned()),
+                Err(_) => Some(format!("no keep-alive answer within {REQUEST_TIMEOUT:?}")),
+            };
+            if let Some(why) = lost {
+                self.cluster.failed(at);
+                return Kept::Lost(self.cluster.unavailable("keep the lease alive", &why).to_string());
             }
             tokio::time::sleep(self.ttl / 3).await;
             if requests.send(proto::LeaseKeepAliveRequest { id: lease }).await.is_err() {
@@ -298,36 +368,61 @@ impl Inner {
         }
     }
 
-    /// A new lease, and every key claimed again under it.
-    async fn renew(&self) -> Result<()> {
-        let lease = self.grant().await?;
-        let mut state = self.state.lock().await;
-        state.lease = Some(lease);
-        state.unclaimed = state.keys.keys().cloned().collect();
-        drop(state);
-        self.claim_unclaimed(lease).await;
-        Ok(())
-    }
-
-    /// Claims the keys lost with an expired lease, as far as they are free.
+    /// Claims the keys not claimed under `lease` yet, as far as they are free.
     async fn claim_unclaimed(&self, lease: i64) {
         let pending: Vec<(String, Vec<u8>)> = {
             let state = self.state.lock().await;
-            state.unclaimed.iter().filter_map(|key| Some((key.clone(), state.keys.get(key)?.clone()))).collect()
+            state.keys.iter().filter(|(_, k)| !k.claimed()).map(|(key, k)| (key.clone(), k.value.clone())).collect()
         };
         for (key, value) in pending {
-            match self.claim(&key, &value, lease).await {
-                Ok(Claim::Won) => {
-                    debug!(%key, "discovery: registered in etcd again");
-                    self.state.lock().await.unclaimed.remove(&key);
+            let status = match self.claim(&key, &value, lease).await {
+                Ok(Claim::Won) => EtcdRegistration::Registered,
+                Ok(Claim::Held(holder)) => {
+                    EtcdRegistration::Conflict { holder: holder.map(|h| h.endpoints).unwrap_or_default() }
                 }
-                Ok(Claim::Held(holder)) => warn!(
-                    %key, holder = ?holder.map(|h| h.endpoints),
-                    "discovery: another process took this HERO's name while this one was cut off from etcd; \
-                     claiming it again when it is free"
+                Err(e) => {
+                    let mut state = self.state.lock().await;
+                    return self.report_outage(&mut state, &e.to_string());
+                }
+            };
+            let state = self.state.lock().await;
+            // Withdrawn meanwhile, or claimed under a lease that is gone: nothing to say.
+            let Some(entry) = state.keys.get(&key).filter(|_| state.lease == Some(lease)) else { continue };
+            let changed = entry.status.send_if_modified(|now| std::mem::replace(now, status.clone()) != status);
+            match (&status, changed) {
+                (EtcdRegistration::Registered, true) => info!(%key, "discovery: registered in etcd"),
+                (EtcdRegistration::Conflict { holder }, true) => error!(
+                    %key, ?holder,
+                    "discovery: another HERO took this HERO's name in etcd while this process could not reach it; \
+                     this one keeps serving at its address but is not listed in etcd, and takes the name when \
+                     the other's key goes"
                 ),
-                Err(e) => return debug!(%key, "discovery: cannot register again yet: {e}"),
+                _ => {}
             }
+        }
+    }
+
+    /// etcd could not be reached: logged once per outage, and the pending keys say why.
+    fn report_outage(&self, state: &mut State, why: &str) {
+        for key in state.keys.values() {
+            key.status.send_if_modified(|status| match status {
+                EtcdRegistration::Pending { why: was } if was != why => {
+                    *was = why.to_owned();
+                    true
+                }
+                _ => false,
+            });
+        }
+        if state.outage.replace(why.to_owned()).is_none() {
+            warn!("discovery: cannot register in etcd ({why}); HEROs keep serving, retrying with backoff");
+        }
+    }
+
+    /// etcd answered: the next outage is logged again.
+    async fn report_reachable(&self) {
+        let mut state = self.state.lock().await;
+        if state.outage.take().is_some() {
+            info!(endpoints = %self.cluster.describe(), "discovery: etcd reachable again");
         }
     }
 }
@@ -344,12 +439,18 @@ enum Kept {
 pub(crate) struct Registration {
     registrar: Option<Registrar>,
     key: String,
+    status: watch::Receiver<EtcdRegistration>,
 }
 
 impl Registration {
     /// The HERO's key, e.g. `/heros/v1/lab/oven`.
     pub(crate) fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Where the HERO stands in etcd now.
+    pub(crate) fn status(&self) -> EtcdRegistration {
+        self.status.borrow().clone()
     }
 
     /// Deletes the key and waits for etcd to confirm (bounded by the request timeout). Best
@@ -364,9 +465,7 @@ impl Registration {
 async fn forget_and_delete(registrar: Registrar, key: String) {
     let inner = &registrar.inner;
     {
-        let mut state = inner.state.lock().await;
-        state.keys.remove(&key);
-        state.unclaimed.remove(&key);
+        inner.state.lock().await.keys.remove(&key);
     }
     match inner.delete(&key).await {
         Ok(()) => debug!(%key, "discovery: withdrawn from etcd"),
@@ -386,6 +485,6 @@ impl Drop for Registration {
 
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration").field("key", &self.key).finish()
+        f.debug_struct("Registration").field("key", &self.key).field("status", &*self.status.borrow()).finish()
     }
 }

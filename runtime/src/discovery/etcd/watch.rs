@@ -8,13 +8,13 @@
 //! instead ([`DiscoveryEvent::Outage`](crate::DiscoveryEvent::Outage)).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use tracing::{debug, warn};
 
+use super::backoff::Backoff;
 use super::proto::{self, mvccpb::event::EventType, watch_request::RequestUnion};
-use super::{record, Cluster, BACKOFF_FIRST, BACKOFF_LAST};
+use super::{record, Cluster};
 use crate::discovery::Shared;
 
 /// A Range of a realm with thousands of HEROs is larger than tonic's 4 MiB default.
@@ -53,7 +53,7 @@ impl Watch {
 
     /// Runs until the process ends.
     pub(super) async fn run(mut self) {
-        let mut backoff = BACKOFF_FIRST;
+        let mut backoff = Backoff::new();
         loop {
             match self.session(&mut backoff).await {
                 Ended::Compacted => {
@@ -69,15 +69,14 @@ impl Watch {
                     }
                     // The first listing failed: waiting callers should not wait for it.
                     self.synced.send_if_modified(|synced| !std::mem::replace(synced, true));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_LAST);
+                    backoff.wait().await;
                 }
             }
         }
     }
 
     /// Lists (when there is no revision to resume from), then watches until the stream ends.
-    async fn session(&mut self, backoff: &mut Duration) -> Ended {
+    async fn session(&mut self, backoff: &mut Backoff) -> Ended {
         if self.revision == 0 {
             if let Err(why) = self.list().await {
                 return Ended::Lost(why);
@@ -118,7 +117,7 @@ impl Watch {
                 return Ended::Lost(format!("watch canceled: {}", response.cancel_reason));
             }
             if response.created {
-                *backoff = BACKOFF_FIRST;
+                backoff.reset();
                 if self.shared.set_outage(None) {
                     warn!(
                         realm = self.scope(),
