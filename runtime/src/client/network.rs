@@ -306,14 +306,14 @@ where
     type Encode = Enc::Item;
     type Decode = Rep;
     type Encoder = Enc;
-    type Decoder = crate::wire::codec::ReplyDecoder<Rep>;
+    type Decoder = crate::wire::codec::StreamDecoder<Rep>;
 
     fn encoder(&mut self) -> Self::Encoder {
         Enc::default()
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        crate::wire::codec::ReplyDecoder::default()
+        crate::wire::codec::StreamDecoder::default()
     }
 }
 

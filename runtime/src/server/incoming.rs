@@ -410,7 +410,7 @@ struct StreamingFn<F> {
 }
 
 impl<F> StreamingFn<F> {
-    fn start<In, Rep, S, Fut>(&mut self, request: In) -> StreamingFuture<Rep>
+    fn start<In, Rep, S, Fut>(&mut self, request: In) -> StreamingFuture<S>
     where
         In: Send + 'static,
         Rep: Send + 'static,
@@ -424,17 +424,38 @@ impl<F> StreamingFn<F> {
             let method = method.ok_or_else(|| tonic::Status::internal("streaming method called twice"))?;
             let replies =
                 Scoped::new(CallScope::of(context.clone()), method(request)).await.map_err(|e| e.to_status())?;
-            let replies = Scoped::new(CallScope::of(context), replies.map(|reply| reply.map_err(|e| e.to_status())));
-            Ok(tonic::Response::new(Box::pin(replies) as ReplyStream<Rep>))
+            Ok(tonic::Response::new(Scoped::new(CallScope::of(context), StatusItems { replies })))
         })
     }
 }
 
-/// A streaming method's replies as tonic sends them.
-type ReplyStream<Rep> = Pin<Box<dyn Stream<Item = Result<Rep, tonic::Status>> + Send>>;
+pin_project_lite::pin_project! {
+    /// A streaming method's replies with its errors as tonic's statuses. A type of its own, not
+    /// a boxed `map`: tonic's encoder then polls it without a call through a vtable per message,
+    /// which showed in the server stream of small messages (BENCHMARKS.md, issue 15).
+    struct StatusItems<S> {
+        #[pin]
+        replies: S,
+    }
+}
 
-type StreamingFuture<Rep> =
-    Pin<Box<dyn Future<Output = Result<tonic::Response<ReplyStream<Rep>>, tonic::Status>> + Send>>;
+impl<Rep, S: Stream<Item = Result<Rep>>> Stream for StatusItems<S> {
+    type Item = Result<Rep, tonic::Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        self.project().replies.poll_next(cx).map(|reply| reply.map(|reply| reply.map_err(|e| e.to_status())))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.replies.size_hint()
+    }
+}
+
+/// A streaming method's replies as tonic sends them: with the call's context current while the
+/// method's stream is polled.
+type ReplyStream<S> = Scoped<StatusItems<S>>;
+
+type StreamingFuture<S> = Pin<Box<dyn Future<Output = Result<tonic::Response<ReplyStream<S>>, tonic::Status>> + Send>>;
 
 impl<Req, Rep, S, F, Fut> tonic::server::ServerStreamingService<Req> for StreamingFn<F>
 where
@@ -445,8 +466,8 @@ where
     Fut: Future<Output = Result<S>> + Send + 'static,
 {
     type Response = Rep;
-    type ResponseStream = ReplyStream<Rep>;
-    type Future = StreamingFuture<Rep>;
+    type ResponseStream = ReplyStream<S>;
+    type Future = StreamingFuture<S>;
 
     fn call(&mut self, request: tonic::Request<Req>) -> Self::Future {
         self.start(request.into_inner())
@@ -462,8 +483,8 @@ where
     Fut: Future<Output = Result<S>> + Send + 'static,
 {
     type Response = Rep;
-    type ResponseStream = ReplyStream<Rep>;
-    type Future = StreamingFuture<Rep>;
+    type ResponseStream = ReplyStream<S>;
+    type Future = StreamingFuture<S>;
 
     fn call(&mut self, request: tonic::Request<tonic::Streaming<Req>>) -> Self::Future {
         self.start(request.into_inner())

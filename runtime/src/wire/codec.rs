@@ -146,6 +146,26 @@ impl<D: Message + Default> Decoder for ReplyDecoder<D> {
     }
 }
 
+/// prost's decoding of a stream's replies: [`ReplyDecoder`] with tonic's default buffer (8 KiB),
+/// which holds a few hundred small messages at once where [`UNARY_BUFFER`] grew and moved its
+/// bytes for every few dozen (the server stream of small messages, BENCHMARKS.md).
+pub(crate) struct StreamDecoder<D>(PhantomData<fn() -> D>);
+
+impl<D> Default for StreamDecoder<D> {
+    fn default() -> Self {
+        StreamDecoder(PhantomData)
+    }
+}
+
+impl<D: Message + Default> Decoder for StreamDecoder<D> {
+    type Item = D;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<D>, Status> {
+        D::decode(buf).map(Some).map_err(|error| Status::internal(error.to_string()))
+    }
+}
+
 /// prost's encoding into a buffer grown once to the message's length.
 pub(crate) struct ReservingEncoder<E>(PhantomData<fn(E)>);
 
