@@ -192,28 +192,40 @@ async fn serve_http<S>(
         .max_send_buf_size(REPLY_SEND_BUFFER);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
-    let idle = idle(state, limits.idle_timeout);
-    tokio::pin!(idle);
+    // Why the connection should close (idle, or the server stops) is watched by a task of its
+    // own: in the `select!` below its futures were polled again on every wake-up of the
+    // connection, once per reply frame of a stream (a timer and a watch's lock each time; the
+    // server stream of small messages ran at 0.79x raw tonic with them, 0.93x without).
+    let (close, mut closing_reason) = tokio::sync::oneshot::channel();
+    let idle_timeout = limits.idle_timeout;
+    let watcher = tokio::spawn(async move {
+        let reason = tokio::select! {
+            () = idle(state, idle_timeout) => Closing::Idle,
+            _ = stop.wait_for(|stop| *stop) => Closing::Stop,
+        };
+        let _ = close.send(reason);
+    });
     let mut closing = false;
     loop {
         tokio::select! {
+            biased;
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%peer, "connection ended: {error}");
                 }
                 break;
             }
-            () = &mut idle, if !closing => {
-                tracing::debug!(%peer, "closing a connection idle for {:?} (HEROS_IDLE_TIMEOUT_MS)", limits.idle_timeout);
-                connection.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            _ = stop.wait_for(|stop| *stop), if !closing => {
+            reason = &mut closing_reason, if !closing => {
+                if let Ok(Closing::Idle) = reason {
+                    tracing::debug!(%peer, "closing a connection idle for {idle_timeout:?} (HEROS_IDLE_TIMEOUT_MS)");
+                }
+                // A watcher gone without a reason (the runtime shutting down) closes too.
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
         }
     }
+    watcher.abort();
     drop(permit);
 }
 
@@ -225,6 +237,14 @@ enum Guard {
     Refuse(Error),
     /// The token (if the server has one) and the caller's role.
     Token(Arc<Security>),
+}
+
+/// Why a connection is being closed.
+enum Closing {
+    /// No call for the idle timeout.
+    Idle,
+    /// The server stops.
+    Stop,
 }
 
 /// Resolves once the connection has had no call open and none started for a whole `period`
