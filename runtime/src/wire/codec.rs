@@ -146,23 +146,18 @@ impl<D: Message + Default> Decoder for ReplyDecoder<D> {
     }
 }
 
-/// prost's decoding of a stream's replies: [`ReplyDecoder`] with tonic's default buffer (8 KiB),
-/// which holds a few hundred small messages at once where [`UNARY_BUFFER`] grew and moved its
-/// bytes for every few dozen (the server stream of small messages, BENCHMARKS.md).
-pub(crate) struct StreamDecoder<D>(PhantomData<fn() -> D>);
-
-impl<D> Default for StreamDecoder<D> {
-    fn default() -> Self {
-        StreamDecoder(PhantomData)
-    }
-}
+/// prost's decoding of a stream's replies: [`ReplyDecoder`] with tonic's default buffer (8 KiB,
+/// as a raw tonic client has) instead of [`UNARY_BUFFER`], which a stream of many small
+/// messages outgrows at once.
+#[derive(Default)]
+pub(crate) struct StreamDecoder<D>(ReplyDecoder<D>);
 
 impl<D: Message + Default> Decoder for StreamDecoder<D> {
     type Item = D;
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<D>, Status> {
-        D::decode(buf).map(Some).map_err(|error| Status::internal(error.to_string()))
+        self.0.decode(buf)
     }
 }
 

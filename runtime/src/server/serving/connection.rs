@@ -194,17 +194,18 @@ async fn serve_http<S>(
     tokio::pin!(connection);
     // Why the connection should close (idle, or the server stops) is watched by a task of its
     // own: in the `select!` below its futures were polled again on every wake-up of the
-    // connection, once per reply frame of a stream (a timer and a watch's lock each time; the
-    // server stream of small messages ran at 0.79x raw tonic with them, 0.93x without).
+    // connection, once per reply frame of a stream (a timer and a watch's lock each time; in an
+    // experiment the server stream of small messages ran at a median 0.79x raw tonic with them,
+    // 0.93x without; BENCHMARKS.md). The watcher ends with this connection.
     let (close, mut closing_reason) = tokio::sync::oneshot::channel();
     let idle_timeout = limits.idle_timeout;
-    let watcher = tokio::spawn(async move {
+    let _watcher = AbortOnDrop(tokio::spawn(async move {
         let reason = tokio::select! {
             () = idle(state, idle_timeout) => Closing::Idle,
             _ = stop.wait_for(|stop| *stop) => Closing::Stop,
         };
         let _ = close.send(reason);
-    });
+    }));
     let mut closing = false;
     loop {
         tokio::select! {
@@ -225,7 +226,6 @@ async fn serve_http<S>(
             }
         }
     }
-    watcher.abort();
     drop(permit);
 }
 
@@ -237,6 +237,15 @@ enum Guard {
     Refuse(Error),
     /// The token (if the server has one) and the caller's role.
     Token(Arc<Security>),
+}
+
+/// A task that is aborted when this is dropped, however its owner ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Why a connection is being closed.
