@@ -18,6 +18,7 @@
 mod accept;
 mod admission;
 mod connection;
+mod gathering;
 mod handshake;
 mod open_files;
 mod receiving;

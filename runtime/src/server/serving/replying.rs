@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use super::gathering::{Added, Gathered};
 use crate::error::Error;
 
 /// What one connection's calls share.
@@ -87,6 +88,9 @@ pub(crate) struct ReplyBody {
     ended: bool,
     /// The caller's deadline (`grpc-timeout`), for replies that are streams.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A streamed reply's small frames, gathered (made at its second frame; unary replies
+    /// never need it).
+    gathered: Option<Box<Gathered>>,
 }
 
 impl ReplyBody {
@@ -95,7 +99,7 @@ impl ReplyBody {
         call: CallGuard,
         deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     ) -> Self {
-        ReplyBody { inner, call, rest: Bytes::new(), piece: 0, other: None, ended: false, deadline }
+        ReplyBody { inner, call, rest: Bytes::new(), piece: 0, other: None, ended: false, deadline, gathered: None }
     }
 
     /// Ends the reply with `error` in its trailers; what is left of it (a HERO's stream) is
@@ -158,6 +162,24 @@ impl ReplyBody {
         }
     }
 
+    /// Hands `data` to hyper (its first piece), counted; over the connection's cap, ends the
+    /// reply instead.
+    fn hand_out(&mut self, data: Bytes) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        match self.count(data) {
+            Ok(()) => Poll::Ready(Some(Ok(Frame::data(self.next_piece())))),
+            Err(error) => {
+                tracing::debug!("{error}");
+                // The reply's bytes go now; the call ends with the error in its trailers.
+                Poll::Ready(Some(Ok(self.end_with(&error))))
+            }
+        }
+    }
+
+    /// The streamed reply's gathered bytes, if it holds any.
+    fn held(&mut self) -> Option<&mut Gathered> {
+        self.gathered.as_deref_mut().filter(|gathered| !gathered.is_empty())
+    }
+
     fn next_piece(&mut self) -> Bytes {
         let piece = self.rest.split_to(self.rest.len().min(PIECE));
         self.piece = piece.len();
@@ -191,34 +213,76 @@ impl Body for ReplyBody {
         if this.ended {
             return Poll::Ready(None);
         }
-        let data = match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                Ok(data) => data,
-                Err(other) => return Poll::Ready(Some(Ok(other))),
-            },
-            Poll::Pending => {
-                let Some(deadline) = this.deadline.as_mut() else { return Poll::Pending };
-                if deadline.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
+        loop {
+            let (polled, woken) = match this.gathered.as_deref() {
+                Some(gathered) => gathered.poll_noting_wakes(cx, |cx| Pin::new(&mut this.inner).poll_frame(cx)),
+                // No stream frame yet (a unary reply has none after its first): nothing to note.
+                None => (Pin::new(&mut this.inner).poll_frame(cx), false),
+            };
+            let data = match polled {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        let Some(gathered) = this.gathered.as_deref_mut() else {
+                            // A stream's first frame here (it was polled without noting its
+                            // wakes) goes as it is; gathering starts after it.
+                            this.gathered = Some(Box::new(Gathered::new()));
+                            return this.hand_out(data);
+                        };
+                        match gathered.add(data) {
+                            Added::Ready(data) => data,
+                            // The stream had nothing more at once, without asking to be polled
+                            // again: the next poll says whether it waits.
+                            Added::Held if !woken => continue,
+                            // The stream yielded (tonic's encoder hands out what it has when
+                            // its stream returns `Pending`): the task yields too, and is polled
+                            // again at once, the bytes held.
+                            Added::Held if gathered.may_wait(true) => return Poll::Pending,
+                            Added::Held => gathered.take(),
+                        }
+                    }
+                    // The trailers: what was gathered goes first.
+                    Err(other) => match this.held() {
+                        Some(gathered) => {
+                            let data = gathered.take();
+                            this.other = Some(other);
+                            data
+                        }
+                        None => return Poll::Ready(Some(Ok(other))),
+                    },
+                },
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    match this.held() {
+                        Some(gathered) => gathered.take(),
+                        None => return Poll::Ready(None),
+                    }
                 }
-                let error =
-                    Error::Timeout { message: "the call's deadline (grpc-timeout) passed on the server".into() };
-                return Poll::Ready(Some(Ok(this.end_with(&error))));
-            }
-            other => return other,
-        };
-        match this.count(data) {
-            Ok(()) => Poll::Ready(Some(Ok(Frame::data(this.next_piece())))),
-            Err(error) => {
-                tracing::debug!("{error}");
-                // The reply's bytes go now; the call ends with the error in its trailers.
-                Poll::Ready(Some(Ok(this.end_with(&error))))
-            }
+                Poll::Pending => {
+                    if let Some(deadline) = this.deadline.as_mut() {
+                        if deadline.as_mut().poll(cx).is_ready() {
+                            let error = Error::Timeout {
+                                message: "the call's deadline (grpc-timeout) passed on the server".into(),
+                            };
+                            return Poll::Ready(Some(Ok(this.end_with(&error))));
+                        }
+                    }
+                    let Some(gathered) = this.held() else { return Poll::Pending };
+                    if gathered.may_wait(woken) {
+                        return Poll::Pending;
+                    }
+                    gathered.take()
+                }
+                Poll::Ready(Some(Err(status))) => return Poll::Ready(Some(Err(status))),
+            };
+            return this.hand_out(data);
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.rest.is_empty() && self.other.is_none() && (self.ended || self.inner.is_end_stream())
+        self.rest.is_empty()
+            && self.other.is_none()
+            && self.gathered.as_ref().is_none_or(|gathered| gathered.is_empty())
+            && (self.ended || self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -228,5 +292,184 @@ impl Body for ReplyBody {
         } else {
             SizeHint::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Wake, Waker};
+
+    use super::super::gathering::{GATHER, MAX_HELD_YIELDS};
+    use super::*;
+
+    /// What a scripted reply does when polled.
+    enum Step {
+        Data(usize),
+        /// Data, the task woken meanwhile: what tonic's encoder hands out when its stream
+        /// yields with more to give (it returns what it has encoded when the stream returns
+        /// `Pending`).
+        Yielding(usize),
+        /// `Pending`, having woken itself (a stream that yields with more to give).
+        Yield,
+        /// `Pending` without a wake (a stream that waits for something to happen).
+        Wait,
+        Trailers,
+    }
+
+    /// A reply body that follows a script; after it, the end.
+    struct Scripted(VecDeque<Step>);
+
+    impl Body for Scripted {
+        type Data = Bytes;
+        type Error = tonic::Status;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+            match self.0.pop_front() {
+                Some(Step::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![7u8; bytes]))))),
+                Some(Step::Yielding(bytes)) => {
+                    cx.waker().wake_by_ref();
+                    Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![7u8; bytes])))))
+                }
+                Some(Step::Yield) => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Some(Step::Wait) => Poll::Pending,
+                Some(Step::Trailers) => Poll::Ready(Some(Ok(Frame::trailers(http::HeaderMap::new())))),
+                None => Poll::Ready(None),
+            }
+        }
+    }
+
+    /// Counts the wakes of the task that polls the reply.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// What the task polling the reply saw, poll by poll.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Data(usize),
+        Pending { woken: bool },
+        Trailers,
+        End,
+    }
+
+    /// Polls a reply that follows `script` until it ends, or 1000 times.
+    fn run(script: Vec<Step>) -> Vec<Seen> {
+        let state = Arc::new(ConnectionState::new(usize::MAX));
+        let inner = tonic::body::Body::new(Scripted(script.into()));
+        let mut body = ReplyBody::new(inner, CallGuard::enter(&state), None);
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut seen = Vec::new();
+        for _ in 0..1000 {
+            let before = wakes.0.load(Ordering::Relaxed);
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) if frame.is_data() => {
+                    seen.push(Seen::Data(frame.into_data().unwrap().len()))
+                }
+                Poll::Ready(Some(Ok(_))) => seen.push(Seen::Trailers),
+                Poll::Ready(Some(Err(status))) => panic!("{status}"),
+                Poll::Ready(None) => {
+                    seen.push(Seen::End);
+                    assert!(body.is_end_stream());
+                    return seen;
+                }
+                Poll::Pending => seen.push(Seen::Pending { woken: wakes.0.load(Ordering::Relaxed) > before }),
+            }
+        }
+        panic!("the reply did not end: {seen:?}");
+    }
+
+    /// The data frames seen, in order.
+    fn data(seen: &[Seen]) -> Vec<usize> {
+        seen.iter().filter_map(|seen| if let Seen::Data(bytes) = seen { Some(*bytes) } else { None }).collect()
+    }
+
+    #[test]
+    fn a_stream_that_yields_with_more_to_give_goes_out_in_fewer_frames() {
+        // 200 frames of 800 bytes, each with a yield: tokio_stream::iter's 32 small messages.
+        let mut script: Vec<Step> = (0..200).map(|_| Step::Yielding(800)).collect();
+        script.push(Step::Trailers);
+        let seen = run(script);
+        let frames = data(&seen);
+        assert_eq!(frames.iter().sum::<usize>(), 200 * 800, "{seen:?}");
+        // The first goes as it is. After it, a frame is held over at most MAX_HELD_YIELDS
+        // yields (32 KiB would take 40 here): 8 frames, not 200.
+        let held = MAX_HELD_YIELDS as usize + 1;
+        let expected: Vec<usize> =
+            [800].into_iter().chain((0..199 / held).map(|_| held * 800)).chain([199 % held * 800]).collect();
+        assert_eq!(frames, expected, "{seen:?}");
+        // The task yielded each time the stream did: every Pending was woken.
+        assert!(seen.iter().all(|s| !matches!(s, Seen::Pending { woken: false })), "{seen:?}");
+        assert_eq!(seen[seen.len() - 2..], [Seen::Trailers, Seen::End]);
+    }
+
+    #[test]
+    fn what_is_gathered_goes_as_soon_as_the_stream_waits() {
+        // After the first frame: one message, a yield, one more, then a wait for an event: both
+        // go at the wait. The third message, alone before a wait, goes at once too.
+        let seen = run(vec![
+            Step::Data(1),
+            Step::Data(30),
+            Step::Yield,
+            Step::Data(30),
+            Step::Wait,
+            Step::Data(30),
+            Step::Wait,
+        ]);
+        let yielded = || Seen::Pending { woken: true };
+        assert_eq!(seen, [Seen::Data(1), yielded(), Seen::Data(60), Seen::Data(30), Seen::End]);
+        // The same with the yields as tonic's encoder reports them (with the data).
+        let seen =
+            run(vec![Step::Data(1), Step::Yielding(30), Step::Yielding(30), Step::Wait, Step::Data(30), Step::Wait]);
+        assert_eq!(seen, [Seen::Data(1), yielded(), yielded(), Seen::Data(60), Seen::Data(30), Seen::End]);
+    }
+
+    #[test]
+    fn a_stream_that_yields_without_giving_anything_does_not_hold_its_frame() {
+        let mut script = vec![Step::Data(1), Step::Data(30)];
+        script.extend((0..100).map(|_| Step::Yield));
+        let seen = run(script);
+        // One yield after the message is waited for; at the second, with nothing new, it goes.
+        assert_eq!(seen[..3], [Seen::Data(1), Seen::Pending { woken: true }, Seen::Data(30)]);
+        assert_eq!(data(&seen), [1, 30]);
+    }
+
+    #[test]
+    fn a_frame_is_held_over_at_most_max_held_yields() {
+        let mut script = vec![Step::Data(1)];
+        for _ in 0..MAX_HELD_YIELDS + 5 {
+            script.extend([Step::Data(1), Step::Yield]);
+        }
+        // At the end of the stream, what is held goes.
+        assert_eq!(data(&run(script)), [1, MAX_HELD_YIELDS as usize + 1, 4]);
+    }
+
+    #[test]
+    fn large_frames_are_not_gathered_and_trailers_wait_for_the_data() {
+        let seen = run(vec![
+            Step::Data(1),
+            Step::Data(GATHER),
+            Step::Yield,
+            Step::Data(100),
+            Step::Data(GATHER + 1),
+            Step::Yield,
+            Step::Data(100),
+            Step::Trailers,
+        ]);
+        assert_eq!(data(&seen), [1, GATHER, 100, GATHER + 1, 100], "{seen:?}");
+        assert_eq!(seen[seen.len() - 2..], [Seen::Trailers, Seen::End]);
     }
 }
