@@ -14,17 +14,19 @@
 //!   that has not happened yet), so a stream that gives one message now and then is not
 //!   delayed at all, or
 //! - the stream yielded [`MAX_HELD_YIELDS`] times in a row, or once without giving anything,
-//!   so that a stream that spins does not hold a frame back for long, or
+//!   or the first held bytes came [`MAX_HOLD`] ago, so that a stream that spins or works hard
+//!   for each message does not hold its messages back, or
 //! - the stream ends (its trailers go after the gathered bytes).
 //!
-//! Held bytes (at most [`GATHER`] a call) count as unread reply bytes from when they are handed
-//! out, as every frame does. A stream's first frames (the one taken ahead with the reply's headers and the next) go as
+//! Held bytes (less than [`GATHER`] a call) count as unread reply bytes from when they are
+//! handed out, as every frame does; a large frame is never held. A stream's first frames (the one taken ahead with the reply's headers and the next) go as
 //! they come. gRPC-Go's writer gathers likewise, at the connection: it writes when it has
 //! nothing else to do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use atomic_waker::AtomicWaker;
 use bytes::{Bytes, BytesMut};
@@ -32,8 +34,12 @@ use bytes::{Bytes, BytesMut};
 /// At most this many bytes are gathered into one frame (tonic's own encoder yields at 32 KiB).
 pub(crate) const GATHER: usize = 32 * 1024;
 
-/// A frame is held over at most this many yields of its stream.
+/// A frame is held over at most this many yields of its stream,
 pub(crate) const MAX_HELD_YIELDS: u32 = 32;
+
+/// and for at most this long (the HERO's server stream of small messages gathers 32 KiB in
+/// about 0.1 ms).
+pub(crate) const MAX_HOLD: Duration = Duration::from_millis(1);
 
 /// What a frame of the stream turned into.
 pub(crate) enum Added {
@@ -42,6 +48,8 @@ pub(crate) enum Added {
     /// Bytes to hand out now: a large frame, [`GATHER`] bytes gathered, or what was gathered
     /// before a frame that would take it over [`GATHER`] (that frame is held next).
     Ready(Bytes),
+    /// What was gathered, then a large frame, to hand out one after the other.
+    ReadyTwice(Bytes, Bytes),
 }
 
 /// The gathered bytes of one streamed reply, and whether its stream woke itself.
@@ -53,6 +61,8 @@ pub(crate) struct Gathered {
     /// the last one.
     yields: u32,
     added_since_yield: bool,
+    /// When the first of the held bytes came.
+    held_since: Instant,
     flag: Arc<WakeFlag>,
     /// Wakes `flag`, which records the wake and passes it on to the task polling the reply.
     waker: Waker,
@@ -62,7 +72,15 @@ impl Gathered {
     pub(crate) fn new() -> Self {
         let flag = Arc::new(WakeFlag { woken: AtomicBool::new(false), task: AtomicWaker::new() });
         let waker = Waker::from(flag.clone());
-        Gathered { first: Bytes::new(), more: BytesMut::new(), yields: 0, added_since_yield: false, flag, waker }
+        Gathered {
+            first: Bytes::new(),
+            more: BytesMut::new(),
+            yields: 0,
+            added_since_yield: false,
+            held_since: Instant::now(),
+            flag,
+            waker,
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -85,18 +103,16 @@ impl Gathered {
             if data.len() >= GATHER {
                 return Added::Ready(data);
             }
-            self.first = data;
+            self.hold_first(data);
             return Added::Held;
         }
         if self.len() + data.len() > GATHER {
-            // Large frames are not copied: what was gathered goes, `data` starts the next.
             let gathered = self.take();
-            self.added_since_yield = true;
             if data.len() >= GATHER {
-                // Nothing is to be added to it: it goes at the stream's next `Pending` or frame.
-                self.yields = MAX_HELD_YIELDS;
+                // A large frame is not copied, nor held: it goes right after.
+                return Added::ReadyTwice(gathered, data);
             }
-            self.first = data;
+            self.hold_first(data);
             return Added::Ready(gathered);
         }
         if self.more.is_empty() {
@@ -110,10 +126,21 @@ impl Gathered {
         Added::Held
     }
 
+    fn hold_first(&mut self, data: Bytes) {
+        self.first = data;
+        self.added_since_yield = true;
+        self.held_since = Instant::now();
+    }
+
     /// The stream returned `Pending`, `woken` while it was polled: whether the held bytes may
     /// wait for its next frame.
     pub(crate) fn may_wait(&mut self, woken: bool) -> bool {
         if !woken || !self.added_since_yield || self.yields >= MAX_HELD_YIELDS {
+            return false;
+        }
+        // A stream that yields while each message costs it time (work, a slow source) must not
+        // hold back what it has made: the caller would see its first messages late.
+        if self.held_since.elapsed() >= MAX_HOLD {
             return false;
         }
         self.yields += 1;

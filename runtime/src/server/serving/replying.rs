@@ -12,7 +12,9 @@
 //!   under its 400 KiB send buffer), so a piece stops counting when hyper asks again;
 //! - a reply that would take the connection's unread bytes above `HEROS_MAX_UNREAD_REPLY_BYTES`
 //!   is dropped and its call ends with RESOURCE_EXHAUSTED. A reply is always let through when
-//!   nothing else is unread, so one message of the largest size still goes out.
+//!   nothing else is unread, so one message of the largest size still goes out;
+//! - a stream's small frames, made while it yields with more to give, go out gathered
+//!   (`gathering.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -80,6 +82,8 @@ pub(crate) struct ReplyBody {
     call: CallGuard,
     /// What is left of the current data frame, counted.
     rest: Bytes,
+    /// A data frame to hand out after `rest`, counted too (a large frame after gathered ones).
+    queued: Bytes,
     /// The piece yielded last, still counted until hyper asks again.
     piece: usize,
     /// A frame other than data, taken ahead (see [`ReplyBody::take_ahead`]).
@@ -99,19 +103,35 @@ impl ReplyBody {
         call: CallGuard,
         deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     ) -> Self {
-        ReplyBody { inner, call, rest: Bytes::new(), piece: 0, other: None, ended: false, deadline, gathered: None }
+        ReplyBody {
+            inner,
+            call,
+            rest: Bytes::new(),
+            queued: Bytes::new(),
+            piece: 0,
+            other: None,
+            ended: false,
+            deadline,
+            gathered: None,
+        }
     }
 
     /// Ends the reply with `error` in its trailers; what is left of it (a HERO's stream) is
     /// dropped, which cancels its call.
     fn end_with(&mut self, error: &Error) -> Frame<Bytes> {
         self.inner = tonic::body::Body::empty();
-        let mut trailers = http::HeaderMap::new();
-        if error.to_status().add_header(&mut trailers).is_err() {
-            trailers.insert(tonic::Status::GRPC_STATUS, http::HeaderValue::from_static("8"));
-        }
         self.ended = true;
-        Frame::trailers(trailers)
+        self.other = None;
+        if let Some(gathered) = self.gathered.as_deref_mut() {
+            gathered.take();
+        }
+        self.drop_queued();
+        trailers_of(&error.to_status())
+    }
+
+    fn drop_queued(&mut self) {
+        let queued = std::mem::take(&mut self.queued);
+        self.call.0.unread_reply_bytes.fetch_sub(queued.len(), Ordering::AcqRel);
     }
 
     /// Takes the reply's first frame now if it is ready (a unary reply: the encoded message)
@@ -137,8 +157,13 @@ impl ReplyBody {
     /// Counts `data` as unread and keeps it to hand out, unless that would take the connection
     /// above its cap.
     fn count(&mut self, data: Bytes) -> Result<(), Error> {
+        self.count_both(data, Bytes::new())
+    }
+
+    /// Like [`ReplyBody::count`], for `data` and then `queued`, together.
+    fn count_both(&mut self, data: Bytes, queued: Bytes) -> Result<(), Error> {
         let state = &self.call.0;
-        let bytes = data.len();
+        let bytes = data.len() + queued.len();
         let before = state.unread_reply_bytes.fetch_add(bytes, Ordering::AcqRel);
         if before > 0 && before + bytes > state.max_unread_reply_bytes {
             state.unread_reply_bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -151,6 +176,7 @@ impl ReplyBody {
             ));
         }
         self.rest = data;
+        self.queued = queued;
         Ok(())
     }
 
@@ -165,7 +191,12 @@ impl ReplyBody {
     /// Hands `data` to hyper (its first piece), counted; over the connection's cap, ends the
     /// reply instead.
     fn hand_out(&mut self, data: Bytes) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        match self.count(data) {
+        self.hand_out_both(data, Bytes::new())
+    }
+
+    /// [`ReplyBody::hand_out`] for `data`, then `queued` (both counted now).
+    fn hand_out_both(&mut self, data: Bytes, queued: Bytes) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        match self.count_both(data, queued) {
             Ok(()) => Poll::Ready(Some(Ok(Frame::data(self.next_piece())))),
             Err(error) => {
                 tracing::debug!("{error}");
@@ -193,6 +224,7 @@ impl Drop for ReplyBody {
         if !self.rest.is_empty() {
             self.call.0.unread_reply_bytes.fetch_sub(self.rest.len(), Ordering::AcqRel);
         }
+        self.drop_queued();
     }
 }
 
@@ -204,6 +236,9 @@ impl Body for ReplyBody {
         let this = &mut *self;
         // Asked again: HTTP/2 had room, so the piece before has (mostly) left.
         this.taken();
+        if this.rest.is_empty() {
+            this.rest = std::mem::take(&mut this.queued);
+        }
         if !this.rest.is_empty() {
             return Poll::Ready(Some(Ok(Frame::data(this.next_piece()))));
         }
@@ -230,6 +265,7 @@ impl Body for ReplyBody {
                         };
                         match gathered.add(data) {
                             Added::Ready(data) => data,
+                            Added::ReadyTwice(gathered, large) => return this.hand_out_both(gathered, large),
                             // The stream had nothing more at once, without asking to be polled
                             // again: the next poll says whether it waits.
                             Added::Held if !woken => continue,
@@ -258,21 +294,36 @@ impl Body for ReplyBody {
                     }
                 }
                 Poll::Pending => {
-                    if let Some(deadline) = this.deadline.as_mut() {
-                        if deadline.as_mut().poll(cx).is_ready() {
-                            let error = Error::Timeout {
-                                message: "the call's deadline (grpc-timeout) passed on the server".into(),
-                            };
-                            return Poll::Ready(Some(Ok(this.end_with(&error))));
+                    if this.deadline.as_mut().is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready()) {
+                        let error = Error::Timeout {
+                            message: "the call's deadline (grpc-timeout) passed on the server".into(),
+                        };
+                        // What the stream made in time goes first.
+                        let made = this.held().map(|gathered| gathered.take());
+                        let trailers = this.end_with(&error);
+                        let Some(made) = made else { return Poll::Ready(Some(Ok(trailers))) };
+                        this.other = Some(trailers);
+                        made
+                    } else {
+                        let Some(gathered) = this.held() else { return Poll::Pending };
+                        if gathered.may_wait(woken) {
+                            return Poll::Pending;
                         }
+                        gathered.take()
                     }
-                    let Some(gathered) = this.held() else { return Poll::Pending };
-                    if gathered.may_wait(woken) {
-                        return Poll::Pending;
-                    }
-                    gathered.take()
                 }
-                Poll::Ready(Some(Err(status))) => return Poll::Ready(Some(Err(status))),
+                // Not from tonic's encoder (it puts a server's errors in the trailers), but a
+                // body may end so: what was gathered goes first, then the error, as trailers.
+                Poll::Ready(Some(Err(status))) => match this.held() {
+                    Some(gathered) => {
+                        let data = gathered.take();
+                        this.other = Some(trailers_of(&status));
+                        this.inner = tonic::body::Body::empty();
+                        this.ended = true;
+                        data
+                    }
+                    None => return Poll::Ready(Some(Err(status))),
+                },
             };
             return this.hand_out(data);
         }
@@ -280,6 +331,7 @@ impl Body for ReplyBody {
 
     fn is_end_stream(&self) -> bool {
         self.rest.is_empty()
+            && self.queued.is_empty()
             && self.other.is_none()
             && self.gathered.as_ref().is_none_or(|gathered| gathered.is_empty())
             && (self.ended || self.inner.is_end_stream())
@@ -295,13 +347,23 @@ impl Body for ReplyBody {
     }
 }
 
+/// Trailers that end a call with `status`.
+fn trailers_of(status: &tonic::Status) -> Frame<Bytes> {
+    let mut trailers = http::HeaderMap::new();
+    if status.add_header(&mut trailers).is_err() {
+        trailers.insert(tonic::Status::GRPC_STATUS, http::HeaderValue::from_static("8"));
+    }
+    Frame::trailers(trailers)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
     use std::sync::atomic::AtomicUsize;
     use std::task::{Wake, Waker};
+    use std::time::Duration;
 
-    use super::super::gathering::{GATHER, MAX_HELD_YIELDS};
+    use super::super::gathering::{GATHER, MAX_HELD_YIELDS, MAX_HOLD};
     use super::*;
 
     /// What a scripted reply does when polled.
@@ -311,15 +373,23 @@ mod tests {
         /// yields with more to give (it returns what it has encoded when the stream returns
         /// `Pending`).
         Yielding(usize),
+        /// Like `Yielding`, after working for this long (a stream whose messages cost time).
+        SlowYielding(usize, Duration),
         /// `Pending`, having woken itself (a stream that yields with more to give).
         Yield,
         /// `Pending` without a wake (a stream that waits for something to happen).
         Wait,
         Trailers,
+        /// The body fails (tonic's encoder puts a server's errors in trailers instead).
+        Failing,
     }
 
-    /// A reply body that follows a script; after it, the end.
-    struct Scripted(VecDeque<Step>);
+    /// A reply body that follows a script; after it, the end. `.1`: its last poll was Pending.
+    struct Scripted(VecDeque<Step>, bool);
+
+    fn bytes(count: usize) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![7u8; count])))))
+    }
 
     impl Body for Scripted {
         type Data = Bytes;
@@ -329,11 +399,29 @@ mod tests {
             mut self: Pin<&mut Self>,
             cx: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+            let polled = self.step(cx);
+            self.1 = polled.is_pending();
+            polled
+        }
+
+        // As tonic's encoder: ended once it has given all it had.
+        fn is_end_stream(&self) -> bool {
+            self.0.is_empty() && !self.1
+        }
+    }
+
+    impl Scripted {
+        fn step(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
             match self.0.pop_front() {
-                Some(Step::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![7u8; bytes]))))),
-                Some(Step::Yielding(bytes)) => {
+                Some(Step::Data(count)) => bytes(count),
+                Some(Step::Yielding(count)) => {
                     cx.waker().wake_by_ref();
-                    Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![7u8; bytes])))))
+                    bytes(count)
+                }
+                Some(Step::SlowYielding(count, work)) => {
+                    std::thread::sleep(work);
+                    cx.waker().wake_by_ref();
+                    bytes(count)
                 }
                 Some(Step::Yield) => {
                     cx.waker().wake_by_ref();
@@ -341,6 +429,7 @@ mod tests {
                 }
                 Some(Step::Wait) => Poll::Pending,
                 Some(Step::Trailers) => Poll::Ready(Some(Ok(Frame::trailers(http::HeaderMap::new())))),
+                Some(Step::Failing) => Poll::Ready(Some(Err(tonic::Status::unavailable("gone")))),
                 None => Poll::Ready(None),
             }
         }
@@ -359,42 +448,68 @@ mod tests {
     #[derive(Debug, PartialEq)]
     enum Seen {
         Data(usize),
-        Pending { woken: bool },
-        Trailers,
+        Pending {
+            woken: bool,
+        },
+        /// Trailers, with their grpc-status if any.
+        Trailers(Option<String>),
         End,
     }
 
-    /// Polls a reply that follows `script` until it ends, or 1000 times.
-    fn run(script: Vec<Step>) -> Vec<Seen> {
-        let state = Arc::new(ConnectionState::new(usize::MAX));
-        let inner = tonic::body::Body::new(Scripted(script.into()));
-        let mut body = ReplyBody::new(inner, CallGuard::enter(&state), None);
+    fn reply(state: &Arc<ConnectionState>, script: Vec<Step>) -> ReplyBody {
+        ReplyBody::new(tonic::body::Body::new(Scripted(script.into(), false)), CallGuard::enter(state), None)
+    }
+
+    /// Polls `body` until it ends, or 1000 times.
+    fn run_body(body: &mut ReplyBody) -> Vec<Seen> {
         let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
         let mut cx = Context::from_waker(&waker);
         let mut seen = Vec::new();
         for _ in 0..1000 {
             let before = wakes.0.load(Ordering::Relaxed);
-            match Pin::new(&mut body).poll_frame(&mut cx) {
-                Poll::Ready(Some(Ok(frame))) if frame.is_data() => {
-                    seen.push(Seen::Data(frame.into_data().unwrap().len()))
-                }
-                Poll::Ready(Some(Ok(_))) => seen.push(Seen::Trailers),
+            match Pin::new(&mut *body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => seen.push(Seen::Data(data.len())),
+                    Err(frame) => {
+                        let trailers = frame.into_trailers().unwrap();
+                        let status = trailers.get("grpc-status").map(|s| s.to_str().unwrap().to_owned());
+                        seen.push(Seen::Trailers(status));
+                    }
+                },
                 Poll::Ready(Some(Err(status))) => panic!("{status}"),
                 Poll::Ready(None) => {
                     seen.push(Seen::End);
                     assert!(body.is_end_stream());
                     return seen;
                 }
-                Poll::Pending => seen.push(Seen::Pending { woken: wakes.0.load(Ordering::Relaxed) > before }),
+                Poll::Pending => {
+                    // Nothing held may be taken for the end (hyper would close the stream).
+                    assert!(!body.is_end_stream(), "ended while pending: {seen:?}");
+                    seen.push(Seen::Pending { woken: wakes.0.load(Ordering::Relaxed) > before })
+                }
             }
         }
         panic!("the reply did not end: {seen:?}");
     }
 
+    /// Polls a reply that follows `script` until it ends; its bytes are all accounted for.
+    fn run(script: Vec<Step>) -> Vec<Seen> {
+        let state = Arc::new(ConnectionState::new(usize::MAX));
+        let mut body = reply(&state, script);
+        let seen = run_body(&mut body);
+        drop(body);
+        assert_eq!(state.unread_reply_bytes.load(Ordering::Acquire), 0);
+        seen
+    }
+
     /// The data frames seen, in order.
     fn data(seen: &[Seen]) -> Vec<usize> {
         seen.iter().filter_map(|seen| if let Seen::Data(bytes) = seen { Some(*bytes) } else { None }).collect()
+    }
+
+    fn yielded() -> Seen {
+        Seen::Pending { woken: true }
     }
 
     #[test]
@@ -413,7 +528,7 @@ mod tests {
         assert_eq!(frames, expected, "{seen:?}");
         // The task yielded each time the stream did: every Pending was woken.
         assert!(seen.iter().all(|s| !matches!(s, Seen::Pending { woken: false })), "{seen:?}");
-        assert_eq!(seen[seen.len() - 2..], [Seen::Trailers, Seen::End]);
+        assert_eq!(seen[seen.len() - 2..], [Seen::Trailers(None), Seen::End]);
     }
 
     #[test]
@@ -429,7 +544,6 @@ mod tests {
             Step::Data(30),
             Step::Wait,
         ]);
-        let yielded = || Seen::Pending { woken: true };
         assert_eq!(seen, [Seen::Data(1), yielded(), Seen::Data(60), Seen::Data(30), Seen::End]);
         // The same with the yields as tonic's encoder reports them (with the data).
         let seen =
@@ -443,7 +557,7 @@ mod tests {
         script.extend((0..100).map(|_| Step::Yield));
         let seen = run(script);
         // One yield after the message is waited for; at the second, with nothing new, it goes.
-        assert_eq!(seen[..3], [Seen::Data(1), Seen::Pending { woken: true }, Seen::Data(30)]);
+        assert_eq!(seen[..3], [Seen::Data(1), yielded(), Seen::Data(30)]);
         assert_eq!(data(&seen), [1, 30]);
     }
 
@@ -458,18 +572,108 @@ mod tests {
     }
 
     #[test]
-    fn large_frames_are_not_gathered_and_trailers_wait_for_the_data() {
-        let seen = run(vec![
-            Step::Data(1),
-            Step::Data(GATHER),
-            Step::Yield,
-            Step::Data(100),
-            Step::Data(GATHER + 1),
-            Step::Yield,
-            Step::Data(100),
-            Step::Trailers,
-        ]);
-        assert_eq!(data(&seen), [1, GATHER, 100, GATHER + 1, 100], "{seen:?}");
-        assert_eq!(seen[seen.len() - 2..], [Seen::Trailers, Seen::End]);
+    fn a_frame_is_held_for_at_most_max_hold() {
+        // The second message comes MAX_HOLD after the first: both go then, not later.
+        let slow = Step::SlowYielding(30, MAX_HOLD + Duration::from_millis(1));
+        let seen = run(vec![Step::Data(1), Step::Yielding(30), slow, Step::Yielding(30), Step::Wait]);
+        assert_eq!(seen, [Seen::Data(1), yielded(), Seen::Data(60), yielded(), Seen::Data(30), Seen::End]);
+    }
+
+    #[test]
+    fn large_frames_go_at_once_counted_and_trailers_wait_for_the_data() {
+        let state = Arc::new(ConnectionState::new(usize::MAX));
+        let mut body = reply(
+            &state,
+            vec![
+                Step::Data(1),
+                Step::Data(GATHER),
+                Step::Yield,
+                Step::Data(100),
+                Step::Yielding(GATHER + 1),
+                Step::Yield,
+                Step::Data(100),
+                Step::Trailers,
+            ],
+        );
+        let seen = run_body(&mut body);
+        let expected = [
+            Seen::Data(1),
+            // Not gathered: large.
+            Seen::Data(GATHER),
+            yielded(),
+            // Gathered; a large frame would take it over GATHER: it goes, then the large one.
+            Seen::Data(100),
+            Seen::Data(GATHER + 1),
+            yielded(),
+            Seen::Data(100),
+            Seen::Trailers(None),
+            Seen::End,
+        ];
+        assert_eq!(seen, expected);
+        drop(body);
+        assert_eq!(state.unread_reply_bytes.load(Ordering::Acquire), 0);
+
+        // While the 100 bytes go, the large frame after them counts as unread too.
+        let mut body = reply(&state, vec![Step::Data(1), Step::Data(100), Step::Data(GATHER), Step::Wait]);
+        let waker = Waker::from(Arc::new(Wakes(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_ready());
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_ready());
+        assert_eq!(state.unread_reply_bytes.load(Ordering::Acquire), 100 + GATHER);
+        drop(body);
+        assert_eq!(state.unread_reply_bytes.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn held_bytes_are_not_taken_for_the_end_of_the_stream() {
+        // The stream has given its last frame (and says it ended) while that frame is held:
+        // the reply has not ended (checked at each Pending) until the frame is out.
+        let seen = run(vec![Step::Data(1), Step::Yielding(30)]);
+        assert_eq!(seen, [Seen::Data(1), yielded(), Seen::Data(30), Seen::End]);
+    }
+
+    #[test]
+    fn an_error_after_gathered_bytes_comes_after_them_as_trailers() {
+        let seen = run(vec![Step::Data(1), Step::Yielding(30), Step::Failing]);
+        assert_eq!(seen, [Seen::Data(1), yielded(), Seen::Data(30), Seen::Trailers(Some("14".into())), Seen::End]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_deadline_what_was_made_in_time_goes_before_the_error() {
+        let state = Arc::new(ConnectionState::new(usize::MAX));
+        let script = vec![Step::Data(1), Step::Yielding(30), Step::Wait];
+        let deadline = Some(Box::pin(tokio::time::sleep(Duration::ZERO)));
+        let mut body =
+            ReplyBody::new(tonic::body::Body::new(Scripted(script.into(), false)), CallGuard::enter(&state), deadline);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let seen = run_body(&mut body);
+        // DEADLINE_EXCEEDED
+        assert_eq!(seen, [Seen::Data(1), yielded(), Seen::Data(30), Seen::Trailers(Some("4".into())), Seen::End]);
+    }
+
+    #[test]
+    fn gathered_bytes_over_the_connections_cap_end_the_call() {
+        // Another reply on the connection has 30 bytes unread; the cap is 50.
+        let state = Arc::new(ConnectionState::new(50));
+        let mut other = reply(&state, vec![Step::Data(30), Step::Wait]);
+        let waker = Waker::from(Arc::new(Wakes(AtomicUsize::new(0))));
+        other.take_ahead(&mut Context::from_waker(&waker)).unwrap();
+        let mut body = reply(&state, vec![Step::Data(1), Step::Yielding(30), Step::Yielding(30), Step::Wait]);
+        let seen = run_body(&mut body);
+        // RESOURCE_EXHAUSTED
+        assert_eq!(seen, [Seen::Data(1), yielded(), yielded(), Seen::Trailers(Some("8".into())), Seen::End]);
+        drop(body);
+        assert_eq!(state.unread_reply_bytes.load(Ordering::Acquire), 30);
+    }
+
+    #[test]
+    fn a_unary_reply_gathers_nothing() {
+        let state = Arc::new(ConnectionState::new(usize::MAX));
+        let mut body = reply(&state, vec![Step::Data(10), Step::Trailers]);
+        let waker = Waker::from(Arc::new(Wakes(AtomicUsize::new(0))));
+        body.take_ahead(&mut Context::from_waker(&waker)).unwrap();
+        assert_eq!(state.unread_reply_bytes.load(Ordering::Acquire), 10, "counted while it waits its turn");
+        assert_eq!(run_body(&mut body), [Seen::Data(10), Seen::Trailers(None), Seen::End]);
+        assert!(body.gathered.is_none(), "nothing allocated for gathering");
     }
 }
