@@ -475,6 +475,40 @@ fn a_hero_shared_before_etcd_starts_serves_at_once_and_is_registered_when_etcd_c
     });
 }
 
+/// A HERO that stops while etcd does not answer does not wait for it: its key goes with the
+/// lease. (It waited for its delete to time out: 2.0 s here, up to 3 s at each etcd endpoint.)
+#[test]
+fn a_hero_that_stops_while_etcd_does_not_answer_does_not_wait_for_it() {
+    in_private_network(|| async {
+        let Some(etcd) = etcd() else { return };
+        use_etcd_only(&etcd, 3);
+        std::env::set_var("HEROS_IN_PROCESS", "off");
+        let hero = heros::share("stoic", common::proto::TestObjectServer::new(common::TestHero::new(5))).await.unwrap();
+        let registered =
+            registration_until(&hero, Duration::from_secs(5), |r| *r == EtcdRegistration::Registered).await;
+        assert_eq!(registered, Some(EtcdRegistration::Registered));
+
+        // Frozen, etcd takes connections but answers nothing (a hung server, a cut network).
+        let pid = etcd.pid().unwrap() as libc::pid_t;
+        // SAFETY: kill(2) with a pid and a signal number; no memory is shared.
+        #[allow(unsafe_code)]
+        let signal = |signal| assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        signal(libc::SIGSTOP);
+        // This process learns that etcd does not answer: a HERO shared now is pending.
+        let later =
+            heros::share("later", common::proto::TestObjectServer::new(common::TestHero::new(5))).await.unwrap();
+        assert!(matches!(later.etcd_registration(), Some(EtcdRegistration::Pending { .. })));
+
+        let started = Instant::now();
+        hero.shutdown().await;
+        let took = started.elapsed();
+        signal(libc::SIGCONT);
+        assert!(took < Duration::from_millis(1500), "stopping waited for etcd: {took:?}");
+        println!("MEASURE shutdown_during_outage_ms={:.1}", took.as_secs_f64() * 1e3);
+        later.shutdown().await;
+    });
+}
+
 #[test]
 fn a_name_taken_while_a_hero_could_not_reach_etcd_is_a_visible_conflict_until_it_is_free() {
     in_private_network(|| async {

@@ -453,8 +453,9 @@ impl Registration {
         self.status.borrow().clone()
     }
 
-    /// Deletes the key and waits for etcd to confirm (bounded by the request timeout). Best
-    /// effort: a failure is logged; the key goes with the lease anyway.
+    /// Deletes the key and waits for etcd to confirm (bounded by the request timeout), unless
+    /// etcd is known not to answer now. Best effort: a failure is logged; the key goes with the
+    /// lease anyway.
     pub(crate) async fn withdraw(mut self) {
         if let Some(registrar) = self.registrar.take() {
             forget_and_delete(registrar, std::mem::take(&mut self.key)).await;
@@ -464,8 +465,16 @@ impl Registration {
 
 async fn forget_and_delete(registrar: Registrar, key: String) {
     let inner = &registrar.inner;
-    {
-        inner.state.lock().await.keys.remove(&key);
+    let outage = {
+        let mut state = inner.state.lock().await;
+        state.keys.remove(&key);
+        state.outage.clone()
+    };
+    // etcd does not answer now: deleting would wait out the request timeout at each endpoint (a
+    // HERO stopping during an outage took 3 s per endpoint), and the key goes with the lease.
+    if let Some(why) = outage {
+        warn!(%key, "discovery: etcd cannot be reached ({why}); the etcd key goes when the lease expires");
+        return;
     }
     match inner.delete(&key).await {
         Ok(()) => debug!(%key, "discovery: withdrawn from etcd"),
