@@ -12,7 +12,7 @@
 //! This module imports nothing of the runtime but `error`: the server, the client, handles and
 //! events call into it, never the other way round.
 //!
-//! Who is calling travels with each call being served as a task-local [`Caller`], set by the
+//! Who is calling travels with each call being served as a task-local `Caller`, set by the
 //! connection (`server/serving/connection.rs`) around every poll of the call: sessions read it
 //! to refuse an id presented by another identity, attributes to refuse an observer's set, the
 //! dial policy for the caller's address. Calls from this process carry none.
