@@ -16,12 +16,13 @@
 //! - the stream yielded [`MAX_HELD_YIELDS`] times in a row, or once without giving anything,
 //!   or the first held bytes came [`MAX_HOLD`] ago, so that a stream that spins or works hard
 //!   for each message does not hold its messages back, or
-//! - the stream ends (its trailers go after the gathered bytes).
+//! - the stream ends, fails, or passes the caller's deadline (the trailers go after the
+//!   gathered bytes).
 //!
 //! Held bytes (less than [`GATHER`] a call) count as unread reply bytes from when they are
-//! handed out, as every frame does; a large frame is never held. A stream's first frames (the one taken ahead with the reply's headers and the next) go as
-//! they come. gRPC-Go's writer gathers likewise, at the connection: it writes when it has
-//! nothing else to do.
+//! handed out, as every frame does; a large frame is never held. A stream's first frames (the
+//! one taken ahead with the reply's headers, and the next) go as they come. gRPC-Go's writer
+//! gathers likewise, at the connection: it writes when it has nothing else to do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
