@@ -19,10 +19,14 @@
 //! - the stream ends, fails, or passes the caller's deadline (the trailers go after the
 //!   gathered bytes).
 //!
-//! Held bytes (less than [`GATHER`] a call) count as unread reply bytes from when they are
-//! handed out, as every frame does; a large frame is never held. A stream's first frames (the
-//! one taken ahead with the reply's headers, and the next) go as they come. gRPC-Go's writer
-//! gathers likewise, at the connection: it writes when it has nothing else to do.
+//! Held bytes count as unread reply bytes from when they are handed out, as every frame does; a
+//! large frame is never held. Held, they are less than [`GATHER`] a call: a client that stops
+//! reading can make a connection hold at most `HEROS_MAX_CONCURRENT_STREAMS` × 32 KiB (4 MiB by
+//! default) beside the unread bytes its cap allows (256 MiB by default).
+//!
+//! A stream's first frames (the one taken ahead with the reply's headers, and the next) go as
+//! they come. gRPC-Go's writer gathers likewise, at the connection: it writes when it has
+//! nothing else to do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
