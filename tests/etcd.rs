@@ -79,6 +79,11 @@ fn use_etcd_only(etcd: &Etcd, ttl_secs: u64) -> Vec<(&'static str, String)> {
     env
 }
 
+/// Shares a test HERO `name` from this process (reading 5.0), through `heros::share`.
+async fn share_here(name: &str) -> heros::Result<heros::LocalHero> {
+    heros::share(name, common::proto::TestObjectServer::new(common::TestHero::new(5))).await
+}
+
 fn start_hero(name: &str, env: &[(&'static str, String)]) -> HeroProcess {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let hero = HeroProcess::start(name, &env);
@@ -441,9 +446,7 @@ fn a_hero_shared_before_etcd_starts_serves_at_once_and_is_registered_when_etcd_c
         assert!(matches!(outage, Some(DiscoveryEvent::Outage(ref why)) if why.contains(&etcd.url())), "{outage:?}");
 
         let started = Instant::now();
-        let hero = heros::share("patient", common::proto::TestObjectServer::new(common::TestHero::new(5)))
-            .await
-            .expect("sharing does not need etcd");
+        let hero = share_here("patient").await.expect("sharing does not need etcd");
         // Generous: an unreachable etcd answers at once (connection refused); sharing used to
         // wait 4 s for it and then fail.
         assert!(started.elapsed() < Duration::from_secs(3), "sharing waited for etcd: {:?}", started.elapsed());
@@ -483,7 +486,7 @@ fn a_hero_that_stops_while_etcd_does_not_answer_does_not_wait_for_it() {
         let Some(etcd) = etcd() else { return };
         use_etcd_only(&etcd, 3);
         std::env::set_var("HEROS_IN_PROCESS", "off");
-        let hero = heros::share("stoic", common::proto::TestObjectServer::new(common::TestHero::new(5))).await.unwrap();
+        let hero = share_here("stoic").await.unwrap();
         let registered =
             registration_until(&hero, Duration::from_secs(5), |r| *r == EtcdRegistration::Registered).await;
         assert_eq!(registered, Some(EtcdRegistration::Registered));
@@ -495,8 +498,7 @@ fn a_hero_that_stops_while_etcd_does_not_answer_does_not_wait_for_it() {
         let signal = |signal| assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
         signal(libc::SIGSTOP);
         // This process learns that etcd does not answer: a HERO shared now is pending.
-        let later =
-            heros::share("later", common::proto::TestObjectServer::new(common::TestHero::new(5))).await.unwrap();
+        let later = share_here("later").await.unwrap();
         assert!(matches!(later.etcd_registration(), Some(EtcdRegistration::Pending { .. })));
 
         let started = Instant::now();
@@ -525,9 +527,7 @@ fn a_name_taken_while_a_hero_could_not_reach_etcd_is_a_visible_conflict_until_it
 
         // This process cannot ask etcd who holds the name: it shares, pending.
         etcd.stop();
-        let second = heros::share("twin", common::proto::TestObjectServer::new(common::TestHero::new(5)))
-            .await
-            .expect("sharing does not need etcd");
+        let second = share_here("twin").await.expect("sharing does not need etcd");
         assert!(matches!(second.etcd_registration(), Some(EtcdRegistration::Pending { .. })));
         // etcd keeps (renews) the leases across its restart: the first HERO still holds the name.
         etcd.restart().unwrap();
